@@ -1,0 +1,353 @@
+"""Runtime guards for restricted code: attribute reads and writes, formatting, imports."""
+
+from __future__ import annotations
+
+import _string
+import builtins
+import functools
+import importlib
+import string
+import types
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES
+
+# Dunder attributes that restricted code may read: they give back bound methods or
+# plain strings, never a way to the interpreter's internals.
+ALLOWED_DUNDER_ATTRIBUTES = frozenset(
+    {
+        "__init__",
+        "__name__",
+        "__qualname__",
+        "__doc__",
+        "__str__",
+        "__repr__",
+        "__len__",
+        "__iter__",
+        "__next__",
+        "__contains__",
+        "__getitem__",
+        "__setitem__",
+        "__eq__",
+        "__ne__",
+        "__lt__",
+        "__le__",
+        "__gt__",
+        "__ge__",
+        "__hash__",
+        "__enter__",
+        "__exit__",
+    }
+)
+
+# Attribute names whose static reads still go through the runtime guard, because
+# what they return depends on the object (str.format walks attributes; an
+# AttributeError's ``obj`` hands out the object whose access failed).
+RUNTIME_GUARDED_ATTRIBUTES = frozenset({"format", "format_map", "obj"})
+
+
+class PolicyError(Exception):
+    """Restricted code tried something the policy forbids."""
+
+
+def attribute_name_allowed(name: str) -> bool:
+    """Whether restricted code may read an attribute with this name."""
+    if name.startswith("_"):
+        return name in ALLOWED_DUNDER_ATTRIBUTES
+    return name not in INSPECT_ATTRIBUTES and not name.endswith("__roles__")
+
+
+def _check_attribute_name(name: object) -> str:
+    if type(name) is not str:
+        raise TypeError(f"attribute name must be a string, not {type(name).__name__}")
+    if not attribute_name_allowed(name):
+        raise PolicyError(f'access to attribute "{name}" is not allowed')
+    return name
+
+
+class SafeFormatter(string.Formatter):
+    """A ``string.Formatter`` whose replacement fields may only reach allowed attributes."""
+
+    def get_field(self, field_name: str, args: Any, kwargs: Any) -> tuple[Any, str]:
+        """Resolve one replacement field, checking every attribute on its path."""
+        first, rest = _formatter_field_name_split(field_name)
+        obj = self.get_value(first, args, kwargs)
+        for is_attr, key in rest:
+            if is_attr:
+                obj = guarded_getattr(obj, key)
+            else:
+                obj = obj[key]
+        return obj, first
+
+
+def _formatter_field_name_split(field_name: str) -> tuple[Any, Iterable[tuple[bool, Any]]]:
+    # The parser str.format itself uses.
+    return _string.formatter_field_name_split(field_name)
+
+
+_SAFE_FORMATTER = SafeFormatter()
+
+
+def safe_format(template: str, /, *args: Any, **kwargs: Any) -> str:
+    """``str.format`` whose fields cannot walk to private attributes."""
+    if not isinstance(template, str):
+        raise TypeError("format() needs a str")
+    return _SAFE_FORMATTER.vformat(template, args, kwargs)
+
+
+def safe_format_map(template: str, mapping: Any, /) -> str:
+    """``str.format_map`` whose fields cannot walk to private attributes."""
+    if not isinstance(template, str):
+        raise TypeError("format_map() needs a str")
+    return _SAFE_FORMATTER.vformat(template, (), mapping)
+
+
+def guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
+    """``getattr`` for restricted code."""
+    _check_attribute_name(name)
+    if name == "format" or name == "format_map":
+        if obj is str:
+            return safe_format if name == "format" else safe_format_map
+        if isinstance(obj, str):
+            fn = safe_format if name == "format" else safe_format_map
+            return functools.partial(fn, obj)
+    elif name == "obj" and isinstance(obj, BaseException):
+        raise PolicyError('access to attribute "obj" of an exception is not allowed')
+    return getattr(obj, name, *default)
+
+
+def guarded_hasattr(obj: Any, name: str) -> bool:
+    """``hasattr`` for restricted code."""
+    try:
+        guarded_getattr(obj, name)
+    except (AttributeError, PolicyError):
+        return False
+    return True
+
+
+class WriteGuard:
+    """Decides which objects restricted code may set or delete attributes on."""
+
+    def __init__(self, user_module_name: str, namespace: dict[str, Any]) -> None:
+        self.user_module_name = user_module_name
+        self.namespace = namespace
+
+    def __call__(self, obj: Any) -> Any:
+        """Return ``obj`` if restricted code may write its attributes, else raise."""
+        if isinstance(obj, _SENSITIVE_TYPES):
+            self._check_sensitive(obj)
+        return obj
+
+    def _check_sensitive(self, obj: Any) -> None:
+        if isinstance(obj, type):
+            if obj.__module__ == self.user_module_name:
+                return
+            raise PolicyError(f"cannot modify class {obj.__name__!r}: it was not defined here")
+        if isinstance(obj, types.FunctionType):
+            if obj.__globals__ is self.namespace:
+                return
+            raise PolicyError(f"cannot modify function {obj.__name__!r}: it was not defined here")
+        if isinstance(obj, types.ModuleType):
+            raise PolicyError(f"cannot modify module {obj.__name__!r}")
+        raise PolicyError(f"cannot modify {type(obj).__name__} objects")
+
+    def setattr(self, obj: Any, name: str, value: Any) -> None:
+        """``setattr`` for restricted code."""
+        _check_attribute_name(name)
+        setattr(self(obj), name, value)
+
+    def delattr(self, obj: Any, name: str) -> None:
+        """``delattr`` for restricted code."""
+        _check_attribute_name(name)
+        delattr(self(obj), name)
+
+
+_SENSITIVE_TYPES = (
+    type,
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.CodeType,
+    types.FrameType,
+    types.TracebackType,
+)
+
+
+def guarded_type(obj: Any, *rest: Any) -> type:
+    """``type`` for restricted code: the one-argument form only."""
+    if rest:
+        raise PolicyError("type() with three arguments is not allowed; use a class statement")
+    return type(obj)
+
+
+def guarded_attrgetter(*names: str) -> Callable[[Any], Any]:
+    """``operator.attrgetter`` that checks every name on each dotted path."""
+    for dotted in names:
+        for part in dotted.split("."):
+            _check_attribute_name(part)
+
+    def resolve(obj: Any, dotted: str) -> Any:
+        for part in dotted.split("."):
+            obj = guarded_getattr(obj, part)
+        return obj
+
+    if len(names) == 1:
+        return lambda obj: resolve(obj, names[0])
+    return lambda obj: tuple(resolve(obj, n) for n in names)
+
+
+def guarded_methodcaller(name: str, /, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
+    """``operator.methodcaller`` that checks the method name."""
+    _check_attribute_name(name)
+    return lambda obj: guarded_getattr(obj, name)(*args, **kwargs)
+
+
+class FrozenModule(types.ModuleType):
+    """A read-only snapshot of a module, as restricted code sees it."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise PolicyError(f"cannot modify module {self.__name__!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise PolicyError(f"cannot modify module {self.__name__!r}")
+
+
+# Members replaced in module snapshots, by module name.
+_REPLACED_MEMBERS: dict[str, dict[str, Any]] = {
+    "operator": {"attrgetter": guarded_attrgetter, "methodcaller": guarded_methodcaller},
+    "string": {"Formatter": SafeFormatter},
+}
+# Members removed from module snapshots: they evaluate strings as code.
+_REMOVED_MEMBERS: dict[str, frozenset[str]] = {
+    "typing": frozenset({"get_type_hints", "ForwardRef", "evaluate_forward_ref"}),
+}
+
+
+class ModuleGate:
+    """Imports modules on an allow-list and hands out read-only snapshots of them."""
+
+    def __init__(self, allowed: Iterable[str]) -> None:
+        self.allowed = frozenset(allowed)
+        self._snapshots: dict[str, FrozenModule] = {}
+
+    def is_allowed(self, name: str) -> bool:
+        """Whether a module (dotted name) is on the allow-list."""
+        return name in self.allowed
+
+    def snapshot(self, name: str) -> FrozenModule:
+        """The read-only snapshot of an allowed module, importing it if needed."""
+        snap = self._snapshots.get(name)
+        if snap is not None:
+            return snap
+        module = importlib.import_module(name)
+        snap = FrozenModule(name, getattr(module, "__doc__", None))
+        self._snapshots[name] = snap
+        removed = _REMOVED_MEMBERS.get(name, frozenset())
+        members: dict[str, Any] = {}
+        for key, value in vars(module).items():
+            if key.startswith("_") or key in removed:
+                continue
+            if isinstance(value, types.ModuleType):
+                sub = value.__name__
+                if sub in self.allowed:
+                    members[key] = self.snapshot(sub)
+                continue
+            members[key] = value
+        members.update(_REPLACED_MEMBERS.get(name, {}))
+        vars(snap).update(members)
+        # Allowed submodules not yet imported by anyone still appear as attributes.
+        prefix = name + "."
+        for other in self.allowed:
+            if other.startswith(prefix) and "." not in other[len(prefix) :]:
+                vars(snap).setdefault(other[len(prefix) :], _LazySubmodule(self, other))
+        return snap
+
+    def import_(
+        self,
+        name: str,
+        globals: Any = None,
+        locals: Any = None,
+        fromlist: Any = (),
+        level: int = 0,
+    ) -> Any:
+        """``__import__`` for restricted code."""
+        if level != 0:
+            raise ImportError("relative imports are not allowed")
+        if not isinstance(name, str) or not name:
+            raise ImportError("import needs a module name")
+        if not self.is_allowed(name):
+            raise ImportError(
+                f"import of {name!r} is not allowed by the policy "
+                f"(allowed: {', '.join(sorted(self.allowed))})"
+            )
+        snap = self.snapshot(name)
+        if fromlist:
+            for item in fromlist:
+                sub = f"{name}.{item}"
+                if isinstance(vars(snap).get(item), _LazySubmodule):
+                    vars(snap)[item] = self.snapshot(sub)
+            return snap
+        top = name.split(".")[0]
+        if not self.is_allowed(top):
+            raise ImportError(f"import of {top!r} is not allowed by the policy")
+        top_snap = self.snapshot(top)
+        # Make ``import a.b`` bind ``a`` with ``a.b`` reachable.
+        parts = name.split(".")
+        current = top_snap
+        for i in range(1, len(parts)):
+            dotted = ".".join(parts[: i + 1])
+            child = vars(current).get(parts[i])
+            if not isinstance(child, FrozenModule):
+                vars(current)[parts[i]] = self.snapshot(dotted)
+            current = vars(current)[parts[i]]
+        return top_snap
+
+
+class _LazySubmodule:
+    """Placeholder for an allowed submodule that has not been imported yet."""
+
+    def __init__(self, gate: ModuleGate, name: str) -> None:
+        self._gate = gate
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._gate.snapshot(self._name), attr)
+
+    def __repr__(self) -> str:
+        return f"<module {self._name!r} (not yet imported)>"
+
+
+def restricted_builtins(
+    gate: ModuleGate, write_guard: WriteGuard, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The builtins dict restricted code runs with."""
+    names = [
+        "abs", "all", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable",
+        "chr", "classmethod", "complex", "dict", "dir", "divmod", "enumerate", "filter",
+        "float", "format", "frozenset", "hash", "hex", "id", "input", "int", "isinstance",
+        "issubclass", "iter", "len", "list", "map", "max", "min", "next", "object", "oct",
+        "ord", "pow", "print", "property", "range", "repr", "reversed", "round", "set",
+        "slice", "sorted", "staticmethod", "str", "sum", "super", "tuple", "zip",
+        "True", "False", "None", "NotImplemented", "Ellipsis",
+    ]  # fmt: skip
+    table: dict[str, Any] = {n: getattr(builtins, n) for n in names}
+    for n, v in vars(builtins).items():
+        if isinstance(v, type) and issubclass(v, BaseException) and not n.startswith("_"):
+            table[n] = v
+    table.update(
+        {
+            "__build_class__": builtins.__build_class__,
+            "__import__": gate.import_,
+            "getattr": guarded_getattr,
+            "hasattr": guarded_hasattr,
+            "setattr": write_guard.setattr,
+            "delattr": write_guard.delattr,
+            "type": guarded_type,
+            "PolicyError": PolicyError,
+        }
+    )
+    if extra:
+        table.update(extra)
+    return table

@@ -1,0 +1,255 @@
+"""Policies: what code may do, checked when a cell is compiled and guarded while it runs."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from dataclasses import dataclass, field
+from typing import Any
+
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
+
+from .guards import (
+    ALLOWED_DUNDER_ATTRIBUTES,
+    RUNTIME_GUARDED_ATTRIBUTES,
+    ModuleGate,
+    WriteGuard,
+    guarded_getattr,
+    restricted_builtins,
+)
+
+# The safe standard-library subset restricted code may import by default.
+DEFAULT_ALLOWED_MODULES: tuple[str, ...] = (
+    "array", "base64", "bisect", "calendar", "cmath", "collections", "collections.abc",
+    "copy", "csv", "dataclasses", "datetime", "decimal", "difflib", "enum", "fractions",
+    "functools", "hashlib", "heapq", "html", "itertools", "json", "math", "numbers",
+    "operator", "pprint", "random", "re", "statistics", "string", "textwrap", "time",
+    "typing", "unicodedata", "urllib", "urllib.parse", "uuid", "zoneinfo",
+)  # fmt: skip
+
+# Special methods a class defined in restricted code may implement.
+DEFINABLE_DUNDER_METHODS = frozenset(
+    {
+        "__init__", "__repr__", "__str__", "__len__", "__iter__", "__next__", "__contains__",
+        "__getitem__", "__setitem__", "__delitem__", "__call__", "__bool__", "__hash__",
+        "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__enter__", "__exit__",
+        "__add__", "__sub__", "__mul__", "__truediv__", "__floordiv__", "__mod__", "__pow__",
+        "__radd__", "__rsub__", "__rmul__", "__neg__", "__pos__", "__abs__", "__format__",
+        "__post_init__",
+    }
+)  # fmt: skip
+
+POLICY_NAMES = ("restricted", "trusted")
+
+# Names the engine binds in a namespace for its own hooks; restricted code cannot
+# spell them, because they start with "_".
+GETATTR_HOOK = "_getattr_"
+WRITE_HOOK = "_write_"
+
+
+class PolicyViolation(SyntaxError):
+    """A cell uses a construct the policy forbids (raised at compile time)."""
+
+
+class _PolicyTransformer(RestrictingNodeTransformer):
+    """RestrictedPython's checks, with guards only where a static check cannot decide."""
+
+    def check_name(self, node: Any, name: str | None, allow_magic_methods: bool = False) -> None:
+        """Reject names starting with an underscore (bar definable special methods)."""
+        if name is None or name == "_" or not name.startswith("_"):
+            return
+        if allow_magic_methods and name in DEFINABLE_DUNDER_METHODS:
+            return
+        self.error(node, f'"{name}" is an invalid name because it starts with "_"')
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        """Check the name; leave the access as it is."""
+        self.check_name(node, node.id)
+        return node
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        """Check the attribute name; guard reads that depend on the object, and writes."""
+        name = node.attr
+        load = isinstance(node.ctx, ast.Load)
+        if name.startswith("_") and not (load and name in ALLOWED_DUNDER_ATTRIBUTES):
+            self.error(node, f'"{name}" is an invalid attribute name because it starts with "_"')
+        elif name in INSPECT_ATTRIBUTES or name.endswith("__roles__"):
+            self.error(node, f'"{name}" is a restricted attribute')
+        node = self.node_contents_visit(node)
+        if load:
+            if name not in RUNTIME_GUARDED_ATTRIBUTES:
+                return node
+            call = ast.Call(
+                func=ast.Name(GETATTR_HOOK, ast.Load()),
+                args=[node.value, ast.Constant(name)],
+                keywords=[],
+            )
+            return ast.copy_location(call, node)
+        guard = ast.Call(func=ast.Name(WRITE_HOOK, ast.Load()), args=[node.value], keywords=[])
+        node.value = ast.copy_location(guard, node.value)
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        """Reject exec/eval/compile by name; leave other calls as they are."""
+        if isinstance(node.func, ast.Name) and node.func.id in ("exec", "eval", "compile"):
+            self.error(node, f"{node.func.id}() calls are not allowed.")
+        return self.node_contents_visit(node)
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        """Allow subscripts unguarded: they reach only what the container holds."""
+        return self.node_contents_visit(node)
+
+    def visit_For(self, node: ast.For) -> ast.AST:
+        """Allow for loops."""
+        return self.node_contents_visit(node)
+
+    def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
+        """Allow comprehension clauses."""
+        return self.node_contents_visit(node)
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+        """Allow assignments, unpacking included."""
+        return self.node_contents_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+        """Allow augmented assignment to names, attributes (guarded) and items."""
+        return self.node_contents_visit(node)
+
+    def visit_With(self, node: ast.With) -> ast.AST:
+        """Allow with statements, unpacking included."""
+        return self.node_contents_visit(node)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        """Check the function's and its parameters' names."""
+        self.check_name(node, node.name, allow_magic_methods=True)
+        self.check_function_argument_names(node)
+        return self.node_contents_visit(node)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        """Check the class name; metaclasses are not allowed."""
+        self.check_name(node, node.name)
+        if any(k.arg == "metaclass" for k in node.keywords):
+            self.error(node, 'The keyword argument "metaclass" is not allowed.')
+        return self.node_contents_visit(node)
+
+    def visit_Module(self, node: ast.Module) -> ast.AST:
+        """Visit a module without injecting a print collector."""
+        return self.node_contents_visit(node)
+
+    def visit_Nonlocal(self, node: ast.Nonlocal) -> ast.AST:
+        """Allow nonlocal declarations (names are checked)."""
+        for name in node.names:
+            self.check_name(node, name)
+        return node
+
+    def visit_Global(self, node: ast.Global) -> ast.AST:
+        """Allow global declarations (names are checked)."""
+        for name in node.names:
+            self.check_name(node, name)
+        return node
+
+    # match statements: patterns bind names and read attributes, both checked.
+    def visit_Match(self, node: ast.Match) -> ast.AST:
+        """Allow match statements."""
+        return self.node_contents_visit(node)
+
+    def visit_match_case(self, node: ast.match_case) -> ast.AST:
+        """Allow match cases."""
+        return self.node_contents_visit(node)
+
+    def visit_MatchValue(self, node: ast.MatchValue) -> ast.AST:
+        """Allow value patterns."""
+        return self.node_contents_visit(node)
+
+    def visit_MatchSingleton(self, node: ast.MatchSingleton) -> ast.AST:
+        """Allow singleton patterns."""
+        return self.node_contents_visit(node)
+
+    def visit_MatchSequence(self, node: ast.MatchSequence) -> ast.AST:
+        """Allow sequence patterns."""
+        return self.node_contents_visit(node)
+
+    def visit_MatchOr(self, node: ast.MatchOr) -> ast.AST:
+        """Allow or-patterns."""
+        return self.node_contents_visit(node)
+
+    def visit_MatchStar(self, node: ast.MatchStar) -> ast.AST:
+        """Allow star patterns with checked names."""
+        self.check_name(node, node.name)
+        return self.node_contents_visit(node)
+
+    def visit_MatchAs(self, node: ast.MatchAs) -> ast.AST:
+        """Allow capture patterns with checked names."""
+        self.check_name(node, node.name)
+        return self.node_contents_visit(node)
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> ast.AST:
+        """Allow mapping patterns with checked names."""
+        self.check_name(node, node.rest)
+        return self.node_contents_visit(node)
+
+    def visit_MatchClass(self, node: ast.MatchClass) -> ast.AST:
+        """Allow class patterns whose keyword attributes are allowed names."""
+        for attr in node.kwd_attrs:
+            if attr.startswith("_") or attr in INSPECT_ATTRIBUTES:
+                self.error(node, f'"{attr}" is not allowed in a class pattern')
+        return self.node_contents_visit(node)
+
+
+@dataclass
+class Policy:
+    """What code run by the engine may do.
+
+    ``restricted`` compiles through RestrictedPython's checks and runs with guarded
+    builtins and read-only module snapshots from ``allowed_modules``; ``trusted``
+    compiles plain Python with the real builtins.
+    """
+
+    name: str = "restricted"
+    allowed_modules: tuple[str, ...] = DEFAULT_ALLOWED_MODULES
+    _gate: ModuleGate | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.name not in POLICY_NAMES:
+            raise ValueError(f"unknown policy {self.name!r} (choose from {', '.join(POLICY_NAMES)})")
+        self.allowed_modules = tuple(self.allowed_modules)
+
+    @property
+    def restricted(self) -> bool:
+        """Whether this policy restricts code."""
+        return self.name == "restricted"
+
+    @property
+    def gate(self) -> ModuleGate:
+        """The import gate for this policy's allow-list."""
+        if self._gate is None:
+            self._gate = ModuleGate(self.allowed_modules)
+        return self._gate
+
+    def check(self, tree: ast.Module) -> ast.Module:
+        """Check a parsed cell and insert the guards; raise PolicyViolation if it is refused."""
+        if not self.restricted:
+            return tree
+        errors: list[str] = []
+        new = _PolicyTransformer(errors=errors).visit(tree)
+        if errors:
+            raise PolicyViolation("\n".join(errors))
+        return ast.fix_missing_locations(new)
+
+    def prepare_namespace(self, namespace: dict[str, Any], module_name: str) -> None:
+        """Bind the builtins and guard hooks this policy's code needs."""
+        namespace.setdefault("__name__", module_name)
+        if not self.restricted:
+            namespace["__builtins__"] = builtins.__dict__
+            return
+        write_guard = WriteGuard(module_name, namespace)
+        namespace["__builtins__"] = restricted_builtins(self.gate, write_guard)
+        namespace[GETATTR_HOOK] = guarded_getattr
+        namespace[WRITE_HOOK] = write_guard
+
+    def builtin_names(self, namespace: dict[str, Any]) -> frozenset[str]:
+        """Names the code can reach as builtins in this namespace."""
+        table = namespace.get("__builtins__", builtins.__dict__)
+        if not isinstance(table, dict):
+            table = vars(table)
+        return frozenset(table)
