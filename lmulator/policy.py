@@ -211,7 +211,9 @@ class Policy:
 
     def __post_init__(self) -> None:
         if self.name not in POLICY_NAMES:
-            raise ValueError(f"unknown policy {self.name!r} (choose from {', '.join(POLICY_NAMES)})")
+            raise ValueError(
+                f"unknown policy {self.name!r} (choose from {', '.join(POLICY_NAMES)})"
+            )
         self.allowed_modules = tuple(self.allowed_modules)
 
     @property

@@ -1,0 +1,154 @@
+"""LM clients: chat completions through the ``openai`` client, with a JSON schema per request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .errors import EmulationError, ReplyError
+
+SCHEMA_STYLES = ("auto", "json_schema", "json_object")
+
+
+class ChatClient(Protocol):
+    """Anything that turns chat messages and a reply schema into reply text."""
+
+    model: str
+
+    def complete(self, messages: list[dict[str, str]], schema: dict[str, Any], name: str) -> str:
+        """Return the text of the LM's reply."""
+        ...
+
+
+@dataclass
+class Usage:
+    """What a client has spent."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def response_format(style: str, schema: dict[str, Any], name: str) -> dict[str, Any]:
+    """The ``response_format`` argument for a schema in one of the two accepted forms."""
+    if style == "json_object":
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}
+
+
+def _rejects_schema_form(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(w in text for w in ("response_format", "json_schema", "json_object"))
+
+
+class OpenAIChatClient:
+    """A chat client for any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        model: str,
+        *,
+        temperature: float = 0.0,
+        schema_style: str = "auto",
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        max_tokens: int | None = 512,
+    ) -> None:
+        import openai  # deferred: importing it costs ~0.3 s
+
+        if schema_style not in SCHEMA_STYLES:
+            raise ValueError(f"unknown schema style {schema_style!r}")
+        self._openai = openai
+        self._client = openai.OpenAI(
+            base_url=base_url,
+            api_key=api_key or "unset",
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        self.base_url = base_url
+        self.model = model
+        self.temperature = temperature
+        self.schema_style = schema_style
+        self.timeout = timeout
+        self.max_tokens = max_tokens
+        self.usage = Usage()
+
+    def __repr__(self) -> str:
+        return f"OpenAIChatClient(base_url={self.base_url!r}, model={self.model!r})"
+
+    def complete(self, messages: list[dict[str, str]], schema: dict[str, Any], name: str) -> str:
+        """Send one chat completion request and return the reply text."""
+        if self.schema_style != "auto":
+            return self._guarded_create(messages, schema, name, self.schema_style)
+        # First request: probe the OpenAI form once, without retries, and settle the style.
+        try:
+            text = self._create(messages, schema, name, "json_schema", probe=True)
+        except self._openai.APIStatusError as exc:
+            if not _rejects_schema_form(exc):
+                raise self._describe(exc) from None
+            self.schema_style = "json_object"
+            return self._guarded_create(messages, schema, name, "json_object")
+        except self._openai.OpenAIError as exc:
+            raise self._describe(exc) from None
+        self.schema_style = "json_schema"
+        return text
+
+    def _guarded_create(self, messages: list, schema: dict, name: str, style: str) -> str:
+        try:
+            return self._create(messages, schema, name, style)
+        except self._openai.OpenAIError as exc:
+            raise self._describe(exc) from None
+
+    def _create(
+        self, messages: list, schema: dict, name: str, style: str, probe: bool = False
+    ) -> str:
+        kwargs: dict[str, Any] = {}
+        if self.max_tokens:
+            kwargs["max_tokens"] = self.max_tokens
+        client = self._client.with_options(max_retries=0) if probe else self._client
+        resp = client.chat.completions.create(
+            model=self.model,
+            messages=messages,  # type: ignore[arg-type]
+            temperature=self.temperature,
+            response_format=response_format(style, schema, name),  # type: ignore[arg-type]
+            **kwargs,
+        )
+        self.usage.calls += 1
+        if resp.usage is not None:
+            self.usage.prompt_tokens += resp.usage.prompt_tokens or 0
+            self.usage.completion_tokens += resp.usage.completion_tokens or 0
+        if not resp.choices:
+            raise ReplyError("the LM returned no choices")
+        message = resp.choices[0].message
+        refusal = getattr(message, "refusal", None)
+        if refusal:
+            raise EmulationError(f"the LM refused: {refusal}")
+        if message.content is None:
+            raise ReplyError("the LM reply has no content")
+        return message.content
+
+    def _describe(self, exc: Exception) -> EmulationError:
+        o = self._openai
+        if isinstance(exc, o.APITimeoutError):
+            return EmulationError(
+                f"the LM at {self.base_url} did not answer within {self.timeout:g} s"
+            )
+        if isinstance(exc, o.APIConnectionError):
+            return EmulationError(f"cannot reach the LM at {self.base_url}")
+        if isinstance(exc, o.APIStatusError):
+            detail = _error_detail(exc)
+            return EmulationError(
+                f"the LM at {self.base_url} answered HTTP {exc.status_code}: {detail}"
+            )
+        return EmulationError(f"LM request failed: {type(exc).__name__}: {exc}")
+
+
+def _error_detail(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        msg = body.get("message") or (body.get("error") or {}).get("message")
+        if msg:
+            return str(msg)[:300]
+    return str(getattr(exc, "message", exc))[:300]

@@ -1,0 +1,79 @@
+"""Configuration from the environment and from arguments."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from .client import SCHEMA_STYLES
+from .errors import ConfigError
+
+MODES = ("interweave", "python", "lm", "try-python-except-lm", "try-python-except-lm-state")
+TRACE_LEVELS = ("default", "full")
+DEFAULT_MODEL = "default"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Where the LM is and how the engine runs. The API key is never shown by repr."""
+
+    base_url: str | None = None
+    api_key: str | None = None
+    model: str = DEFAULT_MODEL
+    mode: str = "interweave"
+    temperature: float = 0.0
+    schema_style: str = "auto"
+    timeout: float = 60.0
+    raise_errors: bool = False
+    trace_level: str = "default"
+
+    def __repr__(self) -> str:
+        key = "set" if self.api_key else "unset"
+        return (
+            f"Config(base_url={self.base_url!r}, model={self.model!r}, mode={self.mode!r}, "
+            f"api_key=<{key}>)"
+        )
+
+    def validate(self) -> Config:
+        """Raise ConfigError with one clear line if a value is unusable."""
+        if self.mode not in MODES:
+            raise ConfigError(f"unknown mode {self.mode!r} (choose from {', '.join(MODES)})")
+        if self.schema_style not in SCHEMA_STYLES:
+            raise ConfigError(
+                f"unknown schema style {self.schema_style!r} (choose from {', '.join(SCHEMA_STYLES)})"
+            )
+        if self.trace_level not in TRACE_LEVELS:
+            raise ConfigError(
+                f"unknown trace level {self.trace_level!r} (choose from default, full)"
+            )
+        if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"base URL must start with http:// or https://, got {self.base_url!r}"
+            )
+        if not (0.0 <= self.temperature <= 2.0):
+            raise ConfigError(f"temperature must be between 0 and 2, got {self.temperature}")
+        return self
+
+    def with_(self, **changes: object) -> Config:
+        """A copy with some fields changed (None values leave a field as it is)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None}).validate()
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Config:
+    """Read OPENAI_BASE_URL, OPENAI_API_KEY, LMULATOR_MODEL, LMULATOR_MODE and friends."""
+    env = os.environ if env is None else env
+    try:
+        temperature = float(env.get("LMULATOR_TEMPERATURE", "0"))
+        timeout = float(env.get("LMULATOR_TIMEOUT", "60"))
+    except ValueError as exc:
+        raise ConfigError(f"bad number in the environment: {exc}") from None
+    return Config(
+        base_url=env.get("OPENAI_BASE_URL") or None,
+        api_key=env.get("OPENAI_API_KEY") or None,
+        model=env.get("LMULATOR_MODEL") or DEFAULT_MODEL,
+        mode=env.get("LMULATOR_MODE") or "interweave",
+        temperature=temperature,
+        schema_style=env.get("LMULATOR_SCHEMA_STYLE") or "auto",
+        timeout=timeout,
+    ).validate()

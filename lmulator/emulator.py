@@ -1,0 +1,224 @@
+"""The emulator: builds requests for the LM, asks it, parses and validates its replies."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Collection
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .client import ChatClient
+from .errors import EmulationError, ReplyError
+from .reply import delta_schema, parse_delta_reply, parse_value_reply, value_schema
+
+MAX_CONTEXT_CHARS = 4000
+MAX_STATE_NAMES = 24
+
+SYSTEM_PROMPT = """\
+You are an emulator of Python. A program is running; some piece of it cannot run \
+as Python, because a function has no definition, a name is missing, or a statement \
+failed. You give the result the program's author meant, as data.
+Reply with one JSON object and nothing else.
+- For a value request reply {"value": V}: V is the value the expression would have.
+- For a statement request reply {"delta": {NAME: V, ...}}: the new values of the names \
+the statement changes (leave out names it does not change).
+V is plain JSON. For a tuple, set, bytes, complex number or date use {"$py": "<Python literal>"}.
+Never reply with code to run: text that looks like code is kept as a string."""
+
+# Short worked examples that fit a small model's chat template.
+FEW_SHOT: list[tuple[str, str]] = [
+    (
+        "Value request.\nLine 2: `answer = is_fruit(item)`\nEmulate: is_fruit('apple')\n"
+        'Reply as {"value": ...}.',
+        '{"value": true}',
+    ),
+    (
+        "Statement request.\nLine 4: `total += int(word)`\n"
+        "It failed with: ValueError: invalid literal for int() with base 10: 'three'\n"
+        "Known values:\n  total = 2\n  word = 'three'\n"
+        'Reply as {"delta": {...}} using only: total, word.',
+        '{"delta": {"total": 5}}',
+    ),
+]
+
+
+@dataclass
+class Request:
+    """One question to the LM: a value of an expression, or a statement's state delta."""
+
+    kind: str  # "value" | "delta"
+    target: str
+    line: int
+    statement: str
+    context: str = ""
+    state: dict[str, str] = field(default_factory=dict)
+    keys: tuple[str, ...] = ()
+    error: str | None = None
+    definition: str | None = None
+    memo_key: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The request as JSON-ready data (for traces and records)."""
+        data = asdict(self)
+        data.pop("memo_key", None)
+        data.pop("context", None)
+        return data
+
+
+def make_memo_key(*parts: Any) -> str:
+    """A stable key for memoizing identical requests."""
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+def cap_context(source: str, line: int, limit: int = MAX_CONTEXT_CHARS) -> str:
+    """The cell source, cut to lines around ``line`` when it is long."""
+    if len(source) <= limit:
+        return source
+    lines = source.splitlines()
+    lo = hi = max(0, line - 1)
+    size = len(lines[lo]) if lines else 0
+    while size < limit and (lo > 0 or hi < len(lines) - 1):
+        if lo > 0:
+            lo -= 1
+            size += len(lines[lo]) + 1
+        if hi < len(lines) - 1 and size < limit:
+            hi += 1
+            size += len(lines[hi]) + 1
+    return "\n".join(lines[lo : hi + 1])
+
+
+def render_user_message(req: Request) -> str:
+    """The user message for one request."""
+    parts = [f"{'Value' if req.kind == 'value' else 'Statement'} request."]
+    if req.context:
+        parts.append(f"Program:\n```python\n{req.context}\n```")
+    parts.append(f"Line {req.line}: `{req.statement}`")
+    if req.definition:
+        parts.append(f"Definition (no body to run):\n```python\n{req.definition}\n```")
+    if req.kind == "value":
+        parts.append(f"Emulate: {req.target}")
+    if req.error:
+        parts.append(f"It failed with: {req.error}")
+    if req.state:
+        shown = list(req.state.items())[:MAX_STATE_NAMES]
+        parts.append("Known values:\n" + "\n".join(f"  {k} = {v}" for k, v in shown))
+    if req.kind == "value":
+        parts.append('Reply as {"value": ...}.')
+    else:
+        parts.append(
+            f'Reply as {{"delta": {{...}}}} using only: {", ".join(req.keys) or "nothing"}.'
+        )
+    return "\n".join(parts)
+
+
+def build_messages(req: Request) -> list[dict[str, str]]:
+    """The chat messages for one request: system prompt, examples, the request."""
+    messages = [{"role": "system", "content": SYSTEM_PROMPT}]
+    for user, assistant in FEW_SHOT:
+        messages.append({"role": "user", "content": user})
+        messages.append({"role": "assistant", "content": assistant})
+    messages.append({"role": "user", "content": render_user_message(req)})
+    return messages
+
+
+@dataclass
+class Exchange:
+    """One answered request: what was asked and what came back."""
+
+    request: Request
+    value: Any = None
+    raw: Any = None
+    delta: dict[str, Any] | None = None
+    attempts: int = 0
+    cached: bool = False
+    ms: float = 0.0
+
+
+class Emulator:
+    """Answers requests through a chat client, memoizing identical ones for the session."""
+
+    def __init__(
+        self,
+        client: ChatClient | Callable[[], ChatClient] | None,
+        *,
+        max_attempts: int = 2,
+    ) -> None:
+        self._client = client
+        self.max_attempts = max_attempts
+        self.memo: dict[str, Exchange] = {}
+        self.requests_sent = 0
+        self.on_request: Callable[[Request], None] | None = None
+
+    @property
+    def client(self) -> ChatClient:
+        """The chat client, created on first use."""
+        if self._client is None:
+            raise EmulationError(
+                "no LM endpoint is configured: set OPENAI_BASE_URL (and OPENAI_API_KEY) "
+                "or pass --base-url"
+            )
+        if callable(self._client) and not hasattr(self._client, "complete"):
+            self._client = self._client()
+        return self._client  # type: ignore[return-value]
+
+    def value(self, req: Request) -> Exchange:
+        """Ask for the value of an expression."""
+        return self._ask(req, value_schema(), "value", parse_value_reply)
+
+    def delta(self, req: Request, forbidden: Collection[str]) -> Exchange:
+        """Ask for the state delta of a statement; every key is checked against the request."""
+        allowed = frozenset(req.keys)
+        return self._ask(
+            req,
+            delta_schema(req.keys),
+            "delta",
+            lambda content: parse_delta_reply(content, allowed, forbidden),
+        )
+
+    def _ask(self, req: Request, schema: dict, name: str, parse: Callable) -> Exchange:
+        key = req.memo_key or make_memo_key(req.kind, req.target, req.definition, req.state)
+        hit = self.memo.get(key)
+        if hit is not None:
+            return Exchange(hit.request, hit.value, hit.raw, hit.delta, 0, True, 0.0)
+        start = time.perf_counter()
+        messages = build_messages(req)
+        error: ReplyError | None = None
+        attempts = 0
+        while attempts < self.max_attempts:
+            attempts += 1
+            if self.on_request is not None:
+                self.on_request(req)
+            try:
+                content = self.client.complete(messages, schema, name)
+            except EmulationError as exc:
+                raise EmulationError(exc.detail, req.line) from None
+            except ReplyError as exc:
+                content, error = None, exc
+            finally:
+                self.requests_sent += 1
+            if content is not None:
+                try:
+                    parsed, raw = parse(content)
+                except ReplyError as exc:
+                    error = exc
+                else:
+                    ex = Exchange(req, attempts=attempts, raw=raw)
+                    if req.kind == "value":
+                        ex.value = parsed
+                    else:
+                        ex.delta = parsed
+                    ex.ms = (time.perf_counter() - start) * 1000
+                    self.memo[key] = ex
+                    return ex
+                messages = messages + [
+                    {"role": "assistant", "content": content[:2000]},
+                    {
+                        "role": "user",
+                        "content": f"That reply was invalid: {error}. "
+                        "Reply again with only a JSON object that fits the schema.",
+                    },
+                ]
+        raise EmulationError(
+            f"the LM gave no valid reply after {attempts} tries: {error}", req.line
+        )

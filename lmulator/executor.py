@@ -1,0 +1,456 @@
+"""The stepwise executor: runs a cell statement by statement in a persistent namespace."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import keyword
+import linecache
+import sys
+import types
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .client import ChatClient, OpenAIChatClient
+from .config import MODES, Config
+from .emulator import Emulator, Request, cap_context, make_memo_key
+from .errors import ConfigError, EmulationAbort, EmulationError
+from .instrument import HOOK_PREFIX, Instrumented, Instrumenter, Site, referenced_names
+from .policy import Policy, PolicyViolation
+from .runtime import MISSING_DEFINITION_ERRORS, Runtime
+from .trace import TraceRecord, short_repr
+
+STATEMENT_MODES = ("interweave",)
+
+
+@dataclass
+class RunResult:
+    """What running one cell produced."""
+
+    source: str
+    name: str
+    value: Any = None
+    has_value: bool = False
+    trace: list[TraceRecord] = field(default_factory=list)
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the cell ran to its end."""
+        return self.error is None
+
+    @property
+    def emulated(self) -> list[TraceRecord]:
+        """The records of what the LM supplied."""
+        return [r for r in self.trace if r.status == "emulated"]
+
+    def raise_for_error(self) -> None:
+        """Raise the cell's error, if it had one."""
+        if self.error is not None:
+            raise self.error
+
+
+def state_repr(value: Any) -> str:
+    """How a value is shown to the LM: short, and stable for functions, classes and modules."""
+    if isinstance(value, types.ModuleType):
+        return f"<module {value.__name__}>"
+    if isinstance(value, type):
+        return f"<class {value.__name__}>"
+    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
+        return f"<function {getattr(value, '__name__', '?')}>"
+    return short_repr(value)
+
+
+def make_client(config: Config) -> ChatClient | None:
+    """The chat client a configuration names, or None when no endpoint is configured."""
+    if not config.base_url:
+        return None
+    return OpenAIChatClient(
+        config.base_url,
+        config.api_key,
+        config.model,
+        temperature=config.temperature,
+        schema_style=config.schema_style,
+        timeout=config.timeout,
+    )
+
+
+class Session:
+    """A persistent namespace that runs cells under a policy, with an LM for what is missing."""
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        policy: Policy | str = "restricted",
+        client: ChatClient | Callable[[], ChatClient] | None = None,
+        emulator: Emulator | None = None,
+        module_name: str = "__main__",
+    ) -> None:
+        self.config = (config or Config()).validate()
+        self.policy = Policy(policy) if isinstance(policy, str) else policy
+        if emulator is None:
+            if client is None:
+                cfg = self.config
+                client = (lambda: make_client(cfg)) if cfg.base_url else None  # noqa: E731
+            emulator = Emulator(client)
+        self.emulator = emulator
+        self.namespace: dict[str, Any] = {}
+        self.module_name = module_name
+        self.policy.prepare_namespace(self.namespace, module_name)
+        self.runtime = Runtime(self)
+        self.namespace.update(self.runtime.hooks())
+        self._ids = itertools.count(1)
+        self._sites: dict[int, Site] = {}
+        self._cells: dict[str, str] = {}
+        self._cell_counter = itertools.count(1)
+        self._trace: list[TraceRecord] = []
+        self._current_cell = ""
+        self.history: list[RunResult] = []
+
+    # -- configuration -------------------------------------------------------------
+
+    @property
+    def mode(self) -> str:
+        """The current mode."""
+        return self.config.mode
+
+    def set_mode(self, mode: str) -> None:
+        """Switch mode; raise ConfigError for an unknown one."""
+        if mode not in MODES:
+            raise ConfigError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
+        self.config = self.config.with_(mode=mode)
+
+    def user_names(self) -> dict[str, Any]:
+        """The namespace without the engine's own names."""
+        return {
+            k: v
+            for k, v in self.namespace.items()
+            if not k.startswith(HOOK_PREFIX)
+            and not (k.startswith("_") and k.endswith("_"))
+            and not k.startswith("__")
+        }
+
+    # -- helpers for the runtime -------------------------------------------------------
+
+    def site(self, site_id: int) -> Site:
+        """A site by id."""
+        return self._sites[site_id]
+
+    def emulates(self, exc: BaseException) -> bool:
+        """Whether a failing statement with this exception is handed to the LM."""
+        if isinstance(exc, PolicyViolation):
+            return False
+        if self.config.raise_errors:
+            return isinstance(exc, MISSING_DEFINITION_ERRORS)
+        return True
+
+    def _builtin_names(self) -> frozenset[str]:
+        return self.policy.builtin_names(self.namespace)
+
+    def forbidden_keys(self) -> frozenset[str]:
+        """Names a delta may never bind: builtins not shadowed by the user, guards, hooks."""
+        ns = self.namespace
+        return frozenset(n for n in self._builtin_names() if n not in ns) | frozenset(
+            k for k in ns if k.startswith("_")
+        )
+
+    def state_for(self, names: Iterable[str], local_vars: dict[str, Any]) -> dict[str, str]:
+        """Reprs of the bound names among ``names``, locals first."""
+        state: dict[str, str] = {}
+        builtins_ = self._builtin_names()
+        for n in names:
+            if n.startswith("_"):
+                continue
+            if n in local_vars:
+                state[n] = state_repr(local_vars[n])
+            elif n in self.namespace:
+                state[n] = state_repr(self.namespace[n])
+            elif n in builtins_:
+                continue
+        return state
+
+    def _line_text(self, site: Site) -> str:
+        return self._cell_line(site.cell, site.line) or (
+            site.source.splitlines()[0].strip() if site.source else ""
+        )
+
+    def _cell_line(self, cell: str, line: int) -> str:
+        lines = self._cells.get(cell, "").splitlines()
+        return lines[line - 1].strip() if 0 < line <= len(lines) else ""
+
+    def _locate(self, site: Site) -> tuple[int, str]:
+        """The line of the running cell an emulation belongs to.
+
+        A site in the running cell is its own place; a stub, or a site in a function
+        from an earlier cell, is marked at the running cell's line that led to it.
+        """
+        current = self._current_cell
+        if site.cell == current and site.kind != "stub":
+            return site.line, self._line_text(site)
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename == current:
+                return frame.f_lineno, self._cell_line(current, frame.f_lineno)
+            frame = frame.f_back
+        return site.line, self._line_text(site)
+
+    def _record(self, record: TraceRecord) -> None:
+        self._trace.append(record)
+
+    def emulate_value(
+        self,
+        site: Site,
+        target: str,
+        *,
+        memo: tuple,
+        definition: bool = False,
+        state: dict[str, str] | None = None,
+        error: BaseException | None = None,
+    ) -> Any:
+        """Ask the LM for the value of ``target`` at ``site``; record it in the trace."""
+        line, line_text = self._locate(site)
+        req = Request(
+            kind="value",
+            target=target,
+            line=line,
+            statement=self._line_text(site) if site.kind != "stub" else line_text,
+            context=cap_context(self._cells.get(site.cell, ""), site.line),
+            state=state or {},
+            error=_describe_error(error) if error is not None else None,
+            definition=site.stub_source if definition else None,
+            memo_key=make_memo_key("value", *memo),
+        )
+        try:
+            ex = self.emulator.value(req)
+        except EmulationError as exc:
+            self._record(
+                TraceRecord(line, line_text, "error", error=str(exc.detail), target=target)
+            )
+            raise EmulationAbort(exc) from None
+        self._record(
+            TraceRecord(
+                line=line,
+                source=line_text,
+                status="emulated",
+                value=ex.value,
+                has_value=True,
+                target=target,
+                masked_error=req.error,
+                ms=ex.ms,
+                how="memo" if ex.cached else "lm",
+                request=req.to_dict(),
+            )
+        )
+        return ex.value
+
+    def statement_keys(self, site: Site) -> tuple[str, ...]:
+        """The names a statement's delta may bind."""
+        forbidden = self.forbidden_keys()
+        return tuple(
+            n
+            for n in site.referenced
+            if n not in forbidden and not n.startswith("_") and not keyword.iskeyword(n)
+        )
+
+    def emulate_statement(
+        self, site: Site, exc: BaseException | None, local_vars: dict[str, Any], target: str = ""
+    ) -> dict[str, Any]:
+        """Ask the LM for the state delta of the statement at ``site``; record it."""
+        keys = self.statement_keys(site)
+        line, line_text = self._locate(site)
+        state = self.state_for(site.referenced, local_vars)
+        masked = _describe_error(exc) if exc is not None else None
+        statement = target or site.source
+        req = Request(
+            kind="delta",
+            target=statement,
+            line=site.line,
+            statement=statement if "\n" not in statement else self._line_text(site),
+            context=cap_context(self._cells.get(site.cell, ""), site.line),
+            state=state,
+            keys=keys,
+            error=masked,
+            memo_key=make_memo_key("delta", statement, state, keys, masked),
+        )
+        try:
+            ex = self.emulator.delta(req, self.forbidden_keys())
+        except EmulationError as err:
+            self._record(TraceRecord(line, line_text, "error", error=str(err.detail)))
+            raise EmulationAbort(err) from None
+        delta = ex.delta or {}
+        self._record(
+            TraceRecord(
+                line=line,
+                source=line_text,
+                status="emulated",
+                delta=delta,
+                masked_error=masked,
+                ms=ex.ms,
+                how="memo" if ex.cached else "lm",
+                request=req.to_dict(),
+            )
+        )
+        return delta
+
+    # -- running cells ---------------------------------------------------------------
+
+    def run(self, source: str, name: str | None = None) -> RunResult:
+        """Run one cell; the namespace keeps what it binds."""
+        name = name or f"<cell-{next(self._cell_counter)}>"
+        result = RunResult(source=source, name=name)
+        self._trace = result.trace
+        self._current_cell = name
+        self._cells[name] = source
+        linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+        try:
+            tree = ast.parse(source, filename=name)
+            tree = self.policy.check(tree)
+        except SyntaxError as exc:  # PolicyViolation included
+            exc.filename = name
+            result.error = exc
+            self._record(
+                TraceRecord(exc.lineno or 0, (exc.text or "").strip(), "error", error=str(exc))
+            )
+            self.history.append(result)
+            return result
+        emulating = self.mode in STATEMENT_MODES
+        known = set(self.namespace) | set(self._builtin_names())
+        inst = Instrumenter(
+            source,
+            known,
+            self._ids,
+            wrap_statements=emulating,
+            value_hooks=emulating,
+            cell=name,
+        ).run(tree)
+        self._sites.update(inst.sites)
+        try:
+            if self.mode == "lm":
+                self._run_lm(inst, result)
+            elif self.mode.startswith("try-python-except-lm"):
+                self._run_try_python(inst, result)
+            else:
+                self._run_steps(inst, result, emulate=emulating)
+        finally:
+            self.history.append(result)
+        return result
+
+    def _compile(self, stmt: ast.stmt, name: str, as_value: bool) -> types.CodeType:
+        if as_value:
+            assert isinstance(stmt, ast.Expr)
+            return compile(ast.Expression(stmt.value), name, "eval")
+        return compile(ast.Module([stmt], []), name, "exec")
+
+    def _run_steps(
+        self, inst: Instrumented, result: RunResult, *, emulate: bool, start: int = 0
+    ) -> int | None:
+        """Run top-level statements from ``start``; return the index that failed, if any."""
+        body = inst.tree.body
+        ns = self.namespace
+        last = len(body) - 1
+        codes = []
+        for i, stmt in enumerate(body):
+            codes.append(self._compile(stmt, result.name, i == last and isinstance(stmt, ast.Expr)))
+        for i in range(start, len(body)):
+            site = inst.top_sites[i]
+            as_value = i == last and isinstance(body[i], ast.Expr)
+            self.runtime.try_depth = 0
+            try:
+                if as_value:
+                    result.value = eval(codes[i], ns)
+                    result.has_value = True
+                else:
+                    exec(codes[i], ns)
+            except EmulationAbort as abort:
+                result.error = abort.error
+                return i
+            except Exception as exc:
+                if not (emulate and self.emulates(exc)):
+                    result.error = exc
+                    self._record(
+                        TraceRecord(site.line, self._line_text(site), "error",
+                                    error=_describe_error(exc))
+                    )  # fmt: skip
+                    return i
+                try:
+                    if as_value:
+                        state = self.state_for(site.referenced, ns)
+                        result.value = self.emulate_value(
+                            site, site.source, memo=("expr", site.source, state),
+                            state=state, error=exc,
+                        )  # fmt: skip
+                        result.has_value = True
+                    else:
+                        delta = self.emulate_statement(site, exc, ns)
+                        ns.update(delta)
+                except EmulationAbort as abort:
+                    result.error = abort.error
+                    return i
+        return None
+
+    def _run_lm(self, inst: Instrumented, result: RunResult) -> None:
+        """``lm`` mode: the LM emulates every top-level statement in turn."""
+        body = inst.tree.body
+        ns = self.namespace
+        for i, (stmt, site) in enumerate(zip(body, inst.top_sites, strict=True)):
+            try:
+                if i == len(body) - 1 and isinstance(stmt, ast.Expr):
+                    state = self.state_for(site.referenced, ns)
+                    result.value = self.emulate_value(
+                        site, site.source, memo=("expr", site.source, state), state=state
+                    )
+                    result.has_value = True
+                else:
+                    ns.update(self.emulate_statement(site, None, ns))
+            except EmulationAbort as abort:
+                result.error = abort.error
+                return
+
+    def _run_try_python(self, inst: Instrumented, result: RunResult) -> None:
+        """Run as plain Python; on failure let the LM emulate the cell, or its rest."""
+        ns = self.namespace
+        before = dict(ns)
+        failed = self._run_steps(inst, result, emulate=False)
+        if failed is None or isinstance(result.error, (SyntaxError, EmulationError)):
+            return
+        exc = result.error
+        result.error = None
+        if result.trace and result.trace[-1].status == "error":
+            result.trace.pop()  # the failure is masked by the emulation that follows
+        body = inst.tree.body
+        if self.mode == "try-python-except-lm":
+            ns.clear()
+            ns.update(before)
+            first = 0
+        else:
+            first = failed
+        # The rest of the cell, as one statement to emulate.
+        last_is_expr = isinstance(body[-1], ast.Expr)
+        stmts = body[first:-1] if last_is_expr else body[first:]
+        if stmts:
+            lines = self._cells[result.name].splitlines()
+            start_line = inst.top_sites[first].line
+            end_line = max(getattr(s, "end_lineno", s.lineno) or s.lineno for s in stmts)
+            text = "\n".join(lines[start_line - 1 : end_line])
+            referenced = tuple(dict.fromkeys(n for s in stmts for n in referenced_names(s)))
+            site = Site(
+                id=next(self._ids), kind="stmt", line=start_line, source=text,
+                referenced=referenced, assignable=referenced, global_names=referenced,
+                top_level=True, cell=result.name,
+            )  # fmt: skip
+            self._sites[site.id] = site
+            try:
+                ns.update(self.emulate_statement(site, exc, ns, target=text))
+            except EmulationAbort as abort:
+                result.error = abort.error
+                return
+        if last_is_expr:
+            tail = len(body) - 1
+            self._run_steps(inst, result, emulate=True, start=tail)
+
+
+def _describe_error(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

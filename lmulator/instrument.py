@@ -1,0 +1,498 @@
+"""Rewrites a checked cell so that missing pieces and failing statements reach the emulator.
+
+Nothing is added on the path of code that runs normally except zero-cost ``try``
+blocks: calls to undefined functions and reads of undefined names become calls to
+hooks, stub functions get a decorator, and statements below the top level are
+wrapped in ``try``/``except`` whose handler asks for a state delta.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+# Hook names bound in the namespace; restricted code cannot spell them.
+CALL_HOOK = "_lm_call_"
+NAME_HOOK = "_lm_name_"
+STUB_HOOK = "_lm_stub_"
+STMT_HOOK = "_lm_stmt_"
+RETURN_HOOK = "_lm_return_"
+LOCALS_HOOK = "_lm_locals_"
+RUNTIME_NAME = "_lm_rt_"
+HOOK_PREFIX = "_lm_"
+_EXC = "_lm_e_"
+_DELTA = "_lm_d_"
+
+_SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_NEVER_WRAPPED = (
+    ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal,
+    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+)  # fmt: skip
+
+
+@dataclass
+class Site:
+    """A place in a cell where the emulator may be asked for something."""
+
+    id: int
+    kind: str  # "call" | "name" | "stub" | "stmt" | "return"
+    line: int
+    source: str
+    name: str = ""
+    scope: str = "module"  # "module" | "class" | "function"
+    referenced: tuple[str, ...] = ()
+    assignable: tuple[str, ...] = ()
+    global_names: tuple[str, ...] = ()
+    stub_source: str = ""
+    top_level: bool = False
+    cell: str = ""
+
+
+@dataclass
+class Instrumented:
+    """A rewritten cell and the sites in it."""
+
+    tree: ast.Module
+    sites: dict[int, Site] = field(default_factory=dict)
+    top_sites: list[Site] = field(default_factory=list)
+
+
+def bound_names(tree: ast.AST) -> set[str]:
+    """Every name a piece of code binds anywhere, in any scope."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            names.update(node.names)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            names.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            names.add(node.rest)
+    return names
+
+
+def referenced_names(node: ast.AST) -> tuple[str, ...]:
+    """Names a statement reads or binds, in order of first appearance, hooks left out."""
+    seen: dict[str, None] = {}
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and not sub.id.startswith(HOOK_PREFIX):
+            seen.setdefault(sub.id, None)
+    return tuple(seen)
+
+
+def _scope_locals(fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> tuple[set, set]:
+    """Names local to a function (params and bindings) and names it declares global."""
+    local: set[str] = set()
+    declared_global: set[str] = set()
+    args = fn.args
+    for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
+        if a is not None:
+            local.add(a.arg)
+    body = fn.body if isinstance(fn.body, list) else [fn.body]
+    for node in _walk_scope(body):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            local.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            local.add(node.name)
+        elif isinstance(node, ast.alias):
+            local.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            local.add(node.name)
+        elif isinstance(node, ast.Global):
+            declared_global.update(node.names)
+        elif isinstance(node, ast.Nonlocal):
+            local.update(node.names)
+    return local - declared_global, declared_global
+
+
+def _walk_scope(nodes: Iterable[ast.AST]) -> Iterator[ast.AST]:
+    """Walk nodes without entering nested function, class or comprehension scopes."""
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, _SCOPE_NODES):
+                yield child  # its name binds here; its body is another scope
+                if not isinstance(child, ast.Lambda):
+                    stack.extend(child.decorator_list)
+                continue
+            if isinstance(child, _COMPREHENSIONS):
+                continue
+            stack.append(child)
+
+
+def is_stub(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Whether a function's body only documents it: docstring, ``...``, pass, or NotImplementedError."""
+    body = list(fn.body)
+    had_doc = False
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        had_doc = isinstance(body[0].value.value, str)
+        body = body[1:]
+    if not body:
+        return had_doc
+    if len(body) != 1:
+        return False
+    stmt = body[0]
+    if isinstance(stmt, ast.Pass):
+        return True
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+        return stmt.value.value is Ellipsis
+    if isinstance(stmt, ast.Raise) and stmt.exc is not None:
+        exc = stmt.exc.func if isinstance(stmt.exc, ast.Call) else stmt.exc
+        return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
+    return False
+
+
+def _dotted(node: ast.AST) -> tuple[str, str] | None:
+    """For ``a.b.c`` return ("a", "a.b.c"); None if it is not a plain dotted name."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return node.id, ".".join(reversed(parts))
+
+
+@dataclass
+class _Context:
+    scope: str = "module"
+    top_level: bool = True
+    in_try_body: bool = False
+    local: frozenset[str] = frozenset()
+    declared_global: frozenset[str] = frozenset()
+    enclosing: frozenset[str] = frozenset()
+
+
+class Instrumenter:
+    """Rewrites one checked cell for emulation (interweave mode)."""
+
+    def __init__(
+        self,
+        source: str,
+        known: Iterable[str],
+        ids: Iterator[int],
+        *,
+        wrap_statements: bool = True,
+        value_hooks: bool = True,
+        cell: str = "",
+    ) -> None:
+        self.cell = cell
+        self.source = source
+        self.lines = source.splitlines()
+        self.known = frozenset(known)
+        self.ids = ids
+        self.wrap_statements = wrap_statements
+        self.value_hooks = value_hooks
+        self.sites: dict[int, Site] = {}
+        self.undefined: frozenset[str] = frozenset()
+
+    # -- entry point -------------------------------------------------------------
+
+    def run(self, tree: ast.Module) -> Instrumented:
+        """Rewrite the cell; the tree is changed in place and returned."""
+        self.undefined = frozenset()
+        bound = bound_names(tree)
+        self._bound = bound
+        top_sites: list[Site] = []
+        ctx = _Context()
+        new_body: list[ast.stmt] = []
+        for stmt in tree.body:
+            top_sites.append(self._stmt_site(stmt, ctx, top_level=True))
+            new_body.extend(self._statement(stmt, ctx))
+        tree.body = new_body
+        ast.fix_missing_locations(tree)
+        return Instrumented(tree, self.sites, top_sites)
+
+    def is_undefined(self, name: str) -> bool:
+        """Whether a name is bound nowhere: not in the namespace, builtins or the cell."""
+        return name not in self.known and name not in self._bound
+
+    # -- sites -------------------------------------------------------------------
+
+    def _segment(self, node: ast.AST) -> str:
+        text = ast.get_source_segment(self.source, node)
+        if text is None:
+            text = ast.unparse(node)
+        return text
+
+    def _new_site(self, kind: str, node: ast.AST, **kw: object) -> Site:
+        site = Site(
+            id=next(self.ids),
+            kind=kind,
+            line=node.lineno,
+            source=self._segment(node),
+            cell=self.cell,
+            **kw,  # type: ignore[arg-type]
+        )
+        self.sites[site.id] = site
+        return site
+
+    def _stmt_site(self, stmt: ast.stmt, ctx: _Context, top_level: bool = False) -> Site:
+        referenced = referenced_names(stmt)
+        if ctx.scope == "function":
+            assignable = tuple(n for n in referenced if n in ctx.local or n in ctx.declared_global)
+            globals_ = tuple(
+                n
+                for n in referenced
+                if n not in ctx.local and (n in ctx.declared_global or n not in ctx.enclosing)
+            )
+        else:
+            assignable, globals_ = referenced, referenced
+        return self._new_site(
+            "stmt",
+            stmt,
+            scope=ctx.scope,
+            referenced=referenced,
+            assignable=assignable,
+            global_names=globals_,
+            top_level=top_level,
+        )
+
+    # -- statements --------------------------------------------------------------
+
+    def _body(self, stmts: list[ast.stmt], ctx: _Context) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        for stmt in stmts:
+            out.extend(self._statement(stmt, ctx))
+        return out
+
+    def _statement(self, stmt: ast.stmt, ctx: _Context) -> list[ast.stmt]:
+        inner = _Context(**{**ctx.__dict__, "top_level": False})
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            self._function(stmt, ctx)
+            return [stmt]
+        if isinstance(stmt, ast.ClassDef):
+            for expr_field in ("bases", "keywords", "decorator_list"):
+                setattr(stmt, expr_field, [self._expr(e) for e in getattr(stmt, expr_field)])
+            class_ctx = _Context(
+                scope="class",
+                top_level=False,
+                in_try_body=False,
+                enclosing=ctx.enclosing | ctx.local,
+            )
+            stmt.body = self._body(stmt.body, class_ctx)
+            return [stmt]
+        if isinstance(stmt, ast.Try):
+            stmt.body = self._body(stmt.body, _Context(**{**inner.__dict__, "in_try_body": True}))
+            for handler in stmt.handlers:
+                if handler.type is not None:
+                    handler.type = self._expr(handler.type)
+                handler.body = self._body(handler.body, inner)
+            stmt.orelse = self._body(stmt.orelse, inner)
+            stmt.finalbody = self._body(stmt.finalbody, inner)
+            result: list[ast.stmt] = [stmt]
+            if stmt.handlers and self.wrap_statements:
+                result = [self._count_try_depth(stmt)]
+            return self._wrap(result, stmt, ctx)
+        # Compound statements: rewrite headers, recurse into bodies.
+        for name in ("body", "orelse", "finalbody"):
+            if isinstance(getattr(stmt, name, None), list):
+                setattr(stmt, name, self._body(getattr(stmt, name), inner))
+        if isinstance(stmt, ast.Match):
+            stmt.subject = self._expr(stmt.subject)
+            for case in stmt.cases:
+                if case.guard is not None:
+                    case.guard = self._expr(case.guard)
+                case.body = self._body(case.body, inner)
+            return self._wrap([stmt], stmt, ctx)
+        for name, value in ast.iter_fields(stmt):
+            if name in ("body", "orelse", "finalbody", "annotation"):
+                continue
+            if isinstance(value, ast.expr):
+                setattr(stmt, name, self._expr(value))
+            elif isinstance(value, list):
+                setattr(stmt, name, [self._expr(v) if isinstance(v, ast.AST) else v for v in value])
+        if isinstance(stmt, ast.AnnAssign):
+            stmt.annotation = self._annotation(stmt.annotation)
+        if isinstance(stmt, ast.Return) and stmt.value is not None:
+            return self._wrap_return(stmt, ctx)
+        return self._wrap([stmt], stmt, ctx)
+
+    def _annotation(self, node: ast.expr | None) -> ast.expr | None:
+        """An annotation naming something undefined is kept as a string, unevaluated."""
+        if node is None or not self.value_hooks:
+            return node
+        names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        if any(self.is_undefined(n) for n in names):
+            return ast.copy_location(ast.Constant(ast.unparse(node)), node)
+        return node
+
+    def _function(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, ctx: _Context) -> None:
+        fn.decorator_list = [self._expr(d) for d in fn.decorator_list]
+        args = fn.args
+        for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
+            if a is not None:
+                a.annotation = self._annotation(a.annotation)
+        args.defaults = [self._expr(d) for d in args.defaults]
+        args.kw_defaults = [None if d is None else self._expr(d) for d in args.kw_defaults]
+        fn.returns = self._annotation(fn.returns)
+        local, declared_global = _scope_locals(fn)
+        fn_ctx = _Context(
+            scope="function",
+            top_level=False,
+            in_try_body=False,
+            local=frozenset(local),
+            declared_global=frozenset(declared_global),
+            enclosing=ctx.enclosing | (ctx.local if ctx.scope == "function" else frozenset()),
+        )
+        stub = self.value_hooks and is_stub(fn)
+        if stub:
+            site = self._new_site("stub", fn, name=fn.name, stub_source=self._segment(fn))
+            deco = ast.Call(
+                func=ast.Name(STUB_HOOK, ast.Load()), args=[ast.Constant(site.id)], keywords=[]
+            )
+            fn.decorator_list.append(ast.copy_location(deco, fn))
+        fn.body = self._body(fn.body, fn_ctx)
+
+    def _count_try_depth(self, stmt: ast.Try) -> ast.stmt:
+        """Raise the runtime's try depth while a user ``try`` runs, so inner failures
+        reach the user's own handlers instead of the emulator."""
+
+        def bump(op: ast.operator) -> ast.stmt:
+            target = ast.Attribute(ast.Name(RUNTIME_NAME, ast.Load()), "try_depth", ast.Store())
+            return ast.AugAssign(target, op, ast.Constant(1))
+
+        wrapper = ast.Try(
+            body=[bump(ast.Add()), stmt], handlers=[], orelse=[], finalbody=[bump(ast.Sub())]
+        )
+        return ast.copy_location(wrapper, stmt)
+
+    def _wrap(self, stmts: list[ast.stmt], original: ast.stmt, ctx: _Context) -> list[ast.stmt]:
+        if (
+            not self.wrap_statements
+            or ctx.top_level
+            or ctx.in_try_body
+            or isinstance(original, _NEVER_WRAPPED)
+        ):
+            return stmts
+        site = self._stmt_site(original, ctx)
+        call = ast.Call(
+            func=ast.Name(STMT_HOOK, ast.Load()),
+            args=[
+                ast.Constant(site.id),
+                ast.Name(_EXC, ast.Load()),
+                ast.Call(ast.Name(LOCALS_HOOK, ast.Load()), [], []),
+            ],
+            keywords=[],
+        )
+        handler_body: list[ast.stmt]
+        if ctx.scope == "function" and site.assignable:
+            handler_body = [ast.Assign([ast.Name(_DELTA, ast.Store())], call)]
+            for name in site.assignable:
+                handler_body.append(
+                    ast.If(
+                        test=ast.Compare(
+                            ast.Constant(name), [ast.In()], [ast.Name(_DELTA, ast.Load())]
+                        ),
+                        body=[
+                            ast.Assign(
+                                [ast.Name(name, ast.Store())],
+                                ast.Subscript(
+                                    ast.Name(_DELTA, ast.Load()), ast.Constant(name), ast.Load()
+                                ),
+                            )
+                        ],
+                        orelse=[],
+                    )
+                )
+        else:
+            handler_body = [ast.Expr(call)]
+        return [self._try(stmts, handler_body, original)]
+
+    def _wrap_return(self, stmt: ast.Return, ctx: _Context) -> list[ast.stmt]:
+        if not self.wrap_statements or ctx.in_try_body:
+            return [stmt]
+        site = self._new_site("return", stmt, scope=ctx.scope, referenced=referenced_names(stmt))
+        call = ast.Call(
+            func=ast.Name(RETURN_HOOK, ast.Load()),
+            args=[
+                ast.Constant(site.id),
+                ast.Name(_EXC, ast.Load()),
+                ast.Call(ast.Name(LOCALS_HOOK, ast.Load()), [], []),
+            ],
+            keywords=[],
+        )
+        return [self._try([stmt], [ast.Return(call)], stmt)]
+
+    @staticmethod
+    def _try(body: list[ast.stmt], handler_body: list[ast.stmt], at: ast.stmt) -> ast.Try:
+        handler = ast.ExceptHandler(
+            type=ast.Name("Exception", ast.Load()), name=_EXC, body=handler_body
+        )
+        node = ast.Try(body=body, handlers=[handler], orelse=[], finalbody=[])
+        return ast.copy_location(node, at)
+
+    # -- expressions -------------------------------------------------------------
+
+    def _expr(self, node: ast.AST) -> ast.AST:
+        if not self.value_hooks:
+            return node
+        return _ValueRewriter(self).visit(node)
+
+
+class _ValueRewriter(ast.NodeTransformer):
+    """Turns calls to undefined functions and reads of undefined names into hook calls."""
+
+    def __init__(self, owner: Instrumenter) -> None:
+        self.owner = owner
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
+        self.generic_visit(node)
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        dotted = _dotted(node.func)
+        if dotted is not None and self.owner.is_undefined(dotted[0]):
+            node.args = [self.visit(a) for a in node.args]
+            node.keywords = [self.visit(k) for k in node.keywords]
+            site = self.owner._new_site("call", node, name=dotted[1])
+            call = ast.Call(
+                func=ast.Name(CALL_HOOK, ast.Load()),
+                args=[ast.Constant(site.id), ast.Constant(dotted[1]), *node.args],
+                keywords=node.keywords,
+            )
+            return ast.copy_location(call, node)
+        self.generic_visit(node)
+        return node
+
+    def _name_hook(self, node: ast.expr, dotted: str) -> ast.AST:
+        site = self.owner._new_site("name", node, name=dotted)
+        call = ast.Call(
+            func=ast.Name(NAME_HOOK, ast.Load()),
+            args=[ast.Constant(site.id), ast.Constant(dotted)],
+            keywords=[],
+        )
+        return ast.copy_location(call, node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        if isinstance(node.ctx, ast.Load):
+            dotted = _dotted(node)
+            if dotted is not None and self.owner.is_undefined(dotted[0]):
+                return self._name_hook(node, dotted[1])
+        self.generic_visit(node)
+        return node
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if isinstance(node.ctx, ast.Load) and self.owner.is_undefined(node.id):
+            return self._name_hook(node, node.id)
+        return node
+
+
+def new_site_ids() -> Iterator[int]:
+    """A fresh source of site ids for one session."""
+    return itertools.count(1)

@@ -1,0 +1,107 @@
+"""A parser for Python literals in LM replies: values JSON cannot hold. Never evaluates code."""
+
+from __future__ import annotations
+
+import ast
+import datetime
+import decimal
+import fractions
+from typing import Any
+
+from .errors import ReplyError
+
+MAX_LITERAL_CHARS = 20_000
+MAX_LITERAL_DEPTH = 20
+
+# Constructors a literal may call, with literal arguments only.
+_CONSTRUCTORS: dict[str, Any] = {
+    "set": set,
+    "frozenset": frozenset,
+    "tuple": tuple,
+    "complex": complex,
+    "range": range,
+    "datetime.date": datetime.date,
+    "datetime.datetime": datetime.datetime,
+    "datetime.time": datetime.time,
+    "datetime.timedelta": datetime.timedelta,
+    "date": datetime.date,
+    "timedelta": datetime.timedelta,
+    "Decimal": decimal.Decimal,
+    "decimal.Decimal": decimal.Decimal,
+    "Fraction": fractions.Fraction,
+    "fractions.Fraction": fractions.Fraction,
+}
+
+
+def parse_literal(text: str) -> Any:
+    """Parse a Python literal (tuple, set, bytes, complex, date, ...) from text."""
+    if not isinstance(text, str):
+        raise ReplyError("a $py literal must be a string")
+    if len(text) > MAX_LITERAL_CHARS:
+        raise ReplyError(f"$py literal longer than {MAX_LITERAL_CHARS} characters")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        raise ReplyError(f"$py literal does not parse: {exc}") from None
+    return _value(tree.body, 0)
+
+
+def _name(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return f"{node.value.id}.{node.attr}"
+    return None
+
+
+def _value(node: ast.AST, depth: int) -> Any:
+    if depth > MAX_LITERAL_DEPTH:
+        raise ReplyError("$py literal nested too deeply")
+    d = depth + 1
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Tuple):
+        return tuple(_value(e, d) for e in node.elts)
+    if isinstance(node, ast.List):
+        return [_value(e, d) for e in node.elts]
+    if isinstance(node, ast.Set):
+        return {_hashable(_value(e, d)) for e in node.elts}
+    if isinstance(node, ast.Dict):
+        if any(k is None for k in node.keys):
+            raise ReplyError("$py literal may not unpack a dict")
+        return {
+            _hashable(_value(k, d)): _value(v, d)
+            for k, v in zip(node.keys, node.values, strict=True)
+        }
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        operand = _value(node.operand, d)
+        if not isinstance(operand, (int, float, complex)) or isinstance(operand, bool):
+            raise ReplyError("$py literal: sign on a non-number")
+        return -operand if isinstance(node.op, ast.USub) else operand
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+        left, right = _value(node.left, d), _value(node.right, d)
+        if isinstance(left, (int, float)) and isinstance(right, complex):
+            return left + right if isinstance(node.op, ast.Add) else left - right
+        raise ReplyError("$py literal: only complex numbers may use + or -")
+    if isinstance(node, ast.Call):
+        name = _name(node.func)
+        ctor = _CONSTRUCTORS.get(name or "")
+        if ctor is None:
+            raise ReplyError(f"$py literal may not call {ast.unparse(node.func)!r}")
+        args = [_value(a, d) for a in node.args]
+        kwargs = {k.arg: _value(k.value, d) for k in node.keywords if k.arg is not None}
+        if len(kwargs) != len(node.keywords):
+            raise ReplyError("$py literal may not unpack arguments")
+        try:
+            return ctor(*args, **kwargs)
+        except (TypeError, ValueError, OverflowError, ArithmeticError) as exc:
+            raise ReplyError(f"$py literal: {name}(...) failed: {exc}") from None
+    raise ReplyError(f"$py literal contains {type(node).__name__}, which is not a literal")
+
+
+def _hashable(value: Any) -> Any:
+    try:
+        hash(value)
+    except TypeError:
+        raise ReplyError("$py literal: set element or dict key is not hashable") from None
+    return value

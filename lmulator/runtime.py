@@ -1,0 +1,166 @@
+"""Hooks that instrumented code calls when it meets something missing or a failing statement."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from .guards import guarded_getattr
+from .instrument import (
+    CALL_HOOK,
+    LOCALS_HOOK,
+    NAME_HOOK,
+    RETURN_HOOK,
+    RUNTIME_NAME,
+    STMT_HOOK,
+    STUB_HOOK,
+    Site,
+)
+from .trace import short_repr
+
+if TYPE_CHECKING:
+    from .executor import Session
+
+_MISSING = object()
+
+# Exceptions that mean "something is not defined here", as opposed to a genuine bug.
+MISSING_DEFINITION_ERRORS: tuple[type[BaseException], ...] = (NameError, ImportError)
+
+
+def render_call(name: str, args: tuple, kwargs: dict) -> str:
+    """``name(arg reprs, key=repr)`` as the LM will see it."""
+    parts = [short_repr(a) for a in args]
+    parts += [f"{k}={short_repr(v)}" for k, v in kwargs.items()]
+    return f"{name}({', '.join(parts)})"
+
+
+class Runtime:
+    """The object behind the hooks of one session's namespace."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.try_depth = 0
+
+    def hooks(self) -> dict[str, Any]:
+        """The names instrumented code expects in its namespace."""
+        return {
+            RUNTIME_NAME: self,
+            CALL_HOOK: self.call,
+            NAME_HOOK: self.name,
+            STUB_HOOK: self.stub,
+            STMT_HOOK: self.stmt,
+            RETURN_HOOK: self.return_value,
+            LOCALS_HOOK: locals,
+        }
+
+    # -- lookups -----------------------------------------------------------------
+
+    def lookup(self, dotted: str) -> Any:
+        """The current value of a (dotted) name, or _MISSING if it is still undefined."""
+        ns = self.session.namespace
+        root, *rest = dotted.split(".")
+        if root in ns:
+            value = ns[root]
+        else:
+            builtins_ = ns.get("__builtins__", {})
+            table = builtins_ if isinstance(builtins_, dict) else vars(builtins_)
+            if root not in table:
+                return _MISSING
+            value = table[root]
+        getter = guarded_getattr if self.session.policy.restricted else getattr
+        for part in rest:
+            value = getter(value, part)
+        return value
+
+    # -- value level -------------------------------------------------------------
+
+    def call(self, site_id: int, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        """A call to a function that had no definition when the cell was compiled."""
+        fn = self.lookup(name)
+        if fn is not _MISSING:
+            return fn(*args, **kwargs)
+        site = self.session.site(site_id)
+        target = render_call(name, args, kwargs)
+        return self.session.emulate_value(site, target, memo=("call", target))
+
+    def name(self, site_id: int, dotted: str) -> Any:
+        """A read of a name that had no binding when the cell was compiled."""
+        value = self.lookup(dotted)
+        if value is not _MISSING:
+            return value
+        site = self.session.site(site_id)
+        return self.session.emulate_value(site, dotted, memo=("name", dotted, site.cell))
+
+    def stub(self, site_id: int) -> Any:
+        """Decorator for a function whose body is only a stub: calls go to the LM."""
+        site = self.session.site(site_id)
+
+        def decorate(fn: Any) -> Any:
+            signature = inspect.signature(fn)
+
+            @functools.wraps(fn)
+            def emulated(*args: Any, **kwargs: Any) -> Any:
+                bound = signature.bind(*args, **kwargs)
+                bound.apply_defaults()
+                target = render_call(fn.__name__, bound.args, bound.kwargs)
+                return self.session.emulate_value(
+                    site, target, memo=("stub", site.stub_source, target), definition=True
+                )
+
+            emulated.lmulator_stub = True  # type: ignore[attr-defined]
+            return emulated
+
+        return decorate
+
+    # -- statement level ---------------------------------------------------------
+
+    def _should_raise(self, exc: BaseException) -> bool:
+        return self.try_depth > 0 or not self.session.emulates(exc)
+
+    def stmt(self, site_id: int, exc: Exception, local_vars: dict[str, Any]) -> dict[str, Any]:
+        """A statement below the top level failed: apply the LM's delta for it."""
+        if self._should_raise(exc):
+            raise exc.with_traceback(exc.__traceback__)
+        site = self.session.site(site_id)
+        delta = self.session.emulate_statement(site, exc, local_vars)
+        return self.apply(site, delta, local_vars)
+
+    def return_value(self, site_id: int, exc: Exception, local_vars: dict[str, Any]) -> Any:
+        """A ``return`` expression failed: the LM gives the value it would have returned."""
+        if self._should_raise(exc):
+            raise exc.with_traceback(exc.__traceback__)
+        site = self.session.site(site_id)
+        state = self.session.state_for(site.referenced, local_vars)
+        target = site.source.removeprefix("return").strip()
+        return self.session.emulate_value(
+            site, target, memo=("return", site.source, state), state=state, error=exc
+        )
+
+    def apply(self, site: Site, delta: dict[str, Any], local_vars: dict[str, Any]) -> dict:
+        """Bind a validated delta; return the part generated code must assign to locals."""
+        ns = self.session.namespace
+        if site.scope != "function":
+            local_vars.update(delta)  # module or class namespace: locals() is the real mapping
+            return {}
+        to_locals: dict[str, Any] = {}
+        for key, value in delta.items():
+            if key in site.assignable:
+                to_locals[key] = value
+            elif key in site.global_names:
+                ns[key] = value
+            else:
+                _update_in_place(local_vars.get(key, _MISSING), value)
+        return to_locals
+
+
+def _update_in_place(current: Any, new: Any) -> None:
+    """Give an enclosing function's container the LM's contents (it cannot be rebound)."""
+    if isinstance(current, list) and isinstance(new, list):
+        current[:] = new
+    elif isinstance(current, dict) and isinstance(new, dict):
+        current.clear()
+        current.update(new)
+    elif isinstance(current, set) and isinstance(new, (list, set)):
+        current.clear()
+        current.update(new)

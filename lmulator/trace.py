@@ -1,0 +1,111 @@
+"""Trace records of a run, and the marked listing of a program."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_REPR = 200
+
+
+def short_repr(value: Any, limit: int = MAX_REPR) -> str:
+    """``repr`` cut to ``limit`` characters; never raises."""
+    try:
+        text = repr(value)
+    except Exception as exc:  # a user __repr__ may fail
+        text = f"<{type(value).__name__} (repr failed: {type(exc).__name__})>"
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+def jsonable(value: Any) -> Any:
+    """The value itself if JSON can hold it, else its short repr."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return {"$repr": short_repr(value)}
+    return value
+
+
+@dataclass
+class TraceRecord:
+    """What happened at one line: emulated, failed, or (at the full level) ran."""
+
+    line: int
+    source: str
+    status: str  # "emulated" | "error" | "ran"
+    value: Any = None
+    has_value: bool = False
+    delta: dict[str, Any] | None = None
+    masked_error: str | None = None
+    error: str | None = None
+    ms: float = 0.0
+    target: str | None = None
+    how: str | None = None
+    request: dict[str, Any] | None = field(default=None, repr=False)
+    bindings: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as a JSON-ready dict, without empty fields."""
+        out: dict[str, Any] = {"line": self.line, "source": self.source, "status": self.status}
+        if self.has_value:
+            out["value"] = jsonable(self.value)
+        if self.delta is not None:
+            out["delta"] = {k: jsonable(v) for k, v in self.delta.items()}
+        for key in ("masked_error", "error", "target", "how", "bindings", "request"):
+            val = getattr(self, key)
+            if val is not None:
+                out[key] = val
+        out["ms"] = round(self.ms, 1)
+        return out
+
+
+def describe(record: TraceRecord) -> str:
+    """One short phrase for what the LM supplied at a record."""
+    if record.status == "error":
+        return f"error: {record.error}"
+    if record.delta is not None:
+        body = ", ".join(f"{k} = {short_repr(v, 60)}" for k, v in record.delta.items())
+        text = f"{{{body}}}" if body else "(no change)"
+    elif record.has_value:
+        text = short_repr(record.value, 60)
+        if record.target:
+            text = f"{record.target} → {text}"
+    else:
+        text = ""
+    if record.masked_error:
+        text += f"  [masked {record.masked_error}]"
+    return text
+
+
+def listing(source: str, records: list[TraceRecord], width: int = 120) -> str:
+    """The program with emulated lines flagged and what the LM supplied beside them."""
+    by_line: dict[int, list[TraceRecord]] = {}
+    for rec in records:
+        if rec.status != "ran":
+            by_line.setdefault(rec.line, []).append(rec)
+    lines = source.splitlines() or [""]
+    number_width = len(str(len(lines)))
+    out = []
+    for i, text in enumerate(lines, start=1):
+        recs = by_line.get(i, [])
+        flag = " "
+        if any(r.status == "error" for r in recs):
+            flag = "!"
+        elif recs:
+            flag = "~"
+        row = f"{flag} {i:>{number_width}} │ {text}"
+        if recs:
+            notes = []
+            for rec in recs[:3]:
+                notes.append(describe(rec))
+            if len(recs) > 3:
+                notes.append(f"… {len(recs) - 3} more")
+            note = "; ".join(notes)
+            row = f"{row}    ⇐ {note}"
+            if len(row) > width:
+                row = row[: width - 1] + "…"
+        out.append(row)
+    return "\n".join(out)
