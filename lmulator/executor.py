@@ -22,6 +22,7 @@ from .runtime import MISSING_DEFINITION_ERRORS, Runtime
 from .trace import TraceRecord, short_repr
 
 STATEMENT_MODES = ("interweave",)
+MAX_TRACE_RECORDS = 200_000
 
 
 @dataclass
@@ -199,6 +200,17 @@ class Session:
     def _record(self, record: TraceRecord) -> None:
         self._trace.append(record)
 
+    def record_ran(self, site: Site, local_vars: dict[str, Any]) -> None:
+        """Record that a statement ran, with the bindings it made (full trace level)."""
+        if len(self._trace) >= MAX_TRACE_RECORDS:
+            return
+        bindings = {
+            n: state_repr(local_vars[n]) for n in site.targets if n in local_vars
+        }  # fmt: skip
+        self._trace.append(
+            TraceRecord(site.line, self._line_text(site), "ran", bindings=bindings or None)
+        )
+
     def emulate_value(
         self,
         site: Site,
@@ -323,6 +335,7 @@ class Session:
             self._ids,
             wrap_statements=emulating,
             value_hooks=emulating,
+            record_ran=self.config.trace_level == "full",
             cell=name,
         ).run(tree)
         self._sites.update(inst.sites)
@@ -363,6 +376,8 @@ class Session:
                     result.has_value = True
                 else:
                     exec(codes[i], ns)
+                if self.config.trace_level == "full":
+                    self.record_ran(site, ns)
             except EmulationAbort as abort:
                 result.error = abort.error
                 return i

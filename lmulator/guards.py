@@ -103,17 +103,51 @@ def safe_format_map(template: str, mapping: Any, /) -> str:
     return _SAFE_FORMATTER.vformat(template, (), mapping)
 
 
+_PLAIN_TEMPLATES: dict[str, bool] = {}
+_PLAIN_TEMPLATE_CACHE_SIZE = 4096
+
+
+def template_is_plain(template: str) -> bool:
+    """Whether a format template's fields name arguments only (no attribute or item walks)."""
+    known = _PLAIN_TEMPLATES.get(template)
+    if known is not None:
+        return known
+    try:
+        plain = all(
+            field is None or ("." not in field and "[" not in field and "{" not in (spec or ""))
+            for _, field, spec, _ in _string.formatter_parser(template)
+        )
+    except ValueError:
+        plain = False  # let the safe formatter report the malformed template
+    if len(_PLAIN_TEMPLATES) < _PLAIN_TEMPLATE_CACHE_SIZE:
+        _PLAIN_TEMPLATES[template] = plain
+    return plain
+
+
+def static_getattr(obj: Any, name: str) -> Any:
+    """Attribute read for the few statically named attributes whose safety depends on the object."""
+    if name == "format" or name == "format_map":
+        if isinstance(obj, str):
+            if template_is_plain(obj):
+                return getattr(obj, name)
+            return functools.partial(safe_format if name == "format" else safe_format_map, obj)
+        if obj is str:
+            return safe_format if name == "format" else safe_format_map
+    elif name == "obj" and isinstance(obj, BaseException):
+        raise PolicyError('access to attribute "obj" of an exception is not allowed')
+    return getattr(obj, name)
+
+
 def guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
     """``getattr`` for restricted code."""
     _check_attribute_name(name)
-    if name == "format" or name == "format_map":
-        if obj is str:
-            return safe_format if name == "format" else safe_format_map
-        if isinstance(obj, str):
-            fn = safe_format if name == "format" else safe_format_map
-            return functools.partial(fn, obj)
-    elif name == "obj" and isinstance(obj, BaseException):
-        raise PolicyError('access to attribute "obj" of an exception is not allowed')
+    if name in RUNTIME_GUARDED_ATTRIBUTES:
+        try:
+            return static_getattr(obj, name)
+        except AttributeError:
+            if default:
+                return default[0]
+            raise
     return getattr(obj, name, *default)
 
 
@@ -127,16 +161,23 @@ def guarded_hasattr(obj: Any, name: str) -> bool:
 
 
 class WriteGuard:
-    """Decides which objects restricted code may set or delete attributes on."""
+    """Decides which objects restricted code may set or delete attributes on.
+
+    ``writable_types`` caches the types whose instances passed the check, so that
+    instrumented code can skip the call for them.
+    """
 
     def __init__(self, user_module_name: str, namespace: dict[str, Any]) -> None:
         self.user_module_name = user_module_name
         self.namespace = namespace
+        self.writable_types: set[type] = set()
 
     def __call__(self, obj: Any) -> Any:
         """Return ``obj`` if restricted code may write its attributes, else raise."""
         if isinstance(obj, _SENSITIVE_TYPES):
             self._check_sensitive(obj)
+        else:
+            self.writable_types.add(type(obj))
         return obj
 
     def _check_sensitive(self, obj: Any) -> None:
@@ -314,6 +355,12 @@ class _LazySubmodule:
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self._gate.snapshot(self._name), attr)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("_gate", "_name") and name not in self.__dict__:
+            object.__setattr__(self, name, value)
+            return
+        raise PolicyError(f"cannot modify module {self._name!r}")
 
     def __repr__(self) -> str:
         return f"<module {self._name!r} (not yet imported)>"

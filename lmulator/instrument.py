@@ -13,17 +13,21 @@ import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from .astutil import located
+
 # Hook names bound in the namespace; restricted code cannot spell them.
 CALL_HOOK = "_lm_call_"
 NAME_HOOK = "_lm_name_"
 STUB_HOOK = "_lm_stub_"
 STMT_HOOK = "_lm_stmt_"
 RETURN_HOOK = "_lm_return_"
+RAN_HOOK = "_lm_ran_"
 LOCALS_HOOK = "_lm_locals_"
 RUNTIME_NAME = "_lm_rt_"
 HOOK_PREFIX = "_lm_"
 _EXC = "_lm_e_"
 _DELTA = "_lm_d_"
+_RETURN_VALUE = "_lm_rv_"
 
 _SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -49,6 +53,7 @@ class Site:
     stub_source: str = ""
     top_level: bool = False
     cell: str = ""
+    targets: tuple[str, ...] = ()
 
 
 @dataclass
@@ -90,6 +95,50 @@ def referenced_names(node: ast.AST) -> tuple[str, ...]:
         if isinstance(sub, ast.Name) and not sub.id.startswith(HOOK_PREFIX):
             seen.setdefault(sub.id, None)
     return tuple(seen)
+
+
+@dataclass
+class _Names:
+    """Names found in one pass over a cell."""
+
+    referenced: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    stored: dict[int, frozenset[str]] = field(default_factory=dict)
+    loaded: set[str] = field(default_factory=set)
+
+
+def _statement_names(tree: ast.AST) -> _Names:
+    """Per statement (by node id): the names it references and the names it binds."""
+    result = _Names()
+
+    def visit(node: ast.AST) -> tuple[dict[str, None], set[str]]:
+        seen: dict[str, None] = {}
+        stored: set[str] = set()
+        if isinstance(node, ast.Name) and not node.id.startswith(HOOK_PREFIX):
+            seen[node.id] = None
+            if isinstance(node.ctx, ast.Load):
+                result.loaded.add(node.id)
+            else:
+                stored.add(node.id)
+        for child in ast.iter_child_nodes(node):
+            child_seen, child_stored = visit(child)
+            for name in child_seen:
+                seen.setdefault(name, None)
+            if not isinstance(child, _SCOPE_NODES + _COMPREHENSIONS):
+                stored |= child_stored
+        if isinstance(node, ast.stmt):
+            result.referenced[id(node)] = tuple(seen)
+            result.stored[id(node)] = frozenset(stored)
+        return seen, stored
+
+    visit(tree)
+    return result
+
+
+def _utf8_slice(line: str, start: int | None, end: int | None) -> str:
+    """Slice a line by the UTF-8 byte offsets the ast module reports."""
+    if line.isascii():
+        return line[start:end]
+    return line.encode()[start:end].decode(errors="replace")
 
 
 def _scope_locals(fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> tuple[set, set]:
@@ -189,8 +238,10 @@ class Instrumenter:
         *,
         wrap_statements: bool = True,
         value_hooks: bool = True,
+        record_ran: bool = False,
         cell: str = "",
     ) -> None:
+        self.record_ran = record_ran
         self.cell = cell
         self.source = source
         self.lines = source.splitlines()
@@ -199,15 +250,17 @@ class Instrumenter:
         self.wrap_statements = wrap_statements
         self.value_hooks = value_hooks
         self.sites: dict[int, Site] = {}
-        self.undefined: frozenset[str] = frozenset()
+        self._bound: set[str] = set()
+        self._names = _Names()
+        self._any_undefined = False
 
     # -- entry point -------------------------------------------------------------
 
     def run(self, tree: ast.Module) -> Instrumented:
         """Rewrite the cell; the tree is changed in place and returned."""
-        self.undefined = frozenset()
-        bound = bound_names(tree)
-        self._bound = bound
+        self._bound = bound_names(tree)
+        self._names = _statement_names(tree)
+        self._any_undefined = any(self.is_undefined(n) for n in self._names.loaded)
         top_sites: list[Site] = []
         ctx = _Context()
         new_body: list[ast.stmt] = []
@@ -215,7 +268,6 @@ class Instrumenter:
             top_sites.append(self._stmt_site(stmt, ctx, top_level=True))
             new_body.extend(self._statement(stmt, ctx))
         tree.body = new_body
-        ast.fix_missing_locations(tree)
         return Instrumented(tree, self.sites, top_sites)
 
     def is_undefined(self, name: str) -> bool:
@@ -225,10 +277,16 @@ class Instrumenter:
     # -- sites -------------------------------------------------------------------
 
     def _segment(self, node: ast.AST) -> str:
-        text = ast.get_source_segment(self.source, node)
-        if text is None:
-            text = ast.unparse(node)
-        return text
+        """The source text of a node (ast.get_source_segment re-splits the source each call)."""
+        lineno, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        if lineno is None or end is None or end > len(self.lines):
+            return ast.unparse(node)
+        col, end_col = node.col_offset, node.end_col_offset  # type: ignore[attr-defined]
+        if lineno == end:
+            return _utf8_slice(self.lines[lineno - 1], col, end_col)
+        first = _utf8_slice(self.lines[lineno - 1], col, None)
+        last = _utf8_slice(self.lines[end - 1], 0, end_col)
+        return "\n".join([first, *self.lines[lineno : end - 1], last])
 
     def _new_site(self, kind: str, node: ast.AST, **kw: object) -> Site:
         site = Site(
@@ -243,9 +301,16 @@ class Instrumenter:
         return site
 
     def _stmt_site(self, stmt: ast.stmt, ctx: _Context, top_level: bool = False) -> Site:
-        referenced = referenced_names(stmt)
+        referenced = self._names.referenced.get(id(stmt)) or referenced_names(stmt)
         if ctx.scope == "function":
-            assignable = tuple(n for n in referenced if n in ctx.local or n in ctx.declared_global)
+            # Only names the statement itself binds are rebound by generated code;
+            # containers it merely reads are updated in place by the runtime.
+            stored = self._names.stored.get(id(stmt), frozenset())
+            assignable = tuple(
+                n
+                for n in referenced
+                if n in stored and (n in ctx.local or n in ctx.declared_global)
+            )
             globals_ = tuple(
                 n
                 for n in referenced
@@ -261,6 +326,7 @@ class Instrumenter:
             assignable=assignable,
             global_names=globals_,
             top_level=top_level,
+            targets=tuple(n for n in referenced if n in self._names.stored.get(id(stmt), ())),
         )
 
     # -- statements --------------------------------------------------------------
@@ -329,7 +395,7 @@ class Instrumenter:
             return node
         names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
         if any(self.is_undefined(n) for n in names):
-            return ast.copy_location(ast.Constant(ast.unparse(node)), node)
+            return located(ast.Constant(ast.unparse(node)), node)
         return node
 
     def _function(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, ctx: _Context) -> None:
@@ -356,7 +422,7 @@ class Instrumenter:
             deco = ast.Call(
                 func=ast.Name(STUB_HOOK, ast.Load()), args=[ast.Constant(site.id)], keywords=[]
             )
-            fn.decorator_list.append(ast.copy_location(deco, fn))
+            fn.decorator_list.append(located(deco, fn))
         fn.body = self._body(fn.body, fn_ctx)
 
     def _count_try_depth(self, stmt: ast.Try) -> ast.stmt:
@@ -372,24 +438,31 @@ class Instrumenter:
         )
         return ast.copy_location(wrapper, stmt)
 
+    @staticmethod
+    def _hook_call(hook: str, site_id: int, *, with_exc: bool) -> ast.Call:
+        args: list[ast.expr] = [ast.Constant(site_id)]
+        if with_exc:
+            args.append(ast.Name(_EXC, ast.Load()))
+        args.append(ast.Call(ast.Name(LOCALS_HOOK, ast.Load()), [], []))
+        return ast.Call(func=ast.Name(hook, ast.Load()), args=args, keywords=[])
+
     def _wrap(self, stmts: list[ast.stmt], original: ast.stmt, ctx: _Context) -> list[ast.stmt]:
-        if (
+        wrap = not (
             not self.wrap_statements
             or ctx.top_level
             or ctx.in_try_body
             or isinstance(original, _NEVER_WRAPPED)
-        ):
+        )
+        record = self.record_ran and not ctx.top_level and not isinstance(original, ast.Raise)
+        if not wrap and not record:
             return stmts
         site = self._stmt_site(original, ctx)
-        call = ast.Call(
-            func=ast.Name(STMT_HOOK, ast.Load()),
-            args=[
-                ast.Constant(site.id),
-                ast.Name(_EXC, ast.Load()),
-                ast.Call(ast.Name(LOCALS_HOOK, ast.Load()), [], []),
-            ],
-            keywords=[],
-        )
+        ran = located(ast.Expr(self._hook_call(RAN_HOOK, site.id, with_exc=False)), original)
+        if not wrap:
+            if isinstance(original, (ast.Pass, ast.Break, ast.Continue)):
+                return [ran, *stmts]
+            return [*stmts, ran]
+        call = self._hook_call(STMT_HOOK, site.id, with_exc=True)
         handler_body: list[ast.stmt]
         if ctx.scope == "function" and site.assignable:
             handler_body = [ast.Assign([ast.Name(_DELTA, ast.Store())], call)]
@@ -412,35 +485,42 @@ class Instrumenter:
                 )
         else:
             handler_body = [ast.Expr(call)]
-        return [self._try(stmts, handler_body, original)]
+        node = self._try(stmts, handler_body, original)
+        if record:
+            node.orelse = [ran]
+        return [node]
 
     def _wrap_return(self, stmt: ast.Return, ctx: _Context) -> list[ast.stmt]:
         if not self.wrap_statements or ctx.in_try_body:
             return [stmt]
-        site = self._new_site("return", stmt, scope=ctx.scope, referenced=referenced_names(stmt))
-        call = ast.Call(
-            func=ast.Name(RETURN_HOOK, ast.Load()),
-            args=[
-                ast.Constant(site.id),
-                ast.Name(_EXC, ast.Load()),
-                ast.Call(ast.Name(LOCALS_HOOK, ast.Load()), [], []),
-            ],
-            keywords=[],
+        refs = self._names.referenced.get(id(stmt)) or referenced_names(stmt)
+        site = self._new_site("return", stmt, scope=ctx.scope, referenced=refs)
+        fallback = ast.Return(self._hook_call(RETURN_HOOK, site.id, with_exc=True))
+        if not self.record_ran:
+            return [self._try([stmt], [fallback], stmt)]
+        # Full trace: evaluate, record that the statement ran, then return.
+        assert stmt.value is not None
+        compute = ast.copy_location(
+            ast.Assign([ast.Name(_RETURN_VALUE, ast.Store())], stmt.value), stmt
         )
-        return [self._try([stmt], [ast.Return(call)], stmt)]
+        located(compute, stmt)
+        ran = located(ast.Expr(self._hook_call(RAN_HOOK, site.id, with_exc=False)), stmt)
+        give = located(ast.Return(ast.Name(_RETURN_VALUE, ast.Load())), stmt)
+        return [self._try([compute], [fallback], stmt), ran, give]
 
     @staticmethod
     def _try(body: list[ast.stmt], handler_body: list[ast.stmt], at: ast.stmt) -> ast.Try:
         handler = ast.ExceptHandler(
             type=ast.Name("Exception", ast.Load()), name=_EXC, body=handler_body
         )
+        located(handler, at)
         node = ast.Try(body=body, handlers=[handler], orelse=[], finalbody=[])
         return ast.copy_location(node, at)
 
     # -- expressions -------------------------------------------------------------
 
     def _expr(self, node: ast.AST) -> ast.AST:
-        if not self.value_hooks:
+        if not self.value_hooks or not self._any_undefined:
             return node
         return _ValueRewriter(self).visit(node)
 
@@ -466,7 +546,7 @@ class _ValueRewriter(ast.NodeTransformer):
                 args=[ast.Constant(site.id), ast.Constant(dotted[1]), *node.args],
                 keywords=node.keywords,
             )
-            return ast.copy_location(call, node)
+            return located(call, node)
         self.generic_visit(node)
         return node
 
@@ -477,7 +557,7 @@ class _ValueRewriter(ast.NodeTransformer):
             args=[ast.Constant(site.id), ast.Constant(dotted)],
             keywords=[],
         )
-        return ast.copy_location(call, node)
+        return located(call, node)
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         if isinstance(node.ctx, ast.Load):

@@ -9,13 +9,14 @@ from typing import Any
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
 
+from .astutil import located
 from .guards import (
     ALLOWED_DUNDER_ATTRIBUTES,
     RUNTIME_GUARDED_ATTRIBUTES,
     ModuleGate,
     WriteGuard,
-    guarded_getattr,
     restricted_builtins,
+    static_getattr,
 )
 
 # The safe standard-library subset restricted code may import by default.
@@ -45,6 +46,8 @@ POLICY_NAMES = ("restricted", "trusted")
 # spell them, because they start with "_".
 GETATTR_HOOK = "_getattr_"
 WRITE_HOOK = "_write_"
+WRITE_TYPE_HOOK = "_write_type_"
+WRITABLE_TYPES_HOOK = "_write_ok_"
 
 
 class PolicyViolation(SyntaxError):
@@ -84,9 +87,20 @@ class _PolicyTransformer(RestrictingNodeTransformer):
                 args=[node.value, ast.Constant(name)],
                 keywords=[],
             )
-            return ast.copy_location(call, node)
+            return located(call, node)
         guard = ast.Call(func=ast.Name(WRITE_HOOK, ast.Load()), args=[node.value], keywords=[])
-        node.value = ast.copy_location(guard, node.value)
+        if isinstance(node.value, ast.Name):
+            # Inline fast path: `(x if type(x) in writable else _write_(x)).attr = v`.
+            receiver = node.value
+            test = ast.Compare(
+                ast.Call(
+                    ast.Name(WRITE_TYPE_HOOK, ast.Load()), [ast.Name(receiver.id, ast.Load())], []
+                ),
+                [ast.In()],
+                [ast.Name(WRITABLE_TYPES_HOOK, ast.Load())],
+            )
+            guard = ast.IfExp(test, ast.Name(receiver.id, ast.Load()), guard)
+        node.value = located(guard, node.value)
         return node
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
@@ -236,7 +250,7 @@ class Policy:
         new = _PolicyTransformer(errors=errors).visit(tree)
         if errors:
             raise PolicyViolation("\n".join(errors))
-        return ast.fix_missing_locations(new)
+        return new
 
     def prepare_namespace(self, namespace: dict[str, Any], module_name: str) -> None:
         """Bind the builtins and guard hooks this policy's code needs."""
@@ -246,8 +260,10 @@ class Policy:
             return
         write_guard = WriteGuard(module_name, namespace)
         namespace["__builtins__"] = restricted_builtins(self.gate, write_guard)
-        namespace[GETATTR_HOOK] = guarded_getattr
+        namespace[GETATTR_HOOK] = static_getattr
         namespace[WRITE_HOOK] = write_guard
+        namespace[WRITE_TYPE_HOOK] = type
+        namespace[WRITABLE_TYPES_HOOK] = write_guard.writable_types
 
     def builtin_names(self, namespace: dict[str, Any]) -> frozenset[str]:
         """Names the code can reach as builtins in this namespace."""

@@ -11,6 +11,7 @@ from .instrument import (
     CALL_HOOK,
     LOCALS_HOOK,
     NAME_HOOK,
+    RAN_HOOK,
     RETURN_HOOK,
     RUNTIME_NAME,
     STMT_HOOK,
@@ -51,6 +52,7 @@ class Runtime:
             STUB_HOOK: self.stub,
             STMT_HOOK: self.stmt,
             RETURN_HOOK: self.return_value,
+            RAN_HOOK: self.ran,
             LOCALS_HOOK: locals,
         }
 
@@ -136,6 +138,10 @@ class Runtime:
         return self.session.emulate_value(
             site, target, memo=("return", site.source, state), state=state, error=exc
         )
+
+    def ran(self, site_id: int, local_vars: dict[str, Any]) -> None:
+        """A statement ran to completion (recorded at the full trace level only)."""
+        self.session.record_ran(self.session.site(site_id), local_vars)
 
     def apply(self, site: Site, delta: dict[str, Any], local_vars: dict[str, Any]) -> dict:
         """Bind a validated delta; return the part generated code must assign to locals."""

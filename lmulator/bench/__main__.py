@@ -1,0 +1,24 @@
+"""``python -m lmulator.bench overhead`` and the other benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one benchmark."""
+    parser = argparse.ArgumentParser(prog="python -m lmulator.bench")
+    sub = parser.add_subparsers(dest="bench", required=True)
+    p = sub.add_parser("overhead", help="engine vs plain exec on cells with nothing to emulate")
+    p.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args(argv)
+    if args.bench == "overhead":
+        from .overhead import run
+
+        run(repeats=args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""How a program's errors are shown: its own frames only, never the engine's."""
+
+from __future__ import annotations
+
+import os
+import traceback
+
+from .errors import EmulationError
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _is_engine_frame(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep)
+
+
+def user_traceback_lines(exc: BaseException) -> list[str]:
+    """The traceback of a program's error without the engine's frames."""
+    if isinstance(exc, EmulationError):
+        return [f"EmulationError: {exc}\n"]
+    if isinstance(exc, SyntaxError):
+        return traceback.format_exception_only(type(exc), exc)
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if not _is_engine_frame(f.filename)
+    ]
+    lines = []
+    if frames:
+        lines.append("Traceback (most recent call last):\n")
+        lines.extend(traceback.format_list(frames))
+    lines.extend(traceback.format_exception_only(type(exc), exc))
+    return lines
+
+
+def format_user_error(exc: BaseException) -> str:
+    """``user_traceback_lines`` joined into one text."""
+    return "".join(user_traceback_lines(exc))
