@@ -434,7 +434,10 @@ class Instrumenter:
             return ast.AugAssign(target, op, ast.Constant(1))
 
         wrapper = ast.Try(
-            body=[bump(ast.Add()), stmt], handlers=[], orelse=[], finalbody=[bump(ast.Sub())]
+            body=[located(bump(ast.Add()), stmt), stmt],
+            handlers=[],
+            orelse=[],
+            finalbody=[located(bump(ast.Sub()), stmt)],
         )
         return ast.copy_location(wrapper, stmt)
 

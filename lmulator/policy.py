@@ -129,6 +129,10 @@ class _PolicyTransformer(RestrictingNodeTransformer):
         """Allow augmented assignment to names, attributes (guarded) and items."""
         return self.node_contents_visit(node)
 
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
+        """Allow annotated assignments (the annotation is checked like any expression)."""
+        return self.node_contents_visit(node)
+
     def visit_With(self, node: ast.With) -> ast.AST:
         """Allow with statements, unpacking included."""
         return self.node_contents_visit(node)

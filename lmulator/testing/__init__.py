@@ -80,3 +80,13 @@ class ScriptedServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def value_rule(target: str, value: Any, **extra: Any) -> dict[str, Any]:
+    """A script rule answering the value request whose target is ``target``."""
+    return {"match": [f"Emulate: {target}"], "reply": {"value": value}, **extra}
+
+
+def delta_rule(statement: str, delta: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A script rule answering the statement request for ``statement``."""
+    return {"match": ["Statement request", f"`{statement}`"], "reply": {"delta": delta}, **extra}
