@@ -171,14 +171,29 @@ class WriteGuard:
         self.user_module_name = user_module_name
         self.namespace = namespace
         self.writable_types: set[type] = set()
+        self.check = self._make_check()
+
+    def _make_check(self) -> Callable[[Any], Any]:
+        writable = self.writable_types
+        sensitive = _SENSITIVE_TYPES
+        check_sensitive = self._check_sensitive
+
+        def check(obj: Any) -> Any:
+            """Return ``obj`` if restricted code may write its attributes, else raise."""
+            cls = type(obj)
+            if cls in writable:
+                return obj
+            if isinstance(obj, sensitive):
+                check_sensitive(obj)
+            else:
+                writable.add(cls)
+            return obj
+
+        return check
 
     def __call__(self, obj: Any) -> Any:
         """Return ``obj`` if restricted code may write its attributes, else raise."""
-        if isinstance(obj, _SENSITIVE_TYPES):
-            self._check_sensitive(obj)
-        else:
-            self.writable_types.add(type(obj))
-        return obj
+        return self.check(obj)
 
     def _check_sensitive(self, obj: Any) -> None:
         if isinstance(obj, type):

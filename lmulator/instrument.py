@@ -187,9 +187,11 @@ def is_stub(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     """Whether a function's body only documents it: docstring, ``...``, pass, or NotImplementedError."""
     body = list(fn.body)
     had_doc = False
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        had_doc = isinstance(body[0].value.value, str)
-        body = body[1:]
+    first = body[0] if body else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+        if isinstance(first.value.value, str):
+            had_doc = True
+            body = body[1:]
     if not body:
         return had_doc
     if len(body) != 1:

@@ -265,7 +265,7 @@ class Policy:
         write_guard = WriteGuard(module_name, namespace)
         namespace["__builtins__"] = restricted_builtins(self.gate, write_guard)
         namespace[GETATTR_HOOK] = static_getattr
-        namespace[WRITE_HOOK] = write_guard
+        namespace[WRITE_HOOK] = write_guard.check
         namespace[WRITE_TYPE_HOOK] = type
         namespace[WRITABLE_TYPES_HOOK] = write_guard.writable_types
 

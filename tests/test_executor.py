@@ -27,7 +27,9 @@ def test_running_example_one_request_per_distinct_place(lm, session):
     assert len(asked) == 4  # Paris, Rome, Lyon, Tokyo: repeats are memoized
     lines = {r.line for r in result.emulated}
     assert lines == {4}
-    assert [r.value for r in result.emulated] == [COUNTRIES[p] for p in eval(COC_EXAMPLE.split("=")[1].split("\n")[0])]
+    assert [r.value for r in result.emulated] == [
+        COUNTRIES[p] for p in eval(COC_EXAMPLE.split("=")[1].split("\n")[0])
+    ]
 
 
 def test_value_level_emulation_keeps_the_rest_of_the_statement_native(lm, session):
@@ -66,9 +68,7 @@ def test_each_statement_runs_once(lm, session):
 def test_statement_level_emulation_inside_a_function_binds_locals(lm, session):
     lm.rules(delta_rule("n = int(word)", {"n": 3}))
     s = session()
-    result = s.run(
-        "def parse(word):\n    n = int(word)\n    return n * 2\nparse('three')"
-    )
+    result = s.run("def parse(word):\n    n = int(word)\n    return n * 2\nparse('three')")
     assert result.value == 6
     assert result.trace[0].delta == {"n": 3}
 
@@ -77,7 +77,7 @@ def test_stub_functions_are_emulated_with_their_docstring(lm, session):
     lm.rules(value_rule("is_sarcastic('Great, another Monday.')", True))
     s = session()
     result = s.run(
-        "def is_sarcastic(s):\n    \"\"\"True if s is sarcastic.\"\"\"\n    ...\n"
+        'def is_sarcastic(s):\n    """True if s is sarcastic."""\n    ...\n'
         "verdict = is_sarcastic('Great, another Monday.')\nverdict"
     )
     assert result.value is True

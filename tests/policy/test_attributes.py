@@ -69,7 +69,9 @@ def test_exception_obj_attribute_is_refused():
 
 
 def test_exception_public_attributes_still_work():
-    assert value("try:\n    (1).nothing\nexcept AttributeError as e:\n    n = e.name\nn") == "nothing"
+    assert (
+        value("try:\n    (1).nothing\nexcept AttributeError as e:\n    n = e.name\nn") == "nothing"
+    )
 
 
 @pytest.mark.parametrize("name", ["vars", "globals", "locals", "open", "breakpoint", "help"])

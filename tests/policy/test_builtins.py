@@ -40,4 +40,6 @@ def test_print_goes_to_real_stdout(capsys):
 
 
 def test_exceptions_are_available():
-    assert value("try:\n    raise ValueError('x')\nexcept ValueError as e:\n    m = str(e)\nm") == "x"
+    assert (
+        value("try:\n    raise ValueError('x')\nexcept ValueError as e:\n    m = str(e)\nm") == "x"
+    )

@@ -5,12 +5,15 @@ from .helpers import ok, refused, value
 
 
 def test_classes_with_init_and_attribute_writes():
-    assert value(
-        "class Counter:\n"
-        "    def __init__(self):\n        self.n = 0\n"
-        "    def add(self, k=1):\n        self.n += k\n        return self\n"
-        "c = Counter().add().add(3)\nc.n"
-    ) == 4
+    assert (
+        value(
+            "class Counter:\n"
+            "    def __init__(self):\n        self.n = 0\n"
+            "    def add(self, k=1):\n        self.n += k\n        return self\n"
+            "c = Counter().add().add(3)\nc.n"
+        )
+        == 4
+    )
 
 
 def test_special_methods_can_be_defined():
@@ -26,12 +29,18 @@ def test_special_methods_can_be_defined():
 
 
 def test_private_special_methods_cannot_be_defined():
-    assert isinstance(refused("class A:\n    def __getattribute__(self, n):\n        pass"), PolicyViolation)
-    assert isinstance(refused("class A:\n    def __init_subclass__(cls):\n        pass"), PolicyViolation)
+    assert isinstance(
+        refused("class A:\n    def __getattribute__(self, n):\n        pass"), PolicyViolation
+    )
+    assert isinstance(
+        refused("class A:\n    def __init_subclass__(cls):\n        pass"), PolicyViolation
+    )
 
 
 def test_metaclass_keyword_is_refused():
-    assert isinstance(refused("class M(type):\n    pass\nclass A(metaclass=M):\n    pass"), PolicyViolation)
+    assert isinstance(
+        refused("class M(type):\n    pass\nclass A(metaclass=M):\n    pass"), PolicyViolation
+    )
 
 
 def test_class_attributes_of_own_classes_can_change():
@@ -41,7 +50,9 @@ def test_class_attributes_of_own_classes_can_change():
 def test_foreign_classes_and_functions_cannot_change():
     assert isinstance(refused("int.bit_length = len"), (PolicyError, TypeError))
     assert isinstance(refused("import json\njson.dumps.flag = 1"), PolicyError)
-    assert isinstance(refused("import fractions\nfractions.Fraction.limit_denominator = 1"), PolicyError)
+    assert isinstance(
+        refused("import fractions\nfractions.Fraction.limit_denominator = 1"), PolicyError
+    )
 
 
 def test_own_functions_can_carry_attributes():
@@ -49,6 +60,9 @@ def test_own_functions_can_carry_attributes():
 
 
 def test_dataclasses_work():
-    assert value(
-        "from dataclasses import dataclass\n@dataclass\nclass P:\n    x: int\n    y: int = 2\nP(1)"
-    ).y == 2
+    assert (
+        value(
+            "from dataclasses import dataclass\n@dataclass\nclass P:\n    x: int\n    y: int = 2\nP(1)"
+        ).y
+        == 2
+    )

@@ -34,4 +34,6 @@ def test_format_cannot_walk_to_private_attributes(source):
 
 
 def test_format_may_read_public_attributes():
-    assert value("class P:\n    def __init__(self):\n        self.x = 4\n'{0.x}'.format(P())") == "4"
+    assert (
+        value("class P:\n    def __init__(self):\n        self.x = 4\n'{0.x}'.format(P())") == "4"
+    )

@@ -44,7 +44,9 @@ def test_writes_into_imported_modules_are_refused():
     assert isinstance(refused("import math\nmath.pi = 3"), PolicyError)
     assert isinstance(refused("import math\ndel math.pi"), PolicyError)
     assert isinstance(refused("import math\nsetattr(math, 'pi', 3)"), PolicyError)
-    assert isinstance(refused("import collections\ncollections.Counter.most_common = len"), PolicyError)
+    assert isinstance(
+        refused("import collections\ncollections.Counter.most_common = len"), PolicyError
+    )
     # The real module is untouched.
     import math
 

@@ -34,7 +34,9 @@ def test_hook_names_cannot_be_rebound():
 
 
 def test_global_and_nonlocal_declarations_work():
-    ok("def outer():\n    n = 0\n    def inc():\n        nonlocal n\n        n += 1\n    inc()\n    return n\nassert outer() == 1")
+    ok(
+        "def outer():\n    n = 0\n    def inc():\n        nonlocal n\n        n += 1\n    inc()\n    return n\nassert outer() == 1"
+    )
     ok("count = 0\ndef bump():\n    global count\n    count += 1\nbump()\nassert count == 1")
 
 

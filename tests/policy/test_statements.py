@@ -70,6 +70,8 @@ def test_async_is_refused():
     assert isinstance(refused("async def f():\n    pass"), PolicyViolation)
 
 
-@pytest.mark.parametrize("source", ["x = 1\ndel x", "L = [1, 2]\ndel L[0]", "while False:\n    pass"])
+@pytest.mark.parametrize(
+    "source", ["x = 1\ndel x", "L = [1, 2]\ndel L[0]", "while False:\n    pass"]
+)
 def test_misc_statements(source):
     ok(source)

@@ -1,0 +1,105 @@
+"""``python -m lmulator run``, as a user runs it."""
+
+import json
+import os
+import subprocess
+import sys
+
+from lmulator.testing import value_rule
+
+EXAMPLE = """\
+places = ["Paris", "Rome", "Lyon", "Paris"]
+countries = set()
+for place in places:
+    countries.add(get_country(place))
+print("distinct countries:", len(countries))
+"""
+
+
+def run_cli(*args, env_extra=None, cwd=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LMULATOR_"))}
+    env.update(env_extra or {})
+    return subprocess.run(
+        [sys.executable, "-m", "lmulator", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=cwd,
+    )
+
+
+def test_running_example_under_the_cli(lm, tmp_path):
+    lm.rules(
+        value_rule("get_country('Paris')", "France"),
+        value_rule("get_country('Rome')", "Italy"),
+        value_rule("get_country('Lyon')", "France"),
+    )
+    program = tmp_path / "coc.py"
+    program.write_text(EXAMPLE)
+    trace = tmp_path / "trace.json"
+    proc = run_cli("run", str(program), "--base-url", lm.base_url, "--trace-json", str(trace))
+    assert proc.returncode == 0, proc.stderr
+    assert "distinct countries: 2" in proc.stdout
+    flagged = [line for line in proc.stdout.splitlines() if line.startswith("~")]
+    assert len(flagged) == 1 and "get_country('Paris') → 'France'" in flagged[0]
+    assert len(lm.log()) == 3
+    records = json.loads(trace.read_text())
+    assert [r["value"] for r in records] == ["France", "Italy", "France", "France"]
+    assert all(r["line"] == 4 and r["status"] == "emulated" and "ms" in r for r in records)
+
+
+def test_environment_configures_the_endpoint(lm, tmp_path):
+    lm.rules(value_rule("oracle()", 42))
+    program = tmp_path / "p.py"
+    program.write_text("print(oracle())\n")
+    proc = run_cli("run", str(program), env_extra={"OPENAI_BASE_URL": lm.base_url})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("42\n")
+
+
+def test_program_error_exits_one_with_its_own_traceback(tmp_path):
+    program = tmp_path / "bad.py"
+    program.write_text("def f():\n    return 1 / 0\nf()\n")
+    proc = run_cli("run", str(program), "--mode", "python")
+    assert proc.returncode == 1
+    assert "ZeroDivisionError: division by zero" in proc.stderr
+    assert "lmulator" not in proc.stderr.replace(str(program), "")
+
+
+def test_bad_config_is_one_clear_line(tmp_path):
+    program = tmp_path / "p.py"
+    program.write_text("x = 1\n")
+    proc = run_cli("run", str(program), env_extra={"LMULATOR_MODE": "bogus"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "lmulator: error: unknown mode 'bogus' (choose from interweave, python, lm, "
+        "try-python-except-lm, try-python-except-lm-state)"
+    ]
+    proc = run_cli("run", str(tmp_path / "missing.py"))
+    assert proc.returncode == 2 and "cannot read" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unreachable_endpoint_is_one_line(tmp_path):
+    program = tmp_path / "p.py"
+    program.write_text("x = oracle()\n")
+    proc = run_cli("run", str(program), "--base-url", "http://127.0.0.1:9/v1", "--no-listing")
+    assert proc.returncode == 1
+    assert (
+        proc.stderr.strip()
+        == "EmulationError: line 1: cannot reach the LM at http://127.0.0.1:9/v1"
+    )
+
+
+def test_full_trace_records_every_statement(tmp_path):
+    program = tmp_path / "p.py"
+    program.write_text("total = 0\nfor i in range(3):\n    total += i\n")
+    trace = tmp_path / "t.json"
+    proc = run_cli(
+        "run", str(program), "--mode", "python", "--trace", "full", "--trace-json", str(trace)
+    )
+    assert proc.returncode == 0, proc.stderr
+    records = json.loads(trace.read_text())
+    ran_lines = [r["line"] for r in records if r["status"] == "ran"]
+    assert ran_lines == [1, 3, 3, 3, 2]
+    assert records[1]["bindings"] == {"total": "0"}
