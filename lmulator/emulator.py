@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import time
 from collections.abc import Callable, Collection
@@ -9,11 +10,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .client import ChatClient
-from .errors import EmulationError, ReplyError
+from .errors import ConfigError, EmulationError, ReplyError
 from .reply import delta_schema, parse_delta_reply, parse_value_reply, value_schema
 
 MAX_CONTEXT_CHARS = 4000
 MAX_STATE_NAMES = 24
+
+PROMPT_STYLES = ("full", "compact")
 
 SYSTEM_PROMPT = """\
 You are an emulator of Python. A program is running; some piece of it cannot run \
@@ -26,7 +29,7 @@ the statement changes (leave out names it does not change).
 V is plain JSON. For a tuple, set, bytes, complex number or date use {"$py": "<Python literal>"}.
 Never reply with code to run: text that looks like code is kept as a string."""
 
-# Short worked examples that fit a small model's chat template.
+# Short worked examples in the full style.
 FEW_SHOT: list[tuple[str, str]] = [
     (
         "Value request.\nLine 2: `answer = is_fruit(item)`\nEmulate: is_fruit('apple')\n"
@@ -38,6 +41,27 @@ FEW_SHOT: list[tuple[str, str]] = [
         "It failed with: ValueError: invalid literal for int() with base 10: 'three'\n"
         "Known values:\n  total = 2\n  word = 'three'\n"
         'Reply as {"delta": {...}} using only: total, word.',
+        '{"delta": {"total": 5}}',
+    ),
+]
+
+# The compact style suits small models: one line of context, then the call, REPL-like.
+COMPACT_SYSTEM_PROMPT = (
+    "You are a Python interpreter. Given a function call, reply with the JSON value it "
+    "returns. Given a statement, reply with the new values of the variables it changes."
+)
+COMPACT_FEW_SHOT: list[tuple[str, str]] = [
+    ("Line 2: `ok = is_fruit(item)`\n>>> is_fruit('apple')", '{"value": true}'),
+    ("Line 7: `capitals.append(get_capital(c))`\n>>> get_capital('Japan')", '{"value": "Tokyo"}'),
+    ("Line 3: `n = count_words(text)`\n>>> count_words('the red car')", '{"value": 3}'),
+    (
+        "Line 5: `lang = get_language(country)`\n>>> get_language('Brazil')",
+        '{"value": "Portuguese"}',
+    ),
+    (
+        "Line 4: `total += int(word)`\nState: total = 2, word = 'three'\n"
+        "Error: ValueError: invalid literal for int() with base 10: 'three'\n"
+        ">>> new values of: total, word",
         '{"delta": {"total": 5}}',
     ),
 ]
@@ -56,6 +80,7 @@ class Request:
     keys: tuple[str, ...] = ()
     error: str | None = None
     definition: str | None = None
+    expect: dict[str, Any] | None = None
     memo_key: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,13 +137,52 @@ def render_user_message(req: Request) -> str:
     return "\n".join(parts)
 
 
-def build_messages(req: Request) -> list[dict[str, str]]:
+def _doc_line(definition: str) -> str:
+    """``# def f(x) -> bool: first docstring line`` for a stub, in one line."""
+    try:
+        fn = ast.parse(definition).body[0]
+    except (SyntaxError, IndexError):
+        return ""
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return ""
+    header = f"def {fn.name}({ast.unparse(fn.args)})"
+    if fn.returns is not None:
+        header += f" -> {ast.unparse(fn.returns)}"
+    doc = (ast.get_docstring(fn) or "").strip().splitlines()
+    return f"# {header}: {doc[0]}" if doc else f"# {header}"
+
+
+def render_compact_message(req: Request) -> str:
+    """The user message for one request in the compact style."""
+    parts = []
+    if req.definition:
+        line = _doc_line(req.definition)
+        if line:
+            parts.append(line)
+    if req.kind == "delta" or req.state:
+        # A call carries its own arguments; the line is context a small model misreads.
+        parts.append(f"Line {req.line}: `{req.statement}`")
+    if req.state:
+        shown = list(req.state.items())[:MAX_STATE_NAMES]
+        parts.append("State: " + ", ".join(f"{k} = {v}" for k, v in shown))
+    if req.error:
+        parts.append(f"Error: {req.error}")
+    if req.kind == "value":
+        parts.append(f">>> {req.target}")
+    else:
+        parts.append(f">>> new values of: {', '.join(req.keys) or 'nothing'}")
+    return "\n".join(parts)
+
+
+def build_messages(req: Request, style: str = "full") -> list[dict[str, str]]:
     """The chat messages for one request: system prompt, examples, the request."""
-    messages = [{"role": "system", "content": SYSTEM_PROMPT}]
-    for user, assistant in FEW_SHOT:
+    compact = style == "compact"
+    messages = [{"role": "system", "content": COMPACT_SYSTEM_PROMPT if compact else SYSTEM_PROMPT}]
+    for user, assistant in COMPACT_FEW_SHOT if compact else FEW_SHOT:
         messages.append({"role": "user", "content": user})
         messages.append({"role": "assistant", "content": assistant})
-    messages.append({"role": "user", "content": render_user_message(req)})
+    render = render_compact_message if compact else render_user_message
+    messages.append({"role": "user", "content": render(req)})
     return messages
 
 
@@ -143,9 +207,13 @@ class Emulator:
         client: ChatClient | Callable[[], ChatClient] | None,
         *,
         max_attempts: int = 2,
+        prompt_style: str = "full",
     ) -> None:
+        if prompt_style not in PROMPT_STYLES:
+            raise ValueError(f"unknown prompt style {prompt_style!r}")
         self._client = client
         self.max_attempts = max_attempts
+        self.prompt_style = prompt_style
         self.memo: dict[str, Exchange] = {}
         self.requests_sent = 0
         self.on_request: Callable[[Request], None] | None = None
@@ -154,17 +222,18 @@ class Emulator:
     def client(self) -> ChatClient:
         """The chat client, created on first use."""
         if self._client is None:
-            raise EmulationError(
-                "no LM endpoint is configured: set OPENAI_BASE_URL (and OPENAI_API_KEY) "
-                "or pass --base-url"
-            )
+            raise EmulationError("no LM client is configured")
         if callable(self._client) and not hasattr(self._client, "complete"):
-            self._client = self._client()
+            try:
+                self._client = self._client()
+            except ConfigError as exc:
+                raise EmulationError(str(exc)) from None
         return self._client  # type: ignore[return-value]
 
     def value(self, req: Request) -> Exchange:
         """Ask for the value of an expression."""
-        return self._ask(req, value_schema(), "value", parse_value_reply)
+        schema = value_schema(req.expect, any_object=self.prompt_style == "full")
+        return self._ask(req, schema, "value", parse_value_reply)
 
     def delta(self, req: Request, forbidden: Collection[str]) -> Exchange:
         """Ask for the state delta of a statement; every key is checked against the request."""
@@ -182,7 +251,7 @@ class Emulator:
         if hit is not None:
             return Exchange(hit.request, hit.value, hit.raw, hit.delta, 0, True, 0.0)
         start = time.perf_counter()
-        messages = build_messages(req)
+        messages = build_messages(req, self.prompt_style)
         error: ReplyError | None = None
         attempts = 0
         while attempts < self.max_attempts:

@@ -63,10 +63,12 @@ def state_repr(value: Any) -> str:
     return short_repr(value)
 
 
-def make_client(config: Config) -> ChatClient | None:
-    """The chat client a configuration names, or None when no endpoint is configured."""
+def make_client(config: Config) -> ChatClient:
+    """The chat client a configuration names: its endpoint, or the embedded model."""
     if not config.base_url:
-        return None
+        from .local_model import local_client
+
+        return local_client(temperature=config.temperature, timeout=config.timeout)
     return OpenAIChatClient(
         config.base_url,
         config.api_key,
@@ -94,8 +96,8 @@ class Session:
         if emulator is None:
             if client is None:
                 cfg = self.config
-                client = (lambda: make_client(cfg)) if cfg.base_url else None  # noqa: E731
-            emulator = Emulator(client)
+                client = lambda: make_client(cfg)  # noqa: E731 - created on first emulation
+            emulator = Emulator(client, prompt_style=self.config.resolved_prompt_style())
         self.emulator = emulator
         self.namespace: dict[str, Any] = {}
         self.module_name = module_name
@@ -232,6 +234,7 @@ class Session:
             state=state or {},
             error=_describe_error(error) if error is not None else None,
             definition=site.stub_source if definition else None,
+            expect=site.expect,
             memo_key=make_memo_key("value", *memo),
         )
         try:

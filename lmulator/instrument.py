@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .astutil import located
+from .expect import from_annotation, infer_expectations
 
 # Hook names bound in the namespace; restricted code cannot spell them.
 CALL_HOOK = "_lm_call_"
@@ -54,6 +55,7 @@ class Site:
     top_level: bool = False
     cell: str = ""
     targets: tuple[str, ...] = ()
+    expect: dict | None = None
 
 
 @dataclass
@@ -255,6 +257,7 @@ class Instrumenter:
         self._bound: set[str] = set()
         self._names = _Names()
         self._any_undefined = False
+        self._expect: dict[int, dict] = {}
 
     # -- entry point -------------------------------------------------------------
 
@@ -263,6 +266,7 @@ class Instrumenter:
         self._bound = bound_names(tree)
         self._names = _statement_names(tree)
         self._any_undefined = any(self.is_undefined(n) for n in self._names.loaded)
+        self._expect = infer_expectations(tree) if self.value_hooks else {}
         top_sites: list[Site] = []
         ctx = _Context()
         new_body: list[ast.stmt] = []
@@ -420,7 +424,13 @@ class Instrumenter:
         )
         stub = self.value_hooks and is_stub(fn)
         if stub:
-            site = self._new_site("stub", fn, name=fn.name, stub_source=self._segment(fn))
+            site = self._new_site(
+                "stub",
+                fn,
+                name=fn.name,
+                stub_source=self._segment(fn),
+                expect=from_annotation(fn.returns),
+            )
             deco = ast.Call(
                 func=ast.Name(STUB_HOOK, ast.Load()), args=[ast.Constant(site.id)], keywords=[]
             )
@@ -545,7 +555,9 @@ class _ValueRewriter(ast.NodeTransformer):
         if dotted is not None and self.owner.is_undefined(dotted[0]):
             node.args = [self.visit(a) for a in node.args]
             node.keywords = [self.visit(k) for k in node.keywords]
-            site = self.owner._new_site("call", node, name=dotted[1])
+            site = self.owner._new_site(
+                "call", node, name=dotted[1], expect=self.owner._expect.get(id(node))
+            )
             call = ast.Call(
                 func=ast.Name(CALL_HOOK, ast.Load()),
                 args=[ast.Constant(site.id), ast.Constant(dotted[1]), *node.args],
@@ -556,7 +568,9 @@ class _ValueRewriter(ast.NodeTransformer):
         return node
 
     def _name_hook(self, node: ast.expr, dotted: str) -> ast.AST:
-        site = self.owner._new_site("name", node, name=dotted)
+        site = self.owner._new_site(
+            "name", node, name=dotted, expect=self.owner._expect.get(id(node))
+        )
         call = ast.Call(
             func=ast.Name(NAME_HOOK, ast.Load()),
             args=[ast.Constant(site.id), ast.Constant(dotted)],

@@ -17,13 +17,30 @@ PY_KEY = "$py"
 
 # The JSON value a reply may carry: anything JSON, or {"$py": "<literal>"}.
 VALUE_SCHEMA: dict[str, Any] = {}
+# Without objects: small models given "any JSON" tend to answer {}.
+SCALAR_OR_LIST_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string"},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "null"},
+        {
+            "type": "array",
+            "items": {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]},
+        },
+    ]
+}
 
 
-def value_schema() -> dict[str, Any]:
-    """JSON schema of a reply to a value request."""
+def value_schema(expect: dict[str, Any] | None = None, any_object: bool = True) -> dict[str, Any]:
+    """JSON schema of a reply to a value request, typed where the use fixes the type."""
+    if expect:
+        inner = expect
+    else:
+        inner = VALUE_SCHEMA if any_object else SCALAR_OR_LIST_SCHEMA
     return {
         "type": "object",
-        "properties": {"value": VALUE_SCHEMA},
+        "properties": {"value": inner},
         "required": ["value"],
         "additionalProperties": False,
     }

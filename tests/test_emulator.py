@@ -79,13 +79,14 @@ def test_requests_are_sent_at_temperature_zero_with_the_model_name(lm, session):
     assert body["temperature"] == 0 and body["model"] == "scripted"
 
 
-def test_no_endpoint_is_a_clear_error():
+def test_no_endpoint_and_no_embedded_model_is_a_clear_error(monkeypatch, tmp_path):
     from lmulator.config import Config
     from lmulator.executor import Session
 
+    monkeypatch.setenv("LMULATOR_GGUF", str(tmp_path / "missing.gguf"))
     result = Session(Config()).run("x = undefined_thing()")
     assert isinstance(result.error, EmulationError)
-    assert "no LM endpoint is configured" in str(result.error)
+    assert "LMULATOR_GGUF points at" in str(result.error)
 
 
 def test_messages_carry_the_request_and_few_shot_examples():

@@ -1,0 +1,72 @@
+"""The embedded model's server process: llama-cpp-python's OpenAI server on 127.0.0.1.
+
+Run by :mod:`lmulator.local_model` as
+``python -m lmulator.local_serve --model FILE --parent PID``. It binds a free port, prints
+``port N`` on stdout, serves until its parent process is gone, then exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import threading
+import time
+
+MODEL_ALIAS = "smollm2-135m-instruct"
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit as soon as the process that started us is gone (no orphans)."""
+    while True:
+        if os.getppid() != parent:
+            os._exit(0)
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:
+            pass
+        time.sleep(0.25)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the model until the parent exits."""
+    parser = argparse.ArgumentParser(prog="python -m lmulator.local_serve")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--parent", type=int, required=True)
+    parser.add_argument("--threads", type=int, default=max(1, min(4, os.cpu_count() or 1)))
+    parser.add_argument("--ctx", type=int, default=4096)
+    args = parser.parse_args(argv)
+    threading.Thread(target=_watch_parent, args=(args.parent,), daemon=True).start()
+
+    import uvicorn
+    from llama_cpp.server.app import create_app
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    app = create_app(
+        server_settings=ServerSettings(host="127.0.0.1", port=port),
+        model_settings=[
+            ModelSettings(
+                model=args.model,
+                model_alias=MODEL_ALIAS,
+                n_ctx=args.ctx,
+                n_threads=args.threads,
+                n_threads_batch=args.threads,
+                verbose=False,
+            )
+        ],
+    )
+    print(f"port {port}", flush=True)
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
