@@ -11,6 +11,8 @@ from .config import MODES, from_env
 from .errors import ConfigError
 from .errors_display import format_user_error
 from .executor import Session
+from .progress import ProgressLine
+from .replay import replay_path_for
 from .trace import listing
 
 
@@ -33,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trace-json", metavar="OUT", help="write the trace records to OUT")
     run.add_argument("--trace", choices=("default", "full"), default=None, help="trace level")
     run.add_argument("--no-listing", action="store_true", help="do not print the marked listing")
+    rec = run.add_mutually_exclusive_group()
+    rec.add_argument(
+        "--record", action="store_true", help="store every LM exchange in a replay file"
+    )
+    rec.add_argument("--replay", action="store_true", help="answer only from the replay file")
+    run.add_argument("--replay-file", help="replay file (default: FILE.lmreplay.jsonl beside FILE)")
+    run.add_argument("--no-cache", action="store_true", help="do not use the on-disk reply cache")
     return parser
 
 
@@ -47,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             model=args.model,
             raise_errors=args.raise_errors or None,
             trace_level=args.trace,
+            cache="off" if args.no_cache else None,
+            record="record" if args.record else "replay" if args.replay else None,
+            record_path=args.replay_file or str(replay_path_for(args.file)),
         )
     except ConfigError as exc:
         print(f"lmulator: error: {exc}", file=sys.stderr)
@@ -57,7 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"lmulator: error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
-    session = Session(config, policy=args.policy)
+    try:
+        session = Session(config, policy=args.policy)
+    except ConfigError as exc:
+        print(f"lmulator: error: {exc}", file=sys.stderr)
+        return 2
+    ProgressLine().attach(session.emulator)
     try:
         result = session.run(source, name=args.file)
     except KeyboardInterrupt:

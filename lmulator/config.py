@@ -28,6 +28,9 @@ class Config:
     raise_errors: bool = False
     trace_level: str = "default"
     prompt_style: str = "auto"
+    cache: str = "auto"  # "auto" (the user's cache dir), "off", or a file path
+    record: str = "off"  # "off", "record" or "replay"
+    record_path: str | None = None
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"
@@ -52,6 +55,12 @@ class Config:
             raise ConfigError(
                 f"unknown prompt style {self.prompt_style!r} (choose from auto, full, compact)"
             )
+        if self.record not in ("off", "record", "replay"):
+            raise ConfigError(
+                f"unknown record mode {self.record!r} (choose from off, record, replay)"
+            )
+        if self.record != "off" and not self.record_path:
+            raise ConfigError(f"record mode {self.record!r} needs a replay file path")
         if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"base URL must start with http:// or https://, got {self.base_url!r}"
@@ -88,4 +97,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         schema_style=env.get("LMULATOR_SCHEMA_STYLE") or "auto",
         timeout=timeout,
         prompt_style=env.get("LMULATOR_PROMPT_STYLE") or "auto",
+        cache=env.get("LMULATOR_CACHE") or "auto",
     ).validate()

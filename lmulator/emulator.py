@@ -7,11 +7,14 @@ import json
 import time
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .client import ChatClient
 from .errors import ConfigError, EmulationError, ReplyError
 from .reply import delta_schema, parse_delta_reply, parse_value_reply, value_schema
+
+if TYPE_CHECKING:
+    from .replay import ReplayBook
 
 MAX_CONTEXT_CHARS = 4000
 MAX_STATE_NAMES = 24
@@ -208,6 +211,7 @@ class Emulator:
         *,
         max_attempts: int = 2,
         prompt_style: str = "full",
+        book: ReplayBook | None = None,
     ) -> None:
         if prompt_style not in PROMPT_STYLES:
             raise ValueError(f"unknown prompt style {prompt_style!r}")
@@ -215,8 +219,13 @@ class Emulator:
         self.max_attempts = max_attempts
         self.prompt_style = prompt_style
         self.memo: dict[str, Exchange] = {}
+        self.book = book
         self.requests_sent = 0
+        self.first_try_valid = 0
+        self.replies_checked = 0
         self.on_request: Callable[[Request], None] | None = None
+        self.on_start: Callable[[Request], None] | None = None
+        self.on_end: Callable[[Request], None] | None = None
 
     @property
     def client(self) -> ChatClient:
@@ -251,6 +260,36 @@ class Emulator:
         if hit is not None:
             return Exchange(hit.request, hit.value, hit.raw, hit.delta, 0, True, 0.0)
         start = time.perf_counter()
+        if self.book is not None and self.book.mode == "replay":
+            content = self.book.lookup(req)
+            try:
+                parsed, raw = parse(content)
+            except ReplyError as exc:
+                raise EmulationError(f"the recorded reply does not fit: {exc}", req.line) from None
+            return self._remember(key, req, parsed, raw, 0, start)
+        if self.on_start is not None:
+            self.on_start(req)
+        try:
+            return self._ask_lm(req, schema, name, parse, key, start)
+        finally:
+            if self.on_end is not None:
+                self.on_end(req)
+
+    def _remember(
+        self, key: str, req: Request, parsed: Any, raw: Any, attempts: int, start: float
+    ) -> Exchange:
+        ex = Exchange(req, attempts=attempts, raw=raw)
+        if req.kind == "value":
+            ex.value = parsed
+        else:
+            ex.delta = parsed
+        ex.ms = (time.perf_counter() - start) * 1000
+        self.memo[key] = ex
+        return ex
+
+    def _ask_lm(
+        self, req: Request, schema: dict, name: str, parse: Callable, key: str, start: float
+    ) -> Exchange:
         messages = build_messages(req, self.prompt_style)
         error: ReplyError | None = None
         attempts = 0
@@ -272,14 +311,14 @@ class Emulator:
                 except ReplyError as exc:
                     error = exc
                 else:
-                    ex = Exchange(req, attempts=attempts, raw=raw)
-                    if req.kind == "value":
-                        ex.value = parsed
-                    else:
-                        ex.delta = parsed
-                    ex.ms = (time.perf_counter() - start) * 1000
-                    self.memo[key] = ex
-                    return ex
+                    if attempts == 1:
+                        self.first_try_valid += 1
+                        self.replies_checked += 1
+                    if self.book is not None:
+                        self.book.add(req, content)
+                    return self._remember(key, req, parsed, raw, attempts, start)
+                if attempts == 1:
+                    self.replies_checked += 1
                 messages = messages + [
                     {"role": "assistant", "content": content[:2000]},
                     {

@@ -12,12 +12,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cache import CachedClient, ReplyCache, default_cache_path
 from .client import ChatClient, OpenAIChatClient
 from .config import MODES, Config
 from .emulator import Emulator, Request, cap_context, make_memo_key
 from .errors import ConfigError, EmulationAbort, EmulationError
 from .instrument import HOOK_PREFIX, Instrumented, Instrumenter, Site, referenced_names
 from .policy import Policy, PolicyViolation
+from .replay import ReplayBook
 from .runtime import MISSING_DEFINITION_ERRORS, Runtime
 from .trace import TraceRecord, short_repr
 
@@ -64,19 +66,27 @@ def state_repr(value: Any) -> str:
 
 
 def make_client(config: Config) -> ChatClient:
-    """The chat client a configuration names: its endpoint, or the embedded model."""
+    """The chat client a configuration names (its endpoint, or the embedded model), cached."""
+    client: ChatClient
     if not config.base_url:
-        from .local_model import local_client
+        from .local_model import local_client, model_path
 
-        return local_client(temperature=config.temperature, timeout=config.timeout)
-    return OpenAIChatClient(
-        config.base_url,
-        config.api_key,
-        config.model,
-        temperature=config.temperature,
-        schema_style=config.schema_style,
-        timeout=config.timeout,
-    )
+        client = local_client(temperature=config.temperature, timeout=config.timeout)
+        endpoint = f"embedded:{model_path().name}"
+    else:
+        client = OpenAIChatClient(
+            config.base_url,
+            config.api_key,
+            config.model,
+            temperature=config.temperature,
+            schema_style=config.schema_style,
+            timeout=config.timeout,
+        )
+        endpoint = config.base_url
+    if config.cache == "off":
+        return client
+    path = default_cache_path() if config.cache == "auto" else config.cache
+    return CachedClient(client, ReplyCache(path), f"{endpoint}@t={config.temperature}")
 
 
 class Session:
@@ -97,7 +107,10 @@ class Session:
             if client is None:
                 cfg = self.config
                 client = lambda: make_client(cfg)  # noqa: E731 - created on first emulation
-            emulator = Emulator(client, prompt_style=self.config.resolved_prompt_style())
+            book = None
+            if self.config.record != "off":
+                book = ReplayBook(self.config.record_path or "", self.config.record)
+            emulator = Emulator(client, prompt_style=self.config.resolved_prompt_style(), book=book)
         self.emulator = emulator
         self.namespace: dict[str, Any] = {}
         self.module_name = module_name

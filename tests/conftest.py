@@ -31,6 +31,7 @@ def session(lm: ScriptedServer) -> Callable[..., Session]:
 
     def make(**config: object) -> Session:
         policy = config.pop("policy", "restricted")
+        config.setdefault("cache", "off")
         cfg = Config(base_url=lm.base_url, model="scripted", timeout=10, **config)  # type: ignore[arg-type]
         return Session(cfg, policy=policy)  # type: ignore[arg-type]
 

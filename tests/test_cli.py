@@ -18,6 +18,7 @@ print("distinct countries:", len(countries))
 
 def run_cli(*args, env_extra=None, cwd=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LMULATOR_"))}
+    env["LMULATOR_CACHE"] = "off"
     env.update(env_extra or {})
     return subprocess.run(
         [sys.executable, "-m", "lmulator", *args],

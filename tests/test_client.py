@@ -29,7 +29,7 @@ def test_faults_end_the_cell_cleanly(lm, session, fault, words):
 
 
 def test_unreachable_endpoint_is_one_clear_error():
-    s = Session(Config(base_url="http://127.0.0.1:9/v1", model="m", timeout=2))
+    s = Session(Config(base_url="http://127.0.0.1:9/v1", model="m", timeout=2, cache="off"))
     s.emulator.client._client = s.emulator.client._client.with_options(max_retries=0)
     result = s.run("x = oracle()")
     assert isinstance(result.error, EmulationError)

@@ -12,11 +12,17 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="bench", required=True)
     p = sub.add_parser("overhead", help="engine vs plain exec on cells with nothing to emulate")
     p.add_argument("--repeats", type=int, default=7)
+    p = sub.add_parser("latency", help="embedded model: cold start and per-emulation latency")
+    p.add_argument("--count", type=int, default=10)
     args = parser.parse_args(argv)
     if args.bench == "overhead":
         from .overhead import run
 
         run(repeats=args.repeats)
+    elif args.bench == "latency":
+        from .latency import run as run_latency
+
+        run_latency(count=args.count)
     return 0
 
 

@@ -1,0 +1,73 @@
+"""Record every emulation exchange of a run to a JSON-lines file, and replay runs from it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError, EmulationError
+
+if TYPE_CHECKING:
+    from .emulator import Request
+
+REPLAY_SUFFIX = ".lmreplay.jsonl"
+RECORD_MODES = ("off", "record", "replay")
+
+
+def replay_path_for(program: str | os.PathLike[str]) -> Path:
+    """The replay file that sits next to a script or notebook."""
+    p = Path(program)
+    return p.with_name(p.stem + REPLAY_SUFFIX)
+
+
+class ReplayBook:
+    """A replay file: written in ``record`` mode, read in ``replay`` mode."""
+
+    def __init__(self, path: str | os.PathLike[str], mode: str) -> None:
+        if mode not in ("record", "replay"):
+            raise ConfigError(f"unknown record mode {mode!r} (choose from record, replay)")
+        self.path = Path(path)
+        self.mode = mode
+        self._started = False
+        self.replies: dict[str, str] = {}
+        if mode == "replay":
+            self._load()
+
+    def _load(self) -> None:
+        if not self.path.is_file():
+            raise ConfigError(f"replay file {self.path} does not exist (run once with record)")
+        with self.path.open(encoding="utf-8") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    entry = json.loads(line)
+                    self.replies[entry["key"]] = entry["reply"]
+                except (ValueError, KeyError, TypeError):
+                    raise ConfigError(f"{self.path}:{number}: not a replay record") from None
+
+    def lookup(self, req: Request) -> str:
+        """The recorded reply text for a request; EmulationError if there is none."""
+        reply = self.replies.get(req.memo_key)
+        if reply is None:
+            error = EmulationError(f"no recorded reply for line {req.line}: {req.target}")
+            error.line = req.line
+            raise error
+        return reply
+
+    def add(self, req: Request, reply: str) -> None:
+        """Append one exchange (the first write of a run starts the file afresh)."""
+        entry: dict[str, Any] = {
+            "key": req.memo_key,
+            "kind": req.kind,
+            "line": req.line,
+            "target": req.target,
+            "reply": reply,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a" if self._started else "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
+        self._started = True
+        self.replies[req.memo_key] = reply
