@@ -249,7 +249,7 @@ class Emulator:
         allowed = frozenset(req.keys)
         return self._ask(
             req,
-            delta_schema(req.keys),
+            delta_schema(req.keys, any_object=self.prompt_style == "full"),
             "delta",
             lambda content: parse_delta_reply(content, allowed, forbidden),
         )

@@ -380,8 +380,18 @@ class Session:
         ns = self.namespace
         last = len(body) - 1
         codes = []
-        for i, stmt in enumerate(body):
-            codes.append(self._compile(stmt, result.name, i == last and isinstance(stmt, ast.Expr)))
+        try:
+            for i, stmt in enumerate(body):
+                codes.append(
+                    self._compile(stmt, result.name, i == last and isinstance(stmt, ast.Expr))
+                )
+        except SyntaxError as exc:  # e.g. `return` outside a function
+            exc.filename = result.name
+            result.error = exc
+            self._record(
+                TraceRecord(exc.lineno or 0, (exc.text or "").strip(), "error", error=str(exc))
+            )
+            return 0
         for i in range(start, len(body)):
             site = inst.top_sites[i]
             as_value = i == last and isinstance(body[i], ast.Expr)

@@ -46,20 +46,24 @@ def value_schema(expect: dict[str, Any] | None = None, any_object: bool = True) 
     }
 
 
-def delta_schema(keys: Collection[str]) -> dict[str, Any]:
+def delta_schema(keys: Collection[str], any_object: bool = True) -> dict[str, Any]:
     """JSON schema of a reply to a statement request that may bind ``keys``."""
+    inner = VALUE_SCHEMA if any_object else SCALAR_OR_LIST_SCHEMA
     return {
         "type": "object",
         "properties": {
             "delta": {
                 "type": "object",
-                "properties": {k: VALUE_SCHEMA for k in keys},
+                "properties": {k: inner for k in keys},
                 "additionalProperties": False,
             }
         },
         "required": ["delta"],
         "additionalProperties": False,
     }
+
+
+_DECODER = json.JSONDecoder(strict=False)
 
 
 def _load(content: str | None) -> Any:
@@ -76,11 +80,13 @@ def _load(content: str | None) -> Any:
             text = text[4:]
         text = text.strip()
     try:
-        return json.loads(text)
+        # The first JSON value counts; prose a model adds after it is ignored.
+        value, _ = _DECODER.raw_decode(text)
     except RecursionError:
         raise ReplyError("the reply is nested too deeply") from None
     except ValueError as exc:
         raise ReplyError(f"the reply is not valid JSON: {exc}") from None
+    return value
 
 
 def to_python(obj: Any) -> Any:

@@ -14,6 +14,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=7)
     p = sub.add_parser("latency", help="embedded model: cold start and per-emulation latency")
     p.add_argument("--count", type=int, default=10)
+    p = sub.add_parser("replies", help="embedded model: first-try validity and type rates")
+    p.add_argument("paths", nargs="+", help="files or folders of .py programs")
+    p.add_argument("--limit", type=int, default=None, help="at most this many files")
+    p.add_argument("--seconds", type=float, default=10.0, help="time limit per file")
     args = parser.parse_args(argv)
     if args.bench == "overhead":
         from .overhead import run
@@ -23,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         from .latency import run as run_latency
 
         run_latency(count=args.count)
+    elif args.bench == "replies":
+        from .replies import run as run_replies
+
+        run_replies(args.paths, args.limit, args.seconds)
     return 0
 
 

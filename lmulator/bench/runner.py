@@ -1,0 +1,62 @@
+"""Running many programs in a row, each with a time limit, for the benchmarks."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..executor import RunResult, Session
+
+
+class TimeLimit(BaseException):  # noqa: N818 - control flow, like KeyboardInterrupt
+    """A program ran past its time limit."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise TimeLimit in the main thread after ``seconds`` (wall clock)."""
+
+    def expire(signum: int, frame: object) -> None:
+        raise TimeLimit()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def quiet_io() -> Iterator[None]:
+    """No stdin (``input()`` sees end of file) and output thrown away."""
+    saved = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin, sys.stdout, sys.stderr = io.StringIO(""), io.StringIO(), io.StringIO()
+    try:
+        yield
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+
+
+def run_program(
+    session: Session, source: str, name: str, seconds: float
+) -> tuple[RunResult | None, bool]:
+    """Run one program; return its result (None if it timed out) and whether it timed out."""
+    try:
+        with quiet_io(), time_limit(seconds):
+            return session.run(source, name=name), False
+    except TimeLimit:
+        return None, True
+
+
+def python_files(*paths: str | Path) -> list[Path]:
+    """The .py files under the given files and folders, sorted."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        out.extend(sorted(p.rglob("*.py")) if p.is_dir() else [p])
+    return out
