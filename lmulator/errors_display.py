@@ -14,6 +14,22 @@ def _is_engine_frame(filename: str) -> bool:
     return os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep)
 
 
+def strip_engine_frames(exc: BaseException) -> BaseException:
+    """Drop the engine's frames from an exception's traceback, in place."""
+    tb = exc.__traceback__
+    kept = []
+    while tb is not None:
+        if not _is_engine_frame(tb.tb_frame.f_code.co_filename):
+            kept.append(tb)
+        tb = tb.tb_next
+    for a, b in zip(kept, kept[1:], strict=False):
+        a.tb_next = b
+    if kept:
+        kept[-1].tb_next = None
+    exc.__traceback__ = kept[0] if kept else None
+    return exc
+
+
 def user_traceback_lines(exc: BaseException) -> list[str]:
     """The traceback of a program's error without the engine's frames."""
     if isinstance(exc, EmulationError):

@@ -17,6 +17,7 @@ from .client import ChatClient, OpenAIChatClient
 from .config import MODES, Config
 from .emulator import Emulator, Request, cap_context, make_memo_key
 from .errors import ConfigError, EmulationAbort, EmulationError
+from .guards import ImportRefused, PolicyError
 from .instrument import HOOK_PREFIX, Instrumented, Instrumenter, Site, referenced_names
 from .policy import Policy, PolicyViolation
 from .replay import ReplayBook
@@ -24,6 +25,8 @@ from .runtime import MISSING_DEFINITION_ERRORS, Runtime
 from .trace import TraceRecord, short_repr
 
 STATEMENT_MODES = ("interweave",)
+MAX_UNDO = 50
+_UNBOUND = object()
 MAX_TRACE_RECORDS = 200_000
 
 
@@ -100,19 +103,17 @@ class Session:
         client: ChatClient | Callable[[], ChatClient] | None = None,
         emulator: Emulator | None = None,
         module_name: str = "__main__",
+        namespace: dict[str, Any] | None = None,
     ) -> None:
         self.config = (config or Config()).validate()
         self.policy = Policy(policy) if isinstance(policy, str) else policy
         if emulator is None:
             if client is None:
-                cfg = self.config
-                client = lambda: make_client(cfg)  # noqa: E731 - created on first emulation
-            book = None
-            if self.config.record != "off":
-                book = ReplayBook(self.config.record_path or "", self.config.record)
-            emulator = Emulator(client, prompt_style=self.config.resolved_prompt_style(), book=book)
+                emulator = self._new_emulator(self.config)
+            else:
+                emulator = Emulator(client, prompt_style=self.config.resolved_prompt_style())
         self.emulator = emulator
-        self.namespace: dict[str, Any] = {}
+        self.namespace: dict[str, Any] = {} if namespace is None else namespace
         self.module_name = module_name
         self.policy.prepare_namespace(self.namespace, module_name)
         self.runtime = Runtime(self)
@@ -123,6 +124,8 @@ class Session:
         self._cell_counter = itertools.count(1)
         self._trace: list[TraceRecord] = []
         self._current_cell = ""
+        self.lm_names: dict[str, str] = {}
+        self.undo_stack: list[dict[str, Any]] = []
         self.history: list[RunResult] = []
 
     # -- configuration -------------------------------------------------------------
@@ -137,6 +140,30 @@ class Session:
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
         self.config = self.config.with_(mode=mode)
+
+    def set_policy(self, policy: Policy | str) -> None:
+        """Switch policy; the namespace gets that policy's builtins and guards."""
+        self.policy = Policy(policy) if isinstance(policy, str) else policy
+        self.policy.prepare_namespace(self.namespace, self.module_name)
+        self.namespace.update(self.runtime.hooks())
+
+    def set_config(self, config: Config) -> None:
+        """Use a new configuration; a changed endpoint, model or record mode gets a new emulator."""
+        config = config.validate()
+        old = self.config
+        self.config = config
+        lm_fields = ("base_url", "api_key", "model", "temperature", "schema_style", "timeout",
+                     "prompt_style", "cache", "record", "record_path")  # fmt: skip
+        if any(getattr(old, f) != getattr(config, f) for f in lm_fields):
+            self.emulator = self._new_emulator(config)
+
+    def _new_emulator(self, config: Config) -> Emulator:
+        book = None
+        if config.record != "off":
+            book = ReplayBook(config.record_path or "", config.record)
+        return Emulator(
+            lambda: make_client(config), prompt_style=config.resolved_prompt_style(), book=book
+        )
 
     def user_names(self) -> dict[str, Any]:
         """The namespace without the engine's own names."""
@@ -156,8 +183,8 @@ class Session:
 
     def emulates(self, exc: BaseException) -> bool:
         """Whether a failing statement with this exception is handed to the LM."""
-        if isinstance(exc, PolicyViolation):
-            return False
+        if isinstance(exc, (PolicyViolation, PolicyError, ImportRefused)):
+            return False  # a refusal is an answer, not a gap for the LM to fill
         if self.config.raise_errors:
             return isinstance(exc, MISSING_DEFINITION_ERRORS)
         return True
@@ -396,6 +423,8 @@ class Session:
             site = inst.top_sites[i]
             as_value = i == last and isinstance(body[i], ast.Expr)
             self.runtime.try_depth = 0
+            before = self._snapshot(site.targets)
+            mark = len(result.trace)
             try:
                 if as_value:
                     result.value = eval(codes[i], ns)
@@ -424,12 +453,53 @@ class Session:
                         )  # fmt: skip
                         result.has_value = True
                     else:
-                        delta = self.emulate_statement(site, exc, ns)
-                        ns.update(delta)
+                        self._apply_top(self.emulate_statement(site, exc, ns), before)
                 except EmulationAbort as abort:
                     result.error = abort.error
                     return i
+            finally:
+                self._after_step(site, before, result.trace[mark:])
         return None
+
+    # -- provenance and undo ----------------------------------------------------------
+
+    def _snapshot(self, names: Iterable[str]) -> dict[str, Any]:
+        ns = self.namespace
+        return {n: ns.get(n, _UNBOUND) for n in names}
+
+    def _apply_top(self, delta: dict[str, Any], before: dict[str, Any]) -> None:
+        """Bind a top-level delta, remembering what it replaces."""
+        for key in delta:
+            if key not in before:
+                before[key] = self.namespace.get(key, _UNBOUND)
+        self.namespace.update(delta)
+
+    def _after_step(self, site: Site, before: dict[str, Any], records: list[TraceRecord]) -> None:
+        """Note which names came from the LM, and keep the step for undo."""
+        emulated = [r for r in records if r.status == "emulated"]
+        if not emulated:
+            for n in site.targets:
+                self.lm_names.pop(n, None)
+            return
+        kind = "delta" if any(r.delta is not None for r in emulated) else "value"
+        for n in before:
+            if n in self.namespace:
+                self.lm_names[n] = f"{kind} at line {emulated[0].line}"
+        self.undo_stack.append(before)
+        del self.undo_stack[:-MAX_UNDO]
+
+    def undo(self) -> list[str]:
+        """Put back the bindings the last emulated step changed; return the names touched."""
+        if not self.undo_stack:
+            return []
+        before = self.undo_stack.pop()
+        for name, value in before.items():
+            if value is _UNBOUND:
+                self.namespace.pop(name, None)
+            else:
+                self.namespace[name] = value
+            self.lm_names.pop(name, None)
+        return sorted(before)
 
     def _run_lm(self, inst: Instrumented, result: RunResult) -> None:
         """``lm`` mode: the LM emulates every top-level statement in turn."""
@@ -444,7 +514,9 @@ class Session:
                     )
                     result.has_value = True
                 else:
-                    ns.update(self.emulate_statement(site, None, ns))
+                    before = self._snapshot(site.targets)
+                    self._apply_top(self.emulate_statement(site, None, ns), before)
+                    self._after_step(site, before, result.trace[-1:])
             except EmulationAbort as abort:
                 result.error = abort.error
                 return
@@ -483,7 +555,9 @@ class Session:
             )  # fmt: skip
             self._sites[site.id] = site
             try:
-                ns.update(self.emulate_statement(site, exc, ns, target=text))
+                before = self._snapshot(referenced)
+                self._apply_top(self.emulate_statement(site, exc, ns, target=text), before)
+                self._after_step(site, before, result.trace[-1:])
             except EmulationAbort as abort:
                 result.error = abort.error
                 return

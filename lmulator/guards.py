@@ -44,11 +44,30 @@ ALLOWED_DUNDER_ATTRIBUTES = frozenset(
 # Attribute names whose static reads still go through the runtime guard, because
 # what they return depends on the object (str.format walks attributes; an
 # AttributeError's ``obj`` hands out the object whose access failed).
-RUNTIME_GUARDED_ATTRIBUTES = frozenset({"format", "format_map", "obj"})
+# Attributes through which objects of the notebook machinery (widgets, displays) reach the
+# kernel and its shell; refused on objects of those packages.
+HOST_ATTRIBUTES = frozenset({"kernel", "shell", "comm", "comm_manager", "session", "parent", "log"})
+HOST_PACKAGES = frozenset(
+    {
+        "ipywidgets",
+        "ipykernel",
+        "IPython",
+        "comm",
+        "traitlets",
+        "jupyter_client",
+        "zmq",
+        "cockernel",
+    }
+)
+RUNTIME_GUARDED_ATTRIBUTES = frozenset({"format", "format_map", "obj"}) | HOST_ATTRIBUTES
 
 
 class PolicyError(Exception):
     """Restricted code tried something the policy forbids."""
+
+
+class ImportRefused(ImportError):
+    """An import the policy's allow-list does not allow."""
 
 
 def attribute_name_allowed(name: str) -> bool:
@@ -135,6 +154,12 @@ def static_getattr(obj: Any, name: str) -> Any:
             return safe_format if name == "format" else safe_format_map
     elif name == "obj" and isinstance(obj, BaseException):
         raise PolicyError('access to attribute "obj" of an exception is not allowed')
+    elif name in HOST_ATTRIBUTES:
+        package = (getattr(type(obj), "__module__", None) or "").partition(".")[0]
+        if package in HOST_PACKAGES:
+            raise PolicyError(
+                f'access to attribute "{name}" of {type(obj).__name__} is not allowed'
+            )
     return getattr(obj, name)
 
 
@@ -284,8 +309,11 @@ _REMOVED_MEMBERS: dict[str, frozenset[str]] = {
 class ModuleGate:
     """Imports modules on an allow-list and hands out read-only snapshots of them."""
 
-    def __init__(self, allowed: Iterable[str]) -> None:
-        self.allowed = frozenset(allowed)
+    def __init__(
+        self, allowed: Iterable[str], synthetic: dict[str, dict[str, Any]] | None = None
+    ) -> None:
+        self.synthetic = dict(synthetic or {})
+        self.allowed = frozenset(allowed) | frozenset(self.synthetic)
         self._snapshots: dict[str, FrozenModule] = {}
 
     def is_allowed(self, name: str) -> bool:
@@ -296,6 +324,11 @@ class ModuleGate:
         """The read-only snapshot of an allowed module, importing it if needed."""
         snap = self._snapshots.get(name)
         if snap is not None:
+            return snap
+        if name in self.synthetic:
+            snap = FrozenModule(name, None)
+            vars(snap).update(self.synthetic[name])
+            self._snapshots[name] = snap
             return snap
         module = importlib.import_module(name)
         snap = FrozenModule(name, getattr(module, "__doc__", None))
@@ -330,11 +363,11 @@ class ModuleGate:
     ) -> Any:
         """``__import__`` for restricted code."""
         if level != 0:
-            raise ImportError("relative imports are not allowed")
+            raise ImportRefused("relative imports are not allowed")
         if not isinstance(name, str) or not name:
-            raise ImportError("import needs a module name")
+            raise ImportRefused("import needs a module name")
         if not self.is_allowed(name):
-            raise ImportError(
+            raise ImportRefused(
                 f"import of {name!r} is not allowed by the policy "
                 f"(allowed: {', '.join(sorted(self.allowed))})"
             )
@@ -347,7 +380,7 @@ class ModuleGate:
             return snap
         top = name.split(".")[0]
         if not self.is_allowed(top):
-            raise ImportError(f"import of {top!r} is not allowed by the policy")
+            raise ImportRefused(f"import of {top!r} is not allowed by the policy")
         top_snap = self.snapshot(top)
         # Make ``import a.b`` bind ``a`` with ``a.b`` reachable.
         parts = name.split(".")

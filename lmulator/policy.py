@@ -225,6 +225,7 @@ class Policy:
 
     name: str = "restricted"
     allowed_modules: tuple[str, ...] = DEFAULT_ALLOWED_MODULES
+    synthetic_modules: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     _gate: ModuleGate | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -243,7 +244,7 @@ class Policy:
     def gate(self) -> ModuleGate:
         """The import gate for this policy's allow-list."""
         if self._gate is None:
-            self._gate = ModuleGate(self.allowed_modules)
+            self._gate = ModuleGate(self.allowed_modules, self.synthetic_modules)
         return self._gate
 
     def check(self, tree: ast.Module) -> ast.Module:

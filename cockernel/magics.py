@@ -1,0 +1,181 @@
+"""The kernel's magics: %lm, %mode, %policy, %trace, %state, %undo."""
+
+from __future__ import annotations
+
+import html
+import shlex
+from typing import Any
+
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.display import display
+
+from lmulator.config import MODES
+from lmulator.errors import ConfigError
+from lmulator.executor import state_repr
+from lmulator.replay import replay_path_for
+
+from .render import marked_records, trace_table
+
+LM_SETTINGS = ("base_url", "model", "temperature", "cache", "record", "replay_file", "timeout")
+
+
+@magics_class
+class CocMagics(Magics):
+    """Magics that show and change how cells are emulated."""
+
+    @property
+    def session(self) -> Any:
+        """The shell's lmulator session."""
+        return self.shell.lm_session
+
+    @line_magic
+    def lm(self, line: str) -> None:
+        """%lm [key=value ...]: show or set endpoint, model, temperature, cache, record/replay."""
+        changes: dict[str, Any] = {}
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            print(f"%lm: {exc}")
+            return
+        for word in words:
+            key, sep, value = word.partition("=")
+            key = key.replace("-", "_")
+            if not sep or key not in LM_SETTINGS:
+                print(f"%lm: expected key=value with key in {', '.join(LM_SETTINGS)}; got {word!r}")
+                return
+            changes[key] = value
+        if changes:
+            try:
+                self._apply(changes)
+            except (ConfigError, ValueError) as exc:
+                print(f"%lm: {exc}")
+                return
+        self._show()
+
+    def _apply(self, changes: dict[str, Any]) -> None:
+        cfg = self.session.config
+        update: dict[str, Any] = {}
+        if "base_url" in changes:
+            update["base_url"] = changes["base_url"] or None
+        if "model" in changes:
+            update["model"] = changes["model"]
+        if "temperature" in changes:
+            update["temperature"] = float(changes["temperature"])
+        if "timeout" in changes:
+            update["timeout"] = float(changes["timeout"])
+        if "cache" in changes:
+            update["cache"] = changes["cache"]
+        if "replay_file" in changes:
+            update["record_path"] = changes["replay_file"]
+        if "record" in changes:
+            update["record"] = changes["record"]
+            if changes["record"] != "off" and not (update.get("record_path") or cfg.record_path):
+                update["record_path"] = str(replay_path_for(self._notebook_path()))
+        from dataclasses import replace
+
+        self.shell.set_lm_config(replace(cfg, **update))
+
+    def _notebook_path(self) -> str:
+        import os
+
+        path = os.environ.get("JPY_SESSION_NAME") or self.shell.user_ns.get("__session__")
+        return path if isinstance(path, str) and path else "notebook.ipynb"
+
+    def _show(self) -> None:
+        cfg = self.session.config
+        endpoint = cfg.base_url or "embedded SmolLM2-135M-Instruct (local llama.cpp server)"
+        rows = [
+            ("endpoint", endpoint),
+            ("model", cfg.model if cfg.base_url else "smollm2-135m-instruct"),
+            ("api key", "set" if cfg.api_key else "not set"),
+            ("temperature", f"{cfg.temperature:g}"),
+            ("cache", cfg.cache),
+            ("record", cfg.record + (f" ({cfg.record_path})" if cfg.record != "off" else "")),
+            ("mode", cfg.mode),
+            ("policy", self.session.policy.name),
+        ]
+        print("\n".join(f"{k:12} {v}" for k, v in rows))
+
+    @line_magic
+    def mode(self, line: str) -> None:
+        """%mode [interweave|python|lm|try-python-except-lm|try-python-except-lm-state]."""
+        name = line.strip()
+        if name:
+            try:
+                self.session.set_mode(name)
+            except ConfigError as exc:
+                print(f"%mode: {exc}")
+                return
+        print(f"mode: {self.session.mode}  (modes: {', '.join(MODES)})")
+
+    @line_magic
+    def policy(self, line: str) -> None:
+        """%policy [restricted|trusted]: show or switch what cells may do."""
+        name = line.strip()
+        if name:
+            if name not in ("restricted", "trusted"):
+                print("%policy: choose restricted or trusted")
+                return
+            self.shell.set_lm_policy(name)
+        p = self.session.policy
+        print(f"policy: {p.name}")
+        if p.restricted:
+            print("allowed imports: " + ", ".join(sorted(p.gate.allowed)))
+
+    @line_magic
+    def trace(self, line: str) -> None:
+        """%trace: the last cell's trace as a table."""
+        run = self._last_run()
+        records = marked_records(run.trace) if run else []
+        if not records:
+            print("nothing was emulated in the last cell")
+            return
+        display(trace_table(records), raw=True)
+
+    def _last_run(self) -> Any:
+        history = [
+            r
+            for r in self.session.history
+            if not r.source.lstrip().startswith(("%trace", "get_ipython"))
+        ]
+        return history[-1] if history else None
+
+    @line_magic
+    def state(self, line: str) -> None:
+        """%state: the variables, and which came from the LM."""
+        hidden = set(self.shell.user_ns_hidden)
+        names = {
+            k: v
+            for k, v in self.session.user_names().items()
+            if k not in hidden and k not in ("In", "Out")
+        }
+        if not names:
+            print("no variables")
+            return
+        width = max(len(k) for k in names)
+        lines, rows = [], []
+        for k, v in names.items():
+            origin = self.session.lm_names.get(k, "")
+            mark = f"LM ({origin})" if origin else ""
+            lines.append(
+                f"{k:<{width}}  {type(v).__name__:<10} {state_repr(v)[:60]:<60} {mark}".rstrip()
+            )
+            rows.append(
+                f"<tr><td>{html.escape(k)}</td><td>{html.escape(type(v).__name__)}</td>"
+                f"<td><code>{html.escape(state_repr(v)[:80])}</code></td><td>{html.escape(mark)}</td></tr>"
+            )
+        display(
+            {
+                "text/plain": "\n".join(lines),
+                "text/html": "<table><tr><th>name</th><th>type</th><th>value</th><th>from</th></tr>"
+                + "".join(rows)
+                + "</table>",
+            },
+            raw=True,
+        )
+
+    @line_magic
+    def undo(self, line: str) -> None:
+        """%undo: revert the bindings of the last emulated step."""
+        names = self.session.undo()
+        print("restored: " + ", ".join(names) if names else "nothing to undo")

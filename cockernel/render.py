@@ -1,0 +1,115 @@
+"""How a cell's emulated lines are shown: plain text, HTML, and the trace as JSON."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from lmulator.trace import TraceRecord, describe, listing
+
+TRACE_MIME = "application/vnd.lmulator.trace+json"
+MAX_FULL_LISTING_LINES = 40
+
+_STYLE = {
+    "emulated": "background:rgba(255,196,0,0.22);",
+    "masked": "background:rgba(255,140,0,0.28);",
+    "error": "background:rgba(220,50,47,0.22);",
+}
+
+
+def marked_records(trace: list[TraceRecord]) -> list[TraceRecord]:
+    """The records a person should see: what was emulated or failed."""
+    return [r for r in trace if r.status != "ran"]
+
+
+def _shown_lines(source: str, records: list[TraceRecord]) -> list[int]:
+    lines = source.splitlines()
+    if len(lines) <= MAX_FULL_LISTING_LINES:
+        return list(range(1, len(lines) + 1))
+    marked = {r.line for r in records}
+    keep = {n for m in marked for n in (m - 1, m, m + 1) if 1 <= n <= len(lines)}
+    return sorted(keep)
+
+
+def plain_text(source: str, records: list[TraceRecord]) -> str:
+    """The listing for a terminal (jupyter console)."""
+    text = listing(source, records)
+    if len(source.splitlines()) > MAX_FULL_LISTING_LINES:
+        keep = set(_shown_lines(source, records))
+        rows = text.splitlines()
+        text = "\n".join(row for i, row in enumerate(rows, start=1) if i in keep)
+    return text
+
+
+def _row_class(recs: list[TraceRecord]) -> str:
+    if any(r.status == "error" for r in recs):
+        return "error"
+    if any(r.masked_error for r in recs):
+        return "masked"
+    return "emulated"
+
+
+def html_table(source: str, records: list[TraceRecord]) -> str:
+    """The listing as HTML: emulated lines highlighted, the LM's request in a tooltip."""
+    by_line: dict[int, list[TraceRecord]] = {}
+    for rec in records:
+        by_line.setdefault(rec.line, []).append(rec)
+    lines = source.splitlines()
+    rows = []
+    for n in _shown_lines(source, records):
+        code = html.escape(lines[n - 1]) if n <= len(lines) else ""
+        recs = by_line.get(n)
+        if not recs:
+            rows.append(
+                f'<tr class="lm-line"><td class="lm-no">{n}</td><td class="lm-flag"></td>'
+                f"<td><code>{code}</code></td><td></td></tr>"
+            )
+            continue
+        kind = _row_class(recs)
+        notes = "<br>".join(html.escape(describe(r)) for r in recs[:5])
+        if len(recs) > 5:
+            notes += f"<br>… {len(recs) - 5} more"
+        request = next((r.request for r in recs if r.request), None)
+        tip = html.escape(json.dumps(request, indent=1, default=str)) if request else ""
+        flag = "!" if kind == "error" else "~"
+        rows.append(
+            f'<tr class="lm-line lm-{kind}" style="{_STYLE[kind]}" title="{tip}">'
+            f'<td class="lm-no">{n}</td><td class="lm-flag">{flag}</td>'
+            f'<td><code>{code}</code></td><td class="lm-note">{notes}</td></tr>'
+        )
+    return (
+        '<table class="lmulator-marks" style="font-family:monospace;border-collapse:collapse;'
+        'text-align:left">' + "".join(rows) + "</table>"
+    )
+
+
+def mark_bundle(source: str, trace: list[TraceRecord]) -> dict[str, Any] | None:
+    """The display_data bundle for a cell, or None when nothing was emulated or failed."""
+    records = marked_records(trace)
+    if not records:
+        return None
+    return {
+        "text/plain": plain_text(source, records),
+        "text/html": html_table(source, records),
+        TRACE_MIME: {"records": [r.to_dict() for r in records]},
+    }
+
+
+def trace_table(records: list[TraceRecord]) -> dict[str, str]:
+    """``%trace``: the records as a table, plain and HTML."""
+    header = ("line", "status", "what", "ms")
+    rows = [(str(r.line), r.status, describe(r), f"{r.ms:.0f}") for r in records]
+    widths = [
+        max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
+        for i, h in enumerate(header)
+    ]
+    text = "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+        for row in [header, *rows]
+    )
+    cells = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    head = "".join(f"<th>{h}</th>" for h in header)
+    return {"text/plain": text, "text/html": f"<table><tr>{head}</tr>{cells}</table>"}

@@ -1,0 +1,160 @@
+"""The kernel's shell: IPython's, with cells run statement by statement through lmulator."""
+
+from __future__ import annotations
+
+import ast
+import contextvars
+import linecache
+import threading
+from typing import Any
+
+from ipykernel.zmqshell import ZMQInteractiveShell
+from IPython.display import display, update_display
+from traitlets import Any as AnyTrait
+
+from lmulator.config import Config, from_env
+from lmulator.emulator import Request
+from lmulator.errors import ConfigError, EmulationError
+from lmulator.errors_display import strip_engine_frames
+from lmulator.executor import RunResult, Session
+
+from .render import mark_bundle
+from .sandbox import RestrictedIPython, kernel_policy, notebook_builtins
+
+PROGRESS_DELAY_S = 0.5
+
+
+class ProgressDisplay:
+    """Shows the line being emulated while an LM request takes longer than half a second."""
+
+    def __init__(self) -> None:
+        self._timer: threading.Timer | None = None
+        self._shown: str | None = None
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def start(self, req: Request) -> None:
+        """A request went out: show it if it is still running after the delay."""
+        self._count += 1
+        display_id = f"lmulator-progress-{id(self)}-{self._count}"
+        text = f"⋯ emulating line {req.line}: {req.target[:80]}"
+        ctx = contextvars.copy_context()  # the output must reach the running cell
+        self._timer = threading.Timer(
+            PROGRESS_DELAY_S, ctx.run, args=(self._show, display_id, text)
+        )
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _show(self, display_id: str, text: str) -> None:
+        with self._lock:
+            display({"text/plain": text}, raw=True, display_id=display_id)
+            self._shown = display_id
+
+    def end(self, req: Request) -> None:
+        """The request finished: cancel the indicator, or blank it."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer.join()
+            self._timer = None
+        with self._lock:
+            if self._shown is not None:
+                update_display({"text/plain": ""}, raw=True, display_id=self._shown)
+                self._shown = None
+
+
+class CocShell(ZMQInteractiveShell):
+    """A ZMQ shell whose cells run through an lmulator Session on the shell's own namespace."""
+
+    lm_session = AnyTrait(None, allow_none=True)
+    last_run = AnyTrait(None, allow_none=True)
+
+    def init_user_ns(self) -> None:
+        """Create IPython's namespace, then let lmulator run in it."""
+        super().init_user_ns()
+        try:
+            config = from_env()
+        except ConfigError as exc:
+            self.log.warning("lmulator: %s; using defaults", exc)
+            config = Config()
+        self.lm_session = Session(
+            config,
+            policy=kernel_policy("restricted"),
+            namespace=self.user_ns,
+            module_name="__main__",
+        )
+        self.progress = ProgressDisplay()
+        self._attach_progress()
+        self._apply_policy_extras()
+
+    def _attach_progress(self) -> None:
+        self.lm_session.emulator.on_start = self.progress.start
+        self.lm_session.emulator.on_end = self.progress.end
+
+    def _apply_policy_extras(self) -> None:
+        """Give cells the notebook names their policy allows."""
+        ns = self.user_ns
+        if self.lm_session.policy.restricted:
+            proxy = RestrictedIPython(self)
+            ns["get_ipython"] = lambda: proxy
+            ns["__builtins__"].update(notebook_builtins())
+        else:
+            ns["get_ipython"] = self.get_ipython
+
+    def set_lm_policy(self, name: str) -> None:
+        """Switch the cells' policy (restricted or trusted)."""
+        self.lm_session.set_policy(kernel_policy(name))
+        self._apply_policy_extras()
+
+    def set_lm_config(self, config: Config) -> None:
+        """Use a new lmulator configuration."""
+        self.lm_session.set_config(config)
+        self._attach_progress()
+
+    async def run_ast_nodes(
+        self,
+        nodelist: list[ast.stmt],
+        cell_name: str,
+        interactivity: str = "last_expr",
+        compiler: Any = compile,
+        result: Any = None,
+    ) -> bool:
+        """Run the cell through lmulator instead of exec; show value, marks and errors."""
+        if not nodelist:
+            return False
+        cached = linecache.cache.get(cell_name)
+        source = "".join(cached[2]) if cached else "\n".join(ast.unparse(n) for n in nodelist)
+        try:
+            run = self.lm_session.run(source, name=cell_name)
+        except KeyboardInterrupt as exc:
+            self.showtraceback()
+            if result is not None:
+                result.error_in_exec = exc
+            return True
+        self.last_run = run
+        show_value = interactivity != "none" and isinstance(nodelist[-1], ast.Expr)
+        if run.has_value and show_value and run.error is None:
+            self.displayhook(run.value)
+        bundle = mark_bundle(source, run.trace)
+        if bundle is not None:
+            display(bundle, raw=True)
+        if run.error is not None:
+            self._show_run_error(run)
+            if result is not None:
+                result.error_in_exec = run.error
+            return True
+        return False
+
+    def _show_run_error(self, run: RunResult) -> None:
+        err = run.error
+        assert err is not None
+        if isinstance(err, SyntaxError):
+            try:
+                raise err
+            except SyntaxError:
+                self.showsyntaxerror(filename=run.name)
+            return
+        if isinstance(err, EmulationError):
+            self._showtraceback("EmulationError", str(err), [f"EmulationError: {err}"])
+            return
+        strip_engine_frames(err)
+        self.showtraceback(exc_tuple=(type(err), err, err.__traceback__))
