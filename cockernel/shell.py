@@ -154,7 +154,7 @@ class CocShell(ZMQInteractiveShell):
                 self.showsyntaxerror(filename=run.name)
             return
         if isinstance(err, EmulationError):
-            self._showtraceback("EmulationError", str(err), [f"EmulationError: {err}"])
+            self._showtraceback(type(err), str(err), [f"EmulationError: {err}"])
             return
         strip_engine_frames(err)
         self.showtraceback(exc_tuple=(type(err), err, err.__traceback__))

@@ -437,7 +437,9 @@ class Session:
                 result.error = abort.error
                 return i
             except Exception as exc:
-                if not (emulate and self.emulates(exc)):
+                if not (emulate and self.emulates(exc)) or isinstance(
+                    body[i], (ast.Raise, ast.Assert)
+                ):
                     result.error = exc
                     self._record(
                         TraceRecord(site.line, self._line_text(site), "error",

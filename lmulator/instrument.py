@@ -32,9 +32,10 @@ _RETURN_VALUE = "_lm_rv_"
 
 _SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+# Never handed to the LM: control flow, declarations, and a program's own raise/assert.
 _NEVER_WRAPPED = (
     ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal,
-    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Raise, ast.Assert,
 )  # fmt: skip
 
 

@@ -1,0 +1,76 @@
+"""Talk to a real kernel started with jupyter_client."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_client.manager import KernelManager
+
+
+@dataclass
+class Execution:
+    """What one execute_request produced."""
+
+    reply: dict[str, Any]
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return self.reply["content"]["status"]
+
+    def of(self, msg_type: str) -> list[dict[str, Any]]:
+        return [m["content"] for m in self.messages if m["msg_type"] == msg_type]
+
+    @property
+    def stdout(self) -> str:
+        return "".join(c["text"] for c in self.of("stream") if c["name"] == "stdout")
+
+    @property
+    def result(self) -> str | None:
+        results = self.of("execute_result")
+        return results[-1]["data"]["text/plain"] if results else None
+
+
+class Kernel:
+    """A running ``coc`` kernel and a blocking client."""
+
+    def __init__(self, env: dict[str, str] | None = None, kernel_name: str = "coc") -> None:
+        full_env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LMULATOR_"))
+        }
+        full_env.update(env or {})
+        self.km = KernelManager(kernel_name=kernel_name)
+        self.km.start_kernel(env=full_env)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+
+    def send(self, code: str) -> str:
+        """Send an execute_request; return its msg_id."""
+        return self.kc.execute(code, allow_stdin=False)
+
+    def collect(self, msg_id: str, timeout: float = 60) -> Execution:
+        """Gather iopub messages until the kernel is idle again, then the reply."""
+        messages = []
+        while True:
+            msg = self.kc.get_iopub_msg(timeout=timeout)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+            messages.append(msg)
+        while True:
+            reply = self.kc.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return Execution(reply, messages)
+
+    def run(self, code: str, timeout: float = 60) -> Execution:
+        """Execute code and wait for everything it produced."""
+        return self.collect(self.send(code), timeout)
+
+    def close(self) -> None:
+        """Shut the kernel down."""
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)

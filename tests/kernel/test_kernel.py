@@ -1,0 +1,179 @@
+"""The coc kernel, started with jupyter_client, talking to the scripted LM over HTTP."""
+
+import time
+
+import pytest
+
+from lmulator.testing import value_rule
+
+from .helpers import Kernel
+
+TRACE = "application/vnd.lmulator.trace+json"
+
+
+@pytest.fixture(scope="module")
+def _kernel(_server_process):
+    kernel = Kernel(
+        env={
+            "OPENAI_BASE_URL": _server_process.base_url,
+            "OPENAI_API_KEY": "sk-test-DO-NOT-SHOW",
+            "LMULATOR_CACHE": "off",
+        }
+    )
+    yield kernel
+    kernel.close()
+
+
+@pytest.fixture
+def kernel(_kernel, lm):
+    _kernel.run("%mode interweave")
+    return _kernel
+
+
+def test_plain_cell_behaves_like_python(kernel):
+    ex = kernel.run("x = 20\nprint('hello')\nx + 22")
+    assert ex.status == "ok"
+    assert ex.stdout == "hello\n"
+    assert ex.result == "42"
+    assert ex.of("display_data") == []  # nothing emulated, nothing extra
+    assert "lmulator" not in ex.reply["metadata"]
+
+
+def test_undefined_call_is_emulated_and_marked(kernel, lm):
+    lm.rules(
+        value_rule("get_country('Paris')", "France"), value_rule("get_country('Rome')", "Italy")
+    )
+    ex = kernel.run(
+        "places = ['Paris', 'Rome', 'Paris']\ncountries = {get_country(p) for p in places}\nlen(countries)"
+    )
+    assert ex.status == "ok"
+    assert ex.result == "2"
+    (marks,) = [d for d in ex.of("display_data") if TRACE in d["data"]]
+    plain = marks["data"]["text/plain"].splitlines()
+    assert plain[1].startswith("~ 2 │ countries") and "get_country('Paris') → 'France'" in plain[1]
+    assert not plain[0].startswith("~")
+    assert 'class="lm-line lm-emulated"' in marks["data"]["text/html"]
+    records = marks["data"][TRACE]["records"]
+    assert [r["value"] for r in records] == ["France", "Italy", "France"]
+    assert ex.reply["metadata"]["lmulator"]["records"] == records
+    assert len(lm.log()) == 2
+
+
+def test_errors_keep_the_stock_shape(kernel):
+    kernel.run("%mode python")
+    ex = kernel.run("def f():\n    raise ValueError('boom')\nf()")
+    assert ex.status == "error"
+    errors = ex.of("error")
+    assert len(errors) == 1
+    assert errors[0]["ename"] == "ValueError" and errors[0]["evalue"] == "boom"
+    assert ex.reply["content"]["ename"] == "ValueError"
+    assert not any("lmulator" in line for line in errors[0]["traceback"])
+
+
+def test_emulation_failure_is_one_error_naming_the_line(kernel, lm):
+    lm.rules(
+        {
+            "match": ["Emulate: oracle()"],
+            "reply": {"value": 1},
+            "fault": {"status": 500, "message": "down"},
+        }
+    )
+    ex = kernel.run("a = 1\nb = oracle()")
+    assert ex.status == "error"
+    (error,) = ex.of("error")
+    assert error["ename"] == "EmulationError"
+    assert error["evalue"].startswith("line 2:")
+
+
+def test_policy_refusals_are_not_emulated(kernel, lm):
+    ex = kernel.run("import os")
+    assert ex.status == "error" and ex.of("error")[0]["ename"] == "ImportRefused"
+    ex = kernel.run("!ls")
+    assert ex.status == "error" and "shell commands" in ex.of("error")[0]["evalue"]
+    ex = kernel.run("%timeit 1")
+    assert (
+        ex.status == "error"
+        and "not available under the restricted policy" in ex.of("error")[0]["evalue"]
+    )
+    assert lm.log() == []
+
+
+def test_lm_magic_never_shows_the_key(kernel):
+    out = kernel.run("%lm").stdout
+    assert "api key      set" in out
+    assert "sk-test" not in out
+
+
+def test_mode_magic(kernel):
+    assert "mode: python" in kernel.run("%mode python").stdout
+    assert "unknown mode 'nope'" in kernel.run("%mode nope").stdout
+
+
+def test_state_trace_and_undo(kernel, lm):
+    lm.rules(value_rule("guess()", 7))
+    kernel.run("n = 1")
+    kernel.run("n = guess()")
+    state = kernel.run("%state").of("display_data")[0]["data"]["text/plain"]
+    assert "LM (value at line 1)" in next(
+        line for line in state.splitlines() if line.startswith("n ")
+    )
+    (table,) = kernel.run("%trace").of("display_data")
+    assert "guess() → 7" in table["data"]["text/plain"]
+    assert "restored: n" in kernel.run("%undo").stdout
+    assert kernel.run("n").result == "1"
+    assert "restored: n" not in kernel.run("%undo").stdout
+
+
+def test_interrupt_during_a_slow_lm_reply(kernel, lm):
+    lm.rules({"match": ["Emulate: slow()"], "reply": {"value": 1}, "fault": {"delay": 30}})
+    kernel.run("kept = 'yes'")
+    msg_id = kernel.send("y = slow()")
+    deadline = time.monotonic() + 20
+    while not lm.log():  # wait until the request is in flight
+        assert time.monotonic() < deadline, "the LM request never arrived"
+    start = time.monotonic()
+    kernel.km.interrupt_kernel()
+    ex = kernel.collect(msg_id, timeout=10)
+    assert time.monotonic() - start < 2.0
+    assert ex.status == "error" and ex.of("error")[0]["ename"] == "KeyboardInterrupt"
+    state = kernel.run("%state").of("display_data")[0]["data"]["text/plain"]
+    assert "kept" in state and not any(line.startswith("y ") for line in state.splitlines())
+    assert kernel.run("kept").result == "'yes'"
+
+
+def test_widgets_comm_round_trip(kernel):
+    ex = kernel.run("import ipywidgets as widgets\ns = widgets.IntSlider(value=3)\ns")
+    opens = [
+        c for c in ex.of("comm_open") if c["data"]["state"].get("_model_name") == "IntSliderModel"
+    ]
+    assert len(opens) == 1 and opens[0]["target_name"] == "jupyter.widget"
+    comm_id = opens[0]["comm_id"]
+    msg = kernel.kc.session.msg(
+        "comm_msg",
+        {
+            "comm_id": comm_id,
+            "data": {"method": "update", "state": {"value": 7}, "buffer_paths": []},
+        },
+    )
+    kernel.kc.shell_channel.send(msg)
+    assert kernel.run("s.value").result == "7"
+
+
+def test_slider_drives_an_emulated_function(kernel, lm):
+    lm.rules(value_rule("describe(3)", "three"), value_rule("describe(5)", "five"))
+    ex = kernel.run(
+        "import ipywidgets as widgets\n"
+        "def show(x):\n    print(describe(x))\n"
+        "w = widgets.interactive(show, x=widgets.IntSlider(value=3, min=0, max=9))\n"
+        "w.children[0].value = 5\n"
+        "w.children[0].value"
+    )
+    assert ex.status == "ok", ex.of("error")
+    assert ex.result == "5"
+    asked = [m.split(">>> ")[-1] if ">>> " in m else m for m in lm.user_messages()]
+    assert any("describe(3)" in m for m in asked) and any("describe(5)" in m for m in asked)
+
+
+def test_widget_objects_do_not_lead_to_the_kernel(kernel):
+    ex = kernel.run("import ipywidgets as widgets\nwidgets.IntSlider().comm.kernel")
+    assert ex.status == "error" and ex.of("error")[0]["ename"] == "PolicyError"
