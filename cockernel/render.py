@@ -19,8 +19,13 @@ _STYLE = {
 
 
 def marked_records(trace: list[TraceRecord]) -> list[TraceRecord]:
-    """The records a person should see: what was emulated or failed."""
-    return [r for r in trace if r.status != "ran"]
+    """The records a person should see: what the LM supplied, or failed to supply.
+
+    A plain Python error is left to the error message, as in the stock kernel.
+    """
+    return [
+        r for r in trace if r.status == "emulated" or (r.status == "error" and r.how != "python")
+    ]
 
 
 def _shown_lines(source: str, records: list[TraceRecord]) -> list[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from lmulator.guards import PolicyError
+from lmulator.guards import PolicyError, sys_module
 from lmulator.policy import DEFAULT_ALLOWED_MODULES, Policy
 
 # Magics a restricted cell may run: the kernel's own, and ones that only read.
@@ -89,7 +89,7 @@ def kernel_policy(name: str = "restricted") -> Policy:
     return Policy(
         name,
         allowed_modules=(*DEFAULT_ALLOWED_MODULES, "ipywidgets"),
-        synthetic_modules={"IPython.display": display_module(), "IPython": {}},
+        synthetic_modules={"IPython.display": display_module(), "IPython": {}, "sys": sys_module()},
     )
 
 

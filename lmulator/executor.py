@@ -366,7 +366,9 @@ class Session:
             exc.filename = name
             result.error = exc
             self._record(
-                TraceRecord(exc.lineno or 0, (exc.text or "").strip(), "error", error=str(exc))
+                TraceRecord(
+                    exc.lineno or 0, (exc.text or "").strip(), "error", error=str(exc), how="python"
+                )
             )
             self.history.append(result)
             return result
@@ -416,7 +418,9 @@ class Session:
             exc.filename = result.name
             result.error = exc
             self._record(
-                TraceRecord(exc.lineno or 0, (exc.text or "").strip(), "error", error=str(exc))
+                TraceRecord(
+                    exc.lineno or 0, (exc.text or "").strip(), "error", error=str(exc), how="python"
+                )
             )
             return 0
         for i in range(start, len(body)):
@@ -443,7 +447,7 @@ class Session:
                     result.error = exc
                     self._record(
                         TraceRecord(site.line, self._line_text(site), "error",
-                                    error=_describe_error(exc))
+                                    error=_describe_error(exc), how="python")
                     )  # fmt: skip
                     return i
                 try:

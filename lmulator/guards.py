@@ -7,6 +7,7 @@ import builtins
 import functools
 import importlib
 import string
+import sys
 import types
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -412,6 +413,41 @@ class _LazySubmodule:
 
     def __repr__(self) -> str:
         return f"<module {self._name!r} (not yet imported)>"
+
+
+class StreamWriter:
+    """A write-only stand-in for ``sys.stdout``/``sys.stderr``: it reaches nothing else."""
+
+    def __init__(self, name: str) -> None:
+        object.__setattr__(self, "_name", name)
+
+    def write(self, text: str) -> int:
+        """Write to the current stream of that name."""
+        return getattr(sys, self._name).write(text)
+
+    def flush(self) -> None:
+        """Flush the current stream of that name."""
+        getattr(sys, self._name).flush()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise PolicyError(f"cannot modify sys.{self._name}")
+
+    def __repr__(self) -> str:
+        return f"<sys.{self._name}>"
+
+
+def sys_module() -> dict[str, Any]:
+    """The members of ``sys`` restricted code sees: output streams and version facts."""
+    return {
+        "stdout": StreamWriter("stdout"),
+        "stderr": StreamWriter("stderr"),
+        "version": sys.version,
+        "version_info": tuple(sys.version_info),
+        "platform": sys.platform,
+        "maxsize": sys.maxsize,
+        "byteorder": sys.byteorder,
+        "argv": [],
+    }
 
 
 def restricted_builtins(

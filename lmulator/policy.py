@@ -17,6 +17,7 @@ from .guards import (
     WriteGuard,
     restricted_builtins,
     static_getattr,
+    sys_module,
 )
 
 # The safe standard-library subset restricted code may import by default.
@@ -225,7 +226,9 @@ class Policy:
 
     name: str = "restricted"
     allowed_modules: tuple[str, ...] = DEFAULT_ALLOWED_MODULES
-    synthetic_modules: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    synthetic_modules: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {"sys": sys_module()}, repr=False
+    )
     _gate: ModuleGate | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
