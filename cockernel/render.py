@@ -89,16 +89,23 @@ def html_table(source: str, records: list[TraceRecord]) -> str:
     )
 
 
-def mark_bundle(source: str, trace: list[TraceRecord]) -> dict[str, Any] | None:
-    """The display_data bundle for a cell, or None when nothing was emulated or failed."""
+def mark_bundle(source: str, trace: list[TraceRecord]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The display_data (data, metadata) for a cell, or None when nothing was emulated or failed.
+
+    Timings vary from run to run, so they sit in the metadata and in the plain text (where a
+    sanitize pattern can mask them), not in the trace JSON.
+    """
     records = marked_records(trace)
     if not records:
         return None
-    return {
+    dicts = [r.to_dict() for r in records]
+    timings = [d.pop("ms") for d in dicts]
+    data = {
         "text/plain": plain_text(source, records),
         "text/html": html_table(source, records),
-        TRACE_MIME: {"records": [r.to_dict() for r in records]},
+        TRACE_MIME: {"records": dicts},
     }
+    return data, {TRACE_MIME: {"ms": timings}}
 
 
 def trace_table(records: list[TraceRecord]) -> dict[str, str]:

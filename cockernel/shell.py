@@ -134,9 +134,10 @@ class CocShell(ZMQInteractiveShell):
         show_value = interactivity != "none" and isinstance(nodelist[-1], ast.Expr)
         if run.has_value and show_value and run.error is None:
             self.displayhook(run.value)
-        bundle = mark_bundle(source, run.trace)
-        if bundle is not None:
-            display(bundle, raw=True)
+        marks = mark_bundle(source, run.trace)
+        if marks is not None:
+            data, metadata = marks
+            display(data, metadata=metadata, raw=True)
         if run.error is not None:
             self._show_run_error(run)
             if result is not None:

@@ -200,6 +200,7 @@ class Exchange:
     attempts: int = 0
     cached: bool = False
     ms: float = 0.0
+    replayed: bool = False
 
 
 class Emulator:
@@ -258,7 +259,7 @@ class Emulator:
         key = req.memo_key or make_memo_key(req.kind, req.target, req.definition, req.state)
         hit = self.memo.get(key)
         if hit is not None:
-            return Exchange(hit.request, hit.value, hit.raw, hit.delta, 0, True, 0.0)
+            return Exchange(hit.request, hit.value, hit.raw, hit.delta, 0, True, 0.0, hit.replayed)
         start = time.perf_counter()
         if self.book is not None and self.book.mode == "replay":
             content = self.book.lookup(req)
@@ -266,7 +267,9 @@ class Emulator:
                 parsed, raw = parse(content)
             except ReplyError as exc:
                 raise EmulationError(f"the recorded reply does not fit: {exc}", req.line) from None
-            return self._remember(key, req, parsed, raw, 0, start)
+            ex = self._remember(key, req, parsed, raw, 0, start)
+            ex.replayed = True
+            return ex
         if self.on_start is not None:
             self.on_start(req)
         try:

@@ -294,7 +294,7 @@ class Session:
                 target=target,
                 masked_error=req.error,
                 ms=ex.ms,
-                how="memo" if ex.cached else "lm",
+                how="memo" if ex.cached else "replay" if ex.replayed else "lm",
                 request=req.to_dict(),
             )
         )
@@ -343,7 +343,7 @@ class Session:
                 delta=delta,
                 masked_error=masked,
                 ms=ex.ms,
-                how="memo" if ex.cached else "lm",
+                how="memo" if ex.cached else "replay" if ex.replayed else "lm",
                 request=req.to_dict(),
             )
         )

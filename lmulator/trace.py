@@ -77,6 +77,8 @@ def describe(record: TraceRecord) -> str:
         text = ""
     if record.masked_error:
         text += f"  [masked {record.masked_error}]"
+    if record.how == "lm" and record.ms >= 1:
+        text += f" ({record.ms:.0f} ms)"
     return text
 
 
