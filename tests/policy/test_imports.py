@@ -18,7 +18,7 @@ def test_allowed_modules_import():
     "source",
     [
         "import os",
-        "import sys",
+        "import gc",
         "from os import path",
         "import importlib",
         "import subprocess",
@@ -74,3 +74,11 @@ def test_import_error_names_the_allow_list():
 
 def test_ok_helper_round_trip():
     ok("import json\nassert json.loads('[1]') == [1]")
+
+
+def test_sys_offers_only_output_streams_and_facts(capsys):
+    ok("import sys\nprint('to stderr', file=sys.stderr)\nsys.stdout.write('x\\n')")
+    assert capsys.readouterr().err == "to stderr\n"
+    for name in ("modules", "settrace", "_getframe", "exit"):
+        assert isinstance(run(f"import sys\nsys.{name}").error, (AttributeError, SyntaxError))
+    assert isinstance(refused("import sys\nsys.stdout.target = 1"), PolicyError)
