@@ -44,13 +44,15 @@ class CocMagics(Magics):
                 print(f"%lm: expected key=value with key in {', '.join(LM_SETTINGS)}; got {word!r}")
                 return
             changes[key] = value
-        if changes:
-            try:
-                self._apply(changes)
-            except (ConfigError, ValueError) as exc:
-                print(f"%lm: {exc}")
-                return
-        self._show()
+        if not changes:
+            self._show()
+            return
+        try:
+            self._apply(changes)
+        except (ConfigError, ValueError) as exc:
+            print(f"%lm: {exc}")
+            return
+        print("set " + ", ".join(f"{k}={v}" for k, v in changes.items() if k != "base_url" or v))
 
     def _apply(self, changes: dict[str, Any]) -> None:
         cfg = self.session.config

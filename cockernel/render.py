@@ -89,7 +89,9 @@ def html_table(source: str, records: list[TraceRecord]) -> str:
     )
 
 
-def mark_bundle(source: str, trace: list[TraceRecord]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def mark_bundle(
+    source: str, trace: list[TraceRecord]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The display_data (data, metadata) for a cell, or None when nothing was emulated or failed.
 
     Timings vary from run to run, so they sit in the metadata and in the plain text (where a

@@ -487,10 +487,17 @@ class Session:
             for n in site.targets:
                 self.lm_names.pop(n, None)
             return
-        kind = "delta" if any(r.delta is not None for r in emulated) else "value"
-        for n in before:
-            if n in self.namespace:
-                self.lm_names[n] = f"{kind} at line {emulated[0].line}"
+        line = emulated[0].line
+        from_delta = {k for r in emulated if r.delta for k in r.delta}
+        # A value emulated inside a simple assignment made its targets; inside a loop or a
+        # branch the targets may come from elsewhere, so only deltas are attributed there.
+        from_value = set(site.targets) if site.simple else set()
+        for n in from_value - from_delta:
+            self.lm_names[n] = f"value at line {line}"
+        for n in from_delta:
+            self.lm_names[n] = f"delta at line {line}"
+        for n in set(site.targets) - from_value - from_delta:
+            self.lm_names.pop(n, None)
         self.undo_stack.append(before)
         del self.undo_stack[:-MAX_UNDO]
 

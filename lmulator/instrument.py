@@ -57,6 +57,7 @@ class Site:
     cell: str = ""
     targets: tuple[str, ...] = ()
     expect: dict | None = None
+    simple: bool = False
 
 
 @dataclass
@@ -334,6 +335,7 @@ class Instrumenter:
             global_names=globals_,
             top_level=top_level,
             targets=tuple(n for n in referenced if n in self._names.stored.get(id(stmt), ())),
+            simple=isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr)),
         )
 
     # -- statements --------------------------------------------------------------

@@ -9,10 +9,41 @@ from typing import Any
 MAX_REPR = 200
 
 
+def stable_repr(value: Any, depth: int = 0) -> str:
+    """``repr``, but sets are shown sorted, so the text is the same in every process."""
+    if depth > 8:
+        return repr(value)
+    if isinstance(value, (set, frozenset)):
+        items = [stable_repr(v, depth + 1) for v in value]
+        try:
+            items = [stable_repr(v, depth + 1) for v in sorted(value)]
+        except TypeError:
+            items.sort()
+        if not items:
+            return "set()" if isinstance(value, set) else "frozenset()"
+        body = "{" + ", ".join(items) + "}"
+        return body if isinstance(value, set) else f"frozenset({body})"
+    if type(value) is list:
+        return "[" + ", ".join(stable_repr(v, depth + 1) for v in value) + "]"
+    if type(value) is tuple:
+        inner = ", ".join(stable_repr(v, depth + 1) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if type(value) is dict:
+        return (
+            "{"
+            + ", ".join(
+                f"{stable_repr(k, depth + 1)}: {stable_repr(v, depth + 1)}"
+                for k, v in value.items()
+            )
+            + "}"
+        )
+    return repr(value)
+
+
 def short_repr(value: Any, limit: int = MAX_REPR) -> str:
-    """``repr`` cut to ``limit`` characters; never raises."""
+    """A stable ``repr`` cut to ``limit`` characters; never raises."""
     try:
-        text = repr(value)
+        text = stable_repr(value)
     except Exception as exc:  # a user __repr__ may fail
         text = f"<{type(value).__name__} (repr failed: {type(exc).__name__})>"
     if len(text) > limit:
