@@ -1,0 +1,1 @@
+"""Kernel benchmarks: ``python -m cockernel.bench overhead``."""
