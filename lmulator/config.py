@@ -31,6 +31,9 @@ class Config:
     cache: str = "auto"  # "auto" (the user's cache dir), "off", or a file path
     record: str = "off"  # "off", "record" or "replay"
     record_path: str | None = None
+    partial: bool = False  # resolve missing pieces cheaply first (imports, types, stand-ins)
+    emulate_statements: bool = True  # hand failing statements to the LM as deltas
+    lm: str = "on"  # "off": never call an LM (values become stand-ins, statements are skipped)
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"
@@ -55,6 +58,8 @@ class Config:
             raise ConfigError(
                 f"unknown prompt style {self.prompt_style!r} (choose from auto, full, compact)"
             )
+        if self.lm not in ("on", "off"):
+            raise ConfigError(f"lm must be on or off, got {self.lm!r}")
         if self.record not in ("off", "record", "replay"):
             raise ConfigError(
                 f"unknown record mode {self.record!r} (choose from off, record, replay)"

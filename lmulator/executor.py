@@ -18,10 +18,18 @@ from .config import MODES, Config
 from .emulator import Emulator, Request, cap_context, make_memo_key
 from .errors import ConfigError, EmulationAbort, EmulationError
 from .guards import ImportRefused, PolicyError
-from .instrument import HOOK_PREFIX, Instrumented, Instrumenter, Site, referenced_names
+from .instrument import (
+    COMPOUND_STATEMENTS,
+    HOOK_PREFIX,
+    Instrumented,
+    Instrumenter,
+    Site,
+    referenced_names,
+)
 from .policy import Policy, PolicyViolation
 from .replay import ReplayBook
-from .runtime import MISSING_DEFINITION_ERRORS, Runtime
+from .runtime import MISSING_DEFINITION_ERRORS, Runtime, render_call
+from .standin import METHOD_TYPES, SnippetExit, StandIn, snippet_exit, typed_standin
 from .trace import TraceRecord, short_repr
 
 STATEMENT_MODES = ("interweave",)
@@ -40,6 +48,7 @@ class RunResult:
     has_value: bool = False
     trace: list[TraceRecord] = field(default_factory=list)
     error: BaseException | None = None
+    exit_value: Any = None
 
     @property
     def ok(self) -> bool:
@@ -118,6 +127,9 @@ class Session:
         self.policy.prepare_namespace(self.namespace, module_name)
         self.runtime = Runtime(self)
         self.namespace.update(self.runtime.hooks())
+        if self.config.partial:
+            self.policy.gate.on_refused = StandIn
+            self.namespace["exit"] = self.namespace["quit"] = snippet_exit
         self._ids = itertools.count(1)
         self._sites: dict[int, Site] = {}
         self._cells: dict[str, str] = {}
@@ -185,6 +197,8 @@ class Session:
         """Whether a failing statement with this exception is handed to the LM."""
         if isinstance(exc, (PolicyViolation, PolicyError, ImportRefused)):
             return False  # a refusal is an answer, not a gap for the LM to fill
+        if not self.config.emulate_statements:
+            return False
         if self.config.raise_errors:
             return isinstance(exc, MISSING_DEFINITION_ERRORS)
         return True
@@ -240,7 +254,8 @@ class Session:
         return site.line, self._line_text(site)
 
     def _record(self, record: TraceRecord) -> None:
-        self._trace.append(record)
+        if len(self._trace) < MAX_TRACE_RECORDS:
+            self._trace.append(record)
 
     def record_ran(self, site: Site, local_vars: dict[str, Any]) -> None:
         """Record that a statement ran, with the bindings it made (full trace level)."""
@@ -264,6 +279,8 @@ class Session:
         error: BaseException | None = None,
     ) -> Any:
         """Ask the LM for the value of ``target`` at ``site``; record it in the trace."""
+        if self.config.lm == "off":
+            return self._lm_or_standin(site, target, memo)
         line, line_text = self._locate(site)
         req = Request(
             kind="value",
@@ -317,6 +334,11 @@ class Session:
         line, line_text = self._locate(site)
         state = self.state_for(site.referenced, local_vars)
         masked = _describe_error(exc) if exc is not None else None
+        if self.config.lm == "off":  # the statement is skipped, its failure noted
+            self._record(
+                TraceRecord(line, line_text, "emulated", delta={}, masked_error=masked, how="skip")
+            )
+            return {}
         statement = target or site.source
         req = Request(
             kind="delta",
@@ -348,6 +370,75 @@ class Session:
             )
         )
         return delta
+
+    # -- partial programs: resolution of missing pieces ---------------------------------
+
+    def _record_resolution(self, site: Site, target: str, value: Any, how: str) -> None:
+        line, line_text = self._locate(site)
+        self._record(
+            TraceRecord(
+                line, line_text, "emulated", value=value, has_value=True, target=target, how=how
+            )
+        )
+
+    def _resolve_root(self, site: Site, root: str, method: str | None, expect: dict | None) -> Any:
+        """Give a missing name a value, cheapest first: import, type from use, LM, stand-in."""
+        gate = self.policy.gate
+        if gate.is_allowed(root) and root not in gate.synthetic:
+            value, how = gate.import_(root), "import"
+        elif method in METHOD_TYPES:
+            value, how = METHOD_TYPES[method](root), "inferred"
+        elif expect:
+            value, how = typed_standin(expect, root), "inferred"
+        else:
+            value, how = None, ""
+        if how:
+            self._record_resolution(site, root, value, how)
+        else:
+            value = self._lm_or_standin(site, root, ("name", root, site.cell))
+        self.namespace[root] = value
+        return value
+
+    def _lm_or_standin(self, site: Site, target: str, memo: tuple) -> Any:
+        if self.config.lm == "on":
+            try:
+                return self.emulate_value(site, target, memo=memo)
+            except EmulationAbort:
+                pass  # a partial program goes on with a stand-in
+        value = StandIn(target)
+        self._record_resolution(site, target, value, "stand-in")
+        return value
+
+    def resolve_name(self, site: Site, dotted: str) -> Any:
+        """A read of a missing (dotted) name in a partial program."""
+        root, _, rest = dotted.partition(".")
+        method = rest.split(".")[0] if rest else None
+        self._resolve_root(site, root, method, None if rest else site.expect)
+        return self.runtime.lookup(dotted)
+
+    def resolve_call(self, site: Site, name: str, args: tuple, kwargs: dict) -> Any:
+        """A call of a missing function in a partial program."""
+        root, _, rest = name.partition(".")
+        if rest:
+            self._resolve_root(site, root, rest.split(".")[0], None)
+            fn = self.runtime.lookup(name)
+            return self.runtime.pcall(site.id, fn, *args, **kwargs)
+        target = render_call(name, args, kwargs)
+        if site.expect:
+            value = typed_standin(site.expect, target)
+            self._record_resolution(site, target, value, "inferred")
+            return value
+        return self._lm_or_standin(site, target, ("call", target))
+
+    def stand_in_for_failed_call(self, site: Site, exc: BaseException) -> Any:
+        """A call failed only because a stand-in reached it: its result is a stand-in."""
+        value = StandIn(f"{site.name}(...)")
+        line, line_text = self._locate(site)
+        self._record(
+            TraceRecord(line, line_text, "emulated", value=value, has_value=True,
+                        target=f"{site.name}(...)", how="stand-in", masked_error=_describe_error(exc))
+        )  # fmt: skip
+        return value
 
     # -- running cells ---------------------------------------------------------------
 
@@ -381,6 +472,7 @@ class Session:
             wrap_statements=emulating,
             value_hooks=emulating,
             record_ran=self.config.trace_level == "full",
+            partial=self.config.partial and emulating,
             cell=name,
         ).run(tree)
         self._sites.update(inst.sites)
@@ -435,8 +527,15 @@ class Session:
                     result.has_value = True
                 else:
                     exec(codes[i], ns)
+                if self.config.trace_level == "full" and not isinstance(
+                    body[i], COMPOUND_STATEMENTS
+                ):
+                    self.record_ran(site, ns)
+            except SnippetExit as done:  # exit(...) in a partial program: a clean end
                 if self.config.trace_level == "full":
                     self.record_ran(site, ns)
+                result.exit_value = done.value
+                return None
             except EmulationAbort as abort:
                 result.error = abort.error
                 return i

@@ -316,6 +316,8 @@ class ModuleGate:
         self.synthetic = dict(synthetic or {})
         self.allowed = frozenset(allowed) | frozenset(self.synthetic)
         self._snapshots: dict[str, FrozenModule] = {}
+        # When set, a refused import yields this instead of an error (partial programs).
+        self.on_refused: Callable[[str], Any] | None = None
 
     def is_allowed(self, name: str) -> bool:
         """Whether a module (dotted name) is on the allow-list."""
@@ -367,6 +369,8 @@ class ModuleGate:
             raise ImportRefused("relative imports are not allowed")
         if not isinstance(name, str) or not name:
             raise ImportRefused("import needs a module name")
+        if not self.is_allowed(name) and self.on_refused is not None:
+            return self.on_refused(name.split(".")[0] if not fromlist else name)
         if not self.is_allowed(name):
             raise ImportRefused(
                 f"import of {name!r} is not allowed by the policy "

@@ -23,6 +23,9 @@ STUB_HOOK = "_lm_stub_"
 STMT_HOOK = "_lm_stmt_"
 RETURN_HOOK = "_lm_return_"
 RAN_HOOK = "_lm_ran_"
+PCALL_HOOK = "_lm_pcall_"
+# Calls that inspect their caller's frame; they must stay direct.
+_FRAME_CALLS = frozenset({"super", "locals", "vars", "dir", "globals", "eval", "exec"})
 LOCALS_HOOK = "_lm_locals_"
 RUNTIME_NAME = "_lm_rt_"
 HOOK_PREFIX = "_lm_"
@@ -211,6 +214,16 @@ def is_stub(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return False
 
 
+COMPOUND_STATEMENTS = (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.Match)
+
+
+def _ends_snippet(stmt: ast.stmt) -> bool:
+    """A top-level ``return``/``yield`` in a snippet: it ends the snippet."""
+    if isinstance(stmt, ast.Return):
+        return True
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, (ast.Yield, ast.YieldFrom))
+
+
 def _dotted(node: ast.AST) -> tuple[str, str] | None:
     """For ``a.b.c`` return ("a", "a.b.c"); None if it is not a plain dotted name."""
     parts: list[str] = []
@@ -245,9 +258,11 @@ class Instrumenter:
         wrap_statements: bool = True,
         value_hooks: bool = True,
         record_ran: bool = False,
+        partial: bool = False,
         cell: str = "",
     ) -> None:
         self.record_ran = record_ran
+        self.partial = partial
         self.cell = cell
         self.source = source
         self.lines = source.splitlines()
@@ -350,7 +365,7 @@ class Instrumenter:
         inner = _Context(**{**ctx.__dict__, "top_level": False})
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             self._function(stmt, ctx)
-            return [stmt]
+            return self._wrap([stmt], stmt, ctx)
         if isinstance(stmt, ast.ClassDef):
             for expr_field in ("bases", "keywords", "decorator_list"):
                 setattr(stmt, expr_field, [self._expr(e) for e in getattr(stmt, expr_field)])
@@ -361,7 +376,7 @@ class Instrumenter:
                 enclosing=ctx.enclosing | ctx.local,
             )
             stmt.body = self._body(stmt.body, class_ctx)
-            return [stmt]
+            return self._wrap([stmt], stmt, ctx)
         if isinstance(stmt, ast.Try):
             stmt.body = self._body(stmt.body, _Context(**{**inner.__dict__, "in_try_body": True}))
             for handler in stmt.handlers:
@@ -370,6 +385,7 @@ class Instrumenter:
                 handler.body = self._body(handler.body, inner)
             stmt.orelse = self._body(stmt.orelse, inner)
             stmt.finalbody = self._body(stmt.finalbody, inner)
+            self._mark_branches(stmt, ctx)
             result: list[ast.stmt] = [stmt]
             if stmt.handlers and self.wrap_statements:
                 result = [self._count_try_depth(stmt)]
@@ -384,6 +400,7 @@ class Instrumenter:
                 if case.guard is not None:
                     case.guard = self._expr(case.guard)
                 case.body = self._body(case.body, inner)
+            self._mark_branches(stmt, ctx)
             return self._wrap([stmt], stmt, ctx)
         for name, value in ast.iter_fields(stmt):
             if name in ("body", "orelse", "finalbody", "annotation"):
@@ -392,8 +409,14 @@ class Instrumenter:
                 setattr(stmt, name, self._expr(value))
             elif isinstance(value, list):
                 setattr(stmt, name, [self._expr(v) if isinstance(v, ast.AST) else v for v in value])
+        if isinstance(stmt, (ast.If, ast.For, ast.While, ast.With)):
+            self._mark_branches(stmt, ctx)
         if isinstance(stmt, ast.AnnAssign):
             stmt.annotation = self._annotation(stmt.annotation)
+        if self.partial and ctx.scope == "module" and _ends_snippet(stmt):
+            value = stmt.value if isinstance(stmt, ast.Return) else stmt.value.value  # type: ignore[union-attr]
+            call = ast.Call(ast.Name("exit", ast.Load()), [value] if value is not None else [], [])
+            stmt = located(ast.Expr(call), stmt)
         if isinstance(stmt, ast.Return) and stmt.value is not None:
             return self._wrap_return(stmt, ctx)
         return self._wrap([stmt], stmt, ctx)
@@ -471,7 +494,11 @@ class Instrumenter:
             or ctx.in_try_body
             or isinstance(original, _NEVER_WRAPPED)
         )
-        record = self.record_ran and not ctx.top_level and not isinstance(original, ast.Raise)
+        record = (
+            self.record_ran
+            and not ctx.top_level
+            and not isinstance(original, (ast.Raise, *COMPOUND_STATEMENTS))
+        )
         if not wrap and not record:
             return stmts
         site = self._stmt_site(original, ctx)
@@ -508,6 +535,26 @@ class Instrumenter:
             node.orelse = [ran]
         return [node]
 
+    def _mark_branches(self, stmt: ast.stmt, ctx: _Context) -> None:
+        """Full trace: a compound statement counts as run when one of its branches starts."""
+        if not self.record_ran:
+            return
+        site = self._stmt_site(stmt, ctx, top_level=ctx.top_level)
+
+        def ran() -> ast.stmt:
+            return located(ast.Expr(self._hook_call(RAN_HOOK, site.id, with_exc=False)), stmt)
+
+        if isinstance(stmt, ast.Match):
+            for case in stmt.cases:
+                case.body.insert(0, ran())
+            return
+        stmt.body.insert(0, ran())  # type: ignore[attr-defined]
+        if isinstance(stmt, (ast.If, ast.For, ast.While)):
+            stmt.orelse.insert(0, ran())
+        elif isinstance(stmt, ast.Try):
+            for handler in stmt.handlers:
+                handler.body.insert(0, ran())
+
     def _wrap_return(self, stmt: ast.Return, ctx: _Context) -> list[ast.stmt]:
         if not self.wrap_statements or ctx.in_try_body:
             return [stmt]
@@ -538,7 +585,7 @@ class Instrumenter:
     # -- expressions -------------------------------------------------------------
 
     def _expr(self, node: ast.AST) -> ast.AST:
-        if not self.value_hooks or not self._any_undefined:
+        if not self.value_hooks or not (self._any_undefined or self.partial):
             return node
         return _ValueRewriter(self).visit(node)
 
@@ -568,6 +615,16 @@ class _ValueRewriter(ast.NodeTransformer):
             )
             return located(call, node)
         self.generic_visit(node)
+        if self.owner.partial and not (
+            isinstance(node.func, ast.Name) and node.func.id in _FRAME_CALLS
+        ):
+            site = self.owner._new_site("call", node, name=ast.unparse(node.func)[:80])
+            call = ast.Call(
+                func=ast.Name(PCALL_HOOK, ast.Load()),
+                args=[ast.Constant(site.id), node.func, *node.args],
+                keywords=node.keywords,
+            )
+            return located(call, node)
         return node
 
     def _name_hook(self, node: ast.expr, dotted: str) -> ast.AST:

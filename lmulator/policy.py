@@ -41,7 +41,13 @@ DEFINABLE_DUNDER_METHODS = frozenset(
     }
 )  # fmt: skip
 
-POLICY_NAMES = ("restricted", "trusted")
+POLICY_NAMES = ("restricted", "trusted", "partial")
+
+# Builtins the ``partial`` policy leaves out: they reach files, code or the interpreter.
+PARTIAL_POLICY_REMOVED = frozenset(
+    {"open", "exec", "eval", "compile", "input", "breakpoint", "help", "exit", "quit", "globals",
+     "memoryview", "__loader__", "__spec__"}
+)  # fmt: skip
 
 # Names the engine binds in a namespace for its own hooks; restricted code cannot
 # spell them, because they start with "_".
@@ -244,6 +250,11 @@ class Policy:
         return self.name == "restricted"
 
     @property
+    def checks_code(self) -> bool:
+        """Whether code is checked at compile time (restricted) or compiled as it is."""
+        return self.name == "restricted"
+
+    @property
     def gate(self) -> ModuleGate:
         """The import gate for this policy's allow-list."""
         if self._gate is None:
@@ -252,7 +263,7 @@ class Policy:
 
     def check(self, tree: ast.Module) -> ast.Module:
         """Check a parsed cell and insert the guards; raise PolicyViolation if it is refused."""
-        if not self.restricted:
+        if not self.checks_code:
             return tree
         errors: list[str] = []
         new = _PolicyTransformer(errors=errors).visit(tree)
@@ -263,8 +274,13 @@ class Policy:
     def prepare_namespace(self, namespace: dict[str, Any], module_name: str) -> None:
         """Bind the builtins and guard hooks this policy's code needs."""
         namespace.setdefault("__name__", module_name)
-        if not self.restricted:
+        if self.name == "trusted":
             namespace["__builtins__"] = builtins.__dict__
+            return
+        if self.name == "partial":
+            table = {k: v for k, v in builtins.__dict__.items() if k not in PARTIAL_POLICY_REMOVED}
+            table["__import__"] = self.gate.import_
+            namespace["__builtins__"] = table
             return
         write_guard = WriteGuard(module_name, namespace)
         namespace["__builtins__"] = restricted_builtins(self.gate, write_guard)

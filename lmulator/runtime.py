@@ -11,6 +11,7 @@ from .instrument import (
     CALL_HOOK,
     LOCALS_HOOK,
     NAME_HOOK,
+    PCALL_HOOK,
     RAN_HOOK,
     RETURN_HOOK,
     RUNTIME_NAME,
@@ -18,6 +19,7 @@ from .instrument import (
     STUB_HOOK,
     Site,
 )
+from .standin import involves_standin
 from .trace import short_repr
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ class Runtime:
             STMT_HOOK: self.stmt,
             RETURN_HOOK: self.return_value,
             RAN_HOOK: self.ran,
+            PCALL_HOOK: self.pcall,
             LOCALS_HOOK: locals,
         }
 
@@ -83,8 +86,20 @@ class Runtime:
         if fn is not _MISSING:
             return fn(*args, **kwargs)
         site = self.session.site(site_id)
+        if self.session.config.partial:
+            return self.session.resolve_call(site, name, args, kwargs)
         target = render_call(name, args, kwargs)
         return self.session.emulate_value(site, target, memo=("call", target))
+
+    def pcall(self, site_id: int, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        """A call in a partial program: if it fails only because of a stand-in, a stand-in."""
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if self.try_depth > 0 or not involves_standin(fn, *args, *kwargs.values()):
+                raise
+            site = self.session.site(site_id)
+            return self.session.stand_in_for_failed_call(site, exc)
 
     def name(self, site_id: int, dotted: str) -> Any:
         """A read of a name that had no binding when the cell was compiled."""
@@ -92,6 +107,8 @@ class Runtime:
         if value is not _MISSING:
             return value
         site = self.session.site(site_id)
+        if self.session.config.partial:
+            return self.session.resolve_name(site, dotted)
         return self.session.emulate_value(site, dotted, memo=("name", dotted, site.cell))
 
     def stub(self, site_id: int) -> Any:

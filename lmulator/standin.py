@@ -1,0 +1,227 @@
+"""Stand-ins: inert objects that take the place of what a partial program never defined."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+# How many items iterating a stand-in yields: one lets a loop body run once.
+ITERATION_LENGTH = 1
+
+
+class StandIn:
+    """Callable, iterable, subscriptable, attribute-bearing, a context manager; does nothing.
+
+    Attribute reads and calls give further stand-ins named after the expression, so
+    ``np.array(x).mean()`` runs and yields ``<stand-in np.array(...).mean(...)>``.
+    """
+
+    __slots__ = ("_name", "_attrs")
+
+    def __init__(self, name: str = "value") -> None:
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_attrs", {})
+
+    def __repr__(self) -> str:
+        return f"<stand-in {self._name}>"
+
+    def __str__(self) -> str:
+        return self._name
+
+    def __format__(self, spec: str) -> str:
+        return format(self._name, spec) if spec and not spec[-1:].isdigit() else self._name
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        attrs = object.__getattribute__(self, "_attrs")
+        if attr not in attrs:
+            attrs[attr] = StandIn(f"{self._name}.{attr}")
+        return attrs[attr]
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        self._attrs[attr] = value
+
+    def __delattr__(self, attr: str) -> None:
+        self._attrs.pop(attr, None)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> StandIn:
+        return StandIn(f"{self._name}(...)")
+
+    def __iter__(self) -> Iterator[StandIn]:
+        return iter([StandIn(f"{self._name}[{i}]") for i in range(ITERATION_LENGTH)])
+
+    def __getitem__(self, key: Any) -> StandIn:
+        return StandIn(
+            f"{self._name}[{key!r}]" if not isinstance(key, StandIn) else f"{self._name}[...]"
+        )
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+    def __delitem__(self, key: Any) -> None:
+        pass
+
+    def __len__(self) -> int:
+        return ITERATION_LENGTH
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __contains__(self, item: Any) -> bool:
+        return False
+
+    def __enter__(self) -> StandIn:
+        return StandIn(f"{self._name} (entered)")
+
+    def __exit__(self, *exc: Any) -> bool:
+        return False
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # Comparisons: a stand-in equals anything, so checks written against real values pass.
+    def __eq__(self, other: Any) -> bool:
+        return True
+
+    def __ne__(self, other: Any) -> bool:
+        return False
+
+    def __lt__(self, other: Any) -> bool:
+        return False
+
+    def __le__(self, other: Any) -> bool:
+        return True
+
+    def __gt__(self, other: Any) -> bool:
+        return False
+
+    def __ge__(self, other: Any) -> bool:
+        return True
+
+    def __int__(self) -> int:
+        return 1
+
+    def __float__(self) -> float:
+        return 1.0
+
+    def __index__(self) -> int:
+        return 1
+
+    def __neg__(self) -> StandIn:
+        return self
+
+    def __pos__(self) -> StandIn:
+        return self
+
+    def __abs__(self) -> StandIn:
+        return self
+
+    def __invert__(self) -> StandIn:
+        return self
+
+    def __await__(self) -> Iterator[Any]:
+        yield from ()
+        return self
+
+
+def _binary(self: StandIn, other: Any) -> StandIn:
+    return StandIn(f"({self._name} op ...)")
+
+
+for _op in (
+    "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor",
+    "lshift", "rshift",
+):  # fmt: skip
+    setattr(StandIn, f"__{_op}__", _binary)
+    setattr(StandIn, f"__r{_op}__", _binary)
+    setattr(StandIn, f"__i{_op}__", _binary)
+
+
+def involves_standin(*values: Any) -> bool:
+    """Whether any value, or a container holding one at its top level, is a stand-in."""
+    for v in values:
+        if isinstance(v, StandIn):
+            return True
+        if isinstance(v, (list, tuple, set, frozenset)) and any(isinstance(x, StandIn) for x in v):
+            return True
+        if isinstance(v, dict) and any(isinstance(x, StandIn) for x in v.values()):
+            return True
+        receiver = getattr(v, "__self__", None)
+        if isinstance(receiver, StandIn):
+            return True
+    return False
+
+
+def typed_standin(schema: dict[str, Any] | None, name: str) -> Any:
+    """A value of the JSON type a use fixes, or a StandIn when no type is fixed."""
+    if not schema:
+        return StandIn(name)
+    if "anyOf" in schema:
+        return typed_standin(schema["anyOf"][0], name)
+    kind = schema.get("type")
+    if kind == "boolean":
+        return True
+    if kind == "integer":
+        return 1
+    if kind == "number":
+        return 1
+    if kind == "string":
+        return name
+    if kind == "array":
+        return [StandIn(f"{name}[0]")]
+    if kind == "object":
+        return StandInDict(name)
+    return StandIn(name)
+
+
+class StandInDict(dict):
+    """A dict that answers any missing key with a stand-in."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def __missing__(self, key: Any) -> StandIn:
+        value = StandIn(f"{self.name}[{key!r}]")
+        self[key] = value
+        return value
+
+
+# Method names that fix the type of the object they are called on.
+METHOD_TYPES: dict[str, Any] = {
+    **{m: lambda name: [] for m in ("append", "extend", "insert", "sort", "reverse")},
+    **{m: StandInDict for m in ("items", "keys", "values", "get", "setdefault", "update")},
+    **{
+        m: lambda name: name
+        for m in (
+            "split",
+            "strip",
+            "lower",
+            "upper",
+            "startswith",
+            "endswith",
+            "replace",
+            "encode",
+            "splitlines",
+            "lstrip",
+            "rstrip",
+            "title",
+            "isdigit",
+        )
+    },  # fmt: skip
+    **{m: lambda name: set() for m in ("add", "discard")},
+}
+
+
+class SnippetExit(BaseException):  # noqa: N818 - control flow, like SystemExit
+    """``exit(value)`` in a partial program: the program ends here, cleanly."""
+
+    def __init__(self, value: Any = None) -> None:
+        super().__init__(value)
+        self.value = value
+
+
+def snippet_exit(value: Any = None) -> None:
+    """``exit``/``quit`` for partial programs: end the program, cleanly."""
+    raise SnippetExit(value)
