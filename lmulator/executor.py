@@ -257,6 +257,11 @@ class Session:
         if len(self._trace) < MAX_TRACE_RECORDS:
             self._trace.append(record)
 
+    @property
+    def current_trace(self) -> list[TraceRecord]:
+        """The trace of the cell running now (or that ran last)."""
+        return self._trace
+
     def record_ran(self, site: Site, local_vars: dict[str, Any]) -> None:
         """Record that a statement ran, with the bindings it made (full trace level)."""
         if len(self._trace) >= MAX_TRACE_RECORDS:

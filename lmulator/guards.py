@@ -370,6 +370,8 @@ class ModuleGate:
         if not isinstance(name, str) or not name:
             raise ImportRefused("import needs a module name")
         if not self.is_allowed(name) and self.on_refused is not None:
+            if fromlist and "*" in fromlist:
+                return FrozenModule(name, None)  # nothing to copy; reads resolve one by one
             return self.on_refused(name.split(".")[0] if not fromlist else name)
         if not self.is_allowed(name):
             raise ImportRefused(

@@ -24,6 +24,8 @@ STMT_HOOK = "_lm_stmt_"
 RETURN_HOOK = "_lm_return_"
 RAN_HOOK = "_lm_ran_"
 PCALL_HOOK = "_lm_pcall_"
+UNPACK_HOOK = "_lm_unpack_"
+UNPACK_ITER_HOOK = "_lm_unpack_iter_"
 # Calls that inspect their caller's frame; they must stay direct.
 _FRAME_CALLS = frozenset({"super", "locals", "vars", "dir", "globals", "eval", "exec"})
 LOCALS_HOOK = "_lm_locals_"
@@ -214,6 +216,30 @@ def is_stub(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return False
 
 
+def _unpack_count(target: ast.AST) -> int | None:
+    if isinstance(target, (ast.Tuple, ast.List)) and not any(
+        isinstance(e, ast.Starred) for e in target.elts
+    ):
+        return len(target.elts)
+    return None
+
+
+def _unpack_call(hook: str, value: ast.expr, n: int) -> ast.expr:
+    return located(ast.Call(ast.Name(hook, ast.Load()), [value, ast.Constant(n)], []), value)
+
+
+def _unpack_standins(stmt: ast.stmt) -> None:
+    """Partial programs: a stand-in unpacks into as many stand-ins as the target wants."""
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+        n = _unpack_count(stmt.targets[0])
+        if n is not None:
+            stmt.value = _unpack_call(UNPACK_HOOK, stmt.value, n)
+    elif isinstance(stmt, ast.For):
+        n = _unpack_count(stmt.target)
+        if n is not None:
+            stmt.iter = _unpack_call(UNPACK_ITER_HOOK, stmt.iter, n)
+
+
 COMPOUND_STATEMENTS = (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.Match)
 
 
@@ -272,6 +298,7 @@ class Instrumenter:
         self.value_hooks = value_hooks
         self.sites: dict[int, Site] = {}
         self._bound: set[str] = set()
+        self._module_bound: set[str] = set()
         self._names = _Names()
         self._any_undefined = False
         self._expect: dict[int, dict] = {}
@@ -281,6 +308,18 @@ class Instrumenter:
     def run(self, tree: ast.Module) -> Instrumented:
         """Rewrite the cell; the tree is changed in place and returned."""
         self._bound = bound_names(tree)
+        self._module_bound = {
+            n.id if isinstance(n, ast.Name) else n.name
+            for n in _walk_scope(tree.body)
+            if (isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+            or isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        }
+        self._module_bound |= {
+            (a.asname or a.name).split(".")[0]
+            for n in _walk_scope(tree.body)
+            if isinstance(n, (ast.Import, ast.ImportFrom))
+            for a in n.names
+        }
         self._names = _statement_names(tree)
         self._any_undefined = any(self.is_undefined(n) for n in self._names.loaded)
         self._expect = infer_expectations(tree) if self.value_hooks else {}
@@ -368,7 +407,7 @@ class Instrumenter:
             return self._wrap([stmt], stmt, ctx)
         if isinstance(stmt, ast.ClassDef):
             for expr_field in ("bases", "keywords", "decorator_list"):
-                setattr(stmt, expr_field, [self._expr(e) for e in getattr(stmt, expr_field)])
+                setattr(stmt, expr_field, [self._expr(ctx, e) for e in getattr(stmt, expr_field)])
             class_ctx = _Context(
                 scope="class",
                 top_level=False,
@@ -381,7 +420,7 @@ class Instrumenter:
             stmt.body = self._body(stmt.body, _Context(**{**inner.__dict__, "in_try_body": True}))
             for handler in stmt.handlers:
                 if handler.type is not None:
-                    handler.type = self._expr(handler.type)
+                    handler.type = self._expr(ctx, handler.type)
                 handler.body = self._body(handler.body, inner)
             stmt.orelse = self._body(stmt.orelse, inner)
             stmt.finalbody = self._body(stmt.finalbody, inner)
@@ -395,10 +434,10 @@ class Instrumenter:
             if isinstance(getattr(stmt, name, None), list):
                 setattr(stmt, name, self._body(getattr(stmt, name), inner))
         if isinstance(stmt, ast.Match):
-            stmt.subject = self._expr(stmt.subject)
+            stmt.subject = self._expr(ctx, stmt.subject)
             for case in stmt.cases:
                 if case.guard is not None:
-                    case.guard = self._expr(case.guard)
+                    case.guard = self._expr(ctx, case.guard)
                 case.body = self._body(case.body, inner)
             self._mark_branches(stmt, ctx)
             return self._wrap([stmt], stmt, ctx)
@@ -406,9 +445,13 @@ class Instrumenter:
             if name in ("body", "orelse", "finalbody", "annotation"):
                 continue
             if isinstance(value, ast.expr):
-                setattr(stmt, name, self._expr(value))
+                setattr(stmt, name, self._expr(ctx, value))
             elif isinstance(value, list):
-                setattr(stmt, name, [self._expr(v) if isinstance(v, ast.AST) else v for v in value])
+                setattr(
+                    stmt, name, [self._expr(ctx, v) if isinstance(v, ast.AST) else v for v in value]
+                )
+        if self.partial:
+            _unpack_standins(stmt)
         if isinstance(stmt, (ast.If, ast.For, ast.While, ast.With)):
             self._mark_branches(stmt, ctx)
         if isinstance(stmt, ast.AnnAssign):
@@ -431,13 +474,13 @@ class Instrumenter:
         return node
 
     def _function(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, ctx: _Context) -> None:
-        fn.decorator_list = [self._expr(d) for d in fn.decorator_list]
+        fn.decorator_list = [self._expr(ctx, d) for d in fn.decorator_list]
         args = fn.args
         for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
             if a is not None:
                 a.annotation = self._annotation(a.annotation)
-        args.defaults = [self._expr(d) for d in args.defaults]
-        args.kw_defaults = [None if d is None else self._expr(d) for d in args.kw_defaults]
+        args.defaults = [self._expr(ctx, d) for d in args.defaults]
+        args.kw_defaults = [None if d is None else self._expr(ctx, d) for d in args.kw_defaults]
         fn.returns = self._annotation(fn.returns)
         local, declared_global = _scope_locals(fn)
         fn_ctx = _Context(
@@ -584,25 +627,75 @@ class Instrumenter:
 
     # -- expressions -------------------------------------------------------------
 
-    def _expr(self, node: ast.AST) -> ast.AST:
+    def _expr(self, ctx: _Context, node: ast.AST) -> ast.AST:
         if not self.value_hooks or not (self._any_undefined or self.partial):
             return node
-        return _ValueRewriter(self).visit(node)
+        local = ctx.local | ctx.enclosing if ctx.scope == "function" else frozenset()
+        return _ValueRewriter(self, local, ctx.scope == "module").visit(node)
+
+    def is_missing(self, name: str, local: frozenset[str], module_scope: bool) -> bool:
+        """Whether a name read here may have no binding when it runs.
+
+        For a partial program that includes names the cell binds later (or only in some other
+        scope); the hook then finds the binding if there is one by then.
+        """
+        if not self.partial:
+            return self.is_undefined(name)
+        if name in local or name in self.known:
+            return False
+        return module_scope or name not in self._module_bound
 
 
 class _ValueRewriter(ast.NodeTransformer):
     """Turns calls to undefined functions and reads of undefined names into hook calls."""
 
-    def __init__(self, owner: Instrumenter) -> None:
+    def __init__(self, owner: Instrumenter, local: frozenset[str], module_scope: bool) -> None:
         self.owner = owner
+        self.local: set[str] = set(local)
+        self.module_scope = module_scope
+
+    def missing(self, name: str) -> bool:
+        """Whether this read needs the hook."""
+        return self.owner.is_missing(name, frozenset(self.local), self.module_scope)
+
+    def _scoped(self, node: ast.AST, names: set[str]) -> ast.AST:
+        """Visit a lambda or comprehension with its own names treated as local."""
+        added = names - self.local
+        self.local |= added
+        try:
+            self.generic_visit(node)
+        finally:
+            self.local -= added
+        return node
 
     def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
-        self.generic_visit(node)
-        return node
+        args = node.args
+        names = {
+            a.arg
+            for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+            if a
+        }
+        return self._scoped(node, names)
+
+    def _comprehension(self, node: ast.AST) -> ast.AST:
+        if self.owner.partial:
+            for gen in node.generators:  # type: ignore[attr-defined]
+                n = _unpack_count(gen.target)
+                if n is not None:
+                    gen.iter = _unpack_call(UNPACK_ITER_HOOK, gen.iter, n)
+        names = {
+            n.id
+            for gen in node.generators  # type: ignore[attr-defined]
+            for n in ast.walk(gen.target)
+            if isinstance(n, ast.Name)
+        }
+        return self._scoped(node, names)
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comprehension
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         dotted = _dotted(node.func)
-        if dotted is not None and self.owner.is_undefined(dotted[0]):
+        if dotted is not None and self.missing(dotted[0]):
             node.args = [self.visit(a) for a in node.args]
             node.keywords = [self.visit(k) for k in node.keywords]
             site = self.owner._new_site(
@@ -641,13 +734,13 @@ class _ValueRewriter(ast.NodeTransformer):
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         if isinstance(node.ctx, ast.Load):
             dotted = _dotted(node)
-            if dotted is not None and self.owner.is_undefined(dotted[0]):
+            if dotted is not None and self.missing(dotted[0]):
                 return self._name_hook(node, dotted[1])
         self.generic_visit(node)
         return node
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
-        if isinstance(node.ctx, ast.Load) and self.owner.is_undefined(node.id):
+        if isinstance(node.ctx, ast.Load) and self.missing(node.id):
             return self._name_hook(node, node.id)
         return node
 

@@ -17,9 +17,11 @@ from .instrument import (
     RUNTIME_NAME,
     STMT_HOOK,
     STUB_HOOK,
+    UNPACK_HOOK,
+    UNPACK_ITER_HOOK,
     Site,
 )
-from .standin import involves_standin
+from .standin import involves_standin, unpack, unpack_iter
 from .trace import short_repr
 
 if TYPE_CHECKING:
@@ -56,6 +58,8 @@ class Runtime:
             RETURN_HOOK: self.return_value,
             RAN_HOOK: self.ran,
             PCALL_HOOK: self.pcall,
+            UNPACK_HOOK: unpack,
+            UNPACK_ITER_HOOK: unpack_iter,
             LOCALS_HOOK: locals,
         }
 

@@ -225,3 +225,19 @@ class SnippetExit(BaseException):  # noqa: N818 - control flow, like SystemExit
 def snippet_exit(value: Any = None) -> None:
     """``exit``/``quit`` for partial programs: end the program, cleanly."""
     raise SnippetExit(value)
+
+
+def unpack(value: Any, count: int) -> Any:
+    """What ``a, b = value`` unpacks: a stand-in gives ``count`` stand-ins."""
+    if isinstance(value, StandIn):
+        return tuple(StandIn(f"{value._name}[{i}]") for i in range(count))
+    return value
+
+
+def unpack_iter(values: Any, count: int) -> Any:
+    """What ``for a, b in values`` iterates: stand-in items unpack into ``count`` stand-ins."""
+    if isinstance(values, StandIn):
+        return [unpack(item, count) for item in values]
+    if isinstance(values, (list, tuple)) and not any(isinstance(v, StandIn) for v in values):
+        return values
+    return (unpack(item, count) for item in values)

@@ -18,6 +18,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="+", help="files or folders of .py programs")
     p.add_argument("--limit", type=int, default=None, help="at most this many files")
     p.add_argument("--seconds", type=float, default=10.0, help="time limit per file")
+    p = sub.add_parser(
+        "coverage", help="line coverage of partial code, with missing pieces resolved"
+    )
+    p.add_argument("paths", nargs="+", help="folders or files of .py snippets")
+    p.add_argument(
+        "--lm", default="none", help="none, local (the embedded model) or an endpoint URL"
+    )
+    p.add_argument("--seconds", type=float, default=10.0, help="time limit per file and run")
+    p.add_argument("--json", dest="json_out", help="write per-file results here")
+    p.add_argument(
+        "--raise-errors", action="store_true", help="count files that surface a real TypeError"
+    )
+    p.add_argument("--verbose", action="store_true", help="print each file's figures")
     args = parser.parse_args(argv)
     if args.bench == "overhead":
         from .overhead import run
@@ -31,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         from .replies import run as run_replies
 
         run_replies(args.paths, args.limit, args.seconds)
+    elif args.bench == "coverage":
+        from .coverage import run as run_coverage
+
+        run_coverage(
+            args.paths, args.lm, args.seconds, args.json_out, args.raise_errors, args.verbose
+        )
     return 0
 
 
