@@ -88,6 +88,8 @@ class Runtime:
         """A call to a function that had no definition when the cell was compiled."""
         fn = self.lookup(name)
         if fn is not _MISSING:
+            if self.session.config.partial:
+                return self.pcall(site_id, fn, *args, **kwargs)
             return fn(*args, **kwargs)
         site = self.session.site(site_id)
         if self.session.config.partial:

@@ -1,0 +1,147 @@
+"""Partial programs: missing pieces are resolved cheaply first, and the program goes on."""
+
+import json
+
+import pytest
+
+from lmulator.bench.coverage import measure, parse_snippet, statement_lines
+from lmulator.config import Config
+from lmulator.executor import Session
+from lmulator.standin import StandIn
+from lmulator.testing import value_rule
+
+
+def partial(**extra):
+    return Session(Config(partial=True, lm="off", cache="off", **extra), policy="partial")
+
+
+def hows(result):
+    return {r.target: r.how for r in result.trace if r.status == "emulated"}
+
+
+def test_missing_module_name_is_imported():
+    result = partial().run("random.seed(3)\nx = random.randint(1, 6)\nx")
+    assert isinstance(result.value, int)
+    assert hows(result)["random"] == "import"
+
+
+def test_types_fixed_by_use_need_no_lm():
+    s = partial()
+    result = s.run(
+        "for item in items:\n    seen = item\n"
+        "if is_ready(seen):\n    state = 'ready'\n"
+        "names.append('a')\n"
+        "count = len(rows)\n"
+        "total = price * 2\n"
+        "state, names, count"
+    )
+    assert result.error is None, result.error
+    assert result.value == ("ready", ["a"], 1)
+    how = hows(result)
+    assert how["items"] == "inferred" and how["names"] == "inferred" and how["rows"] == "inferred"
+    assert how["is_ready(<stand-in items[0]>)"] == "inferred"
+
+
+def test_stand_ins_cover_what_is_left():
+    s = partial()
+    result = s.run(
+        "import numpy as np\n"
+        "arr = np.array([1, 2, 3])\n"
+        "mean = arr.mean()\n"
+        "with open_database(url) as db:\n    rows = db.query('select 1')\n"
+        "fig, ax = plt.subplots()\n"
+        "for key, value in config.items():\n    last = key\n"
+        "done = True\n"
+    )
+    assert result.error is None, result.error
+    assert s.namespace["done"] is True
+    assert isinstance(s.namespace["fig"], StandIn) and isinstance(s.namespace["ax"], StandIn)
+    assert isinstance(s.namespace["last"], StandIn)
+    assert hows(result)["url"] == "stand-in"
+
+
+def test_a_call_that_fails_only_on_a_stand_in_gives_a_stand_in():
+    s = partial()
+    result = s.run("import json\ndata = json.loads(payload)\nafter = 1")
+    assert result.error is None
+    assert isinstance(s.namespace["data"], StandIn)
+    failed = [r for r in result.trace if r.masked_error]
+    assert failed and failed[0].masked_error.startswith("TypeError")
+
+
+def test_genuine_errors_still_stop_the_program():
+    result = partial(emulate_statements=False).run("x = 1\ny = x + 'a'\nz = 2")
+    assert isinstance(result.error, TypeError)
+
+
+def test_exit_and_top_level_return_end_cleanly():
+    s = partial()
+    result = s.run("a = 1\nexit(a + 1)\nb = 2")
+    assert result.error is None and result.exit_value == 2 and "b" not in s.namespace
+    result = partial().run("a = 1\nreturn a\nb = 2")
+    assert result.error is None and result.exit_value == 1
+
+
+def test_names_bound_later_in_the_snippet_are_resolved_then_rebound():
+    s = partial()
+    result = s.run("text = ','.join(words)\nwords = ['a', 'b']\nagain = ','.join(words)")
+    assert result.error is None, result.error
+    assert s.namespace["again"] == "a,b"
+
+
+def test_missing_values_come_from_the_lm_when_one_is_configured(lm):
+    lm.rules(value_rule("threshold", 0.75))
+    s = Session(Config(base_url=lm.base_url, partial=True, cache="off"), policy="partial")
+    result = s.run("score = 0.9\nok = score\nlevel = threshold\nlevel")
+    assert result.value == 0.75
+    assert hows(result)["threshold"] == "lm"
+
+
+def test_parse_snippet_dedents_fragments():
+    source, tree = parse_snippet("    x = 1\n    y = x + 1\n")
+    assert statement_lines(tree) == {1, 2}
+    assert parse_snippet("def broken(:\n") is None
+
+
+@pytest.mark.parametrize(
+    "snippet, coverage",
+    [
+        ("a = 1\nb = a + 1\n", 1.0),
+        ("a = 1\nb = a + 'x'\nc = 3\nd = 4\n", 0.25),
+        ("import pandas as pd\ndf = pd.read_csv(path)\nprint(df.head())\n", 1.0),
+        ("def f(:\n", 0.0),
+        ("x = compute(1)\nexit(x)\nnever = 1\n", 2 / 3),
+    ],
+)
+def test_measure_counts_lines_run_to_completion(tmp_path, snippet, coverage):
+    path = tmp_path / "s.py"
+    path.write_text(snippet)
+    result = measure(path, lm="none", seconds=10)
+    assert result.coverage == pytest.approx(coverage)
+
+
+def test_interweave_coverage_goes_on_after_a_failure(tmp_path):
+    path = tmp_path / "s.py"
+    path.write_text("a = 1\nb = a + 'x'\nc = 3\nd = 4\n")
+    result = measure(path, lm="none", seconds=10)
+    assert result.coverage == 0.25
+    assert result.coverage_interweave == 0.75  # the failing line is skipped, not counted
+
+
+def test_raise_errors_surfaces_a_real_type_error(tmp_path):
+    path = tmp_path / "bug.py"
+    path.write_text("items = load()\ncount = len(items)\nlabel = 'n=' + count\n")
+    result = measure(path, lm="none", seconds=10, raise_errors=True)
+    assert result.error and result.error.startswith("TypeError")
+
+
+def test_benchmark_command_prints_the_comparable_figure_last(tmp_path, capsys):
+    from lmulator.bench.__main__ import main
+
+    (tmp_path / "one.py").write_text("a = 1\nb = missing(a)\n")
+    (tmp_path / "two.py").write_text("x = 1\ny = x + 'a'\n")
+    out = tmp_path / "res.json"
+    main(["coverage", str(tmp_path), "--lm", "none", "--json", str(out)])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == "mean line coverage: 75.0%"
+    assert len(json.loads(out.read_text())) == 2
