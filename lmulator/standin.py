@@ -188,10 +188,10 @@ class StandInDict(dict):
         return value
 
 
-# Method names that fix the type of the object they are called on.
+# Method names that fix the type of the object they are called on. (Mapping methods are left
+# to a stand-in: an empty dict would leave loops over its items unrun.)
 METHOD_TYPES: dict[str, Any] = {
     **{m: lambda name: [] for m in ("append", "extend", "insert", "sort", "reverse")},
-    **{m: StandInDict for m in ("items", "keys", "values", "get", "setdefault", "update")},
     **{
         m: lambda name: name
         for m in (
