@@ -130,6 +130,8 @@ class Session:
         if self.config.partial:
             self.policy.gate.on_refused = StandIn
             self.namespace["exit"] = self.namespace["quit"] = snippet_exit
+            if "sys" in self.policy.gate.synthetic:
+                self.policy.gate.synthetic["sys"]["exit"] = snippet_exit
         self._ids = itertools.count(1)
         self._sites: dict[int, Site] = {}
         self._cells: dict[str, str] = {}
@@ -445,6 +447,61 @@ class Session:
         )  # fmt: skip
         return value
 
+    def exercise_definitions(self, result: RunResult, max_items: int = 3) -> int:
+        """Call the functions and methods a partial program defined but never ran.
+
+        Each gets stand-ins for its parameters (generators yield up to ``max_items``); the
+        first call that fails ends the exercise, as a failing statement ends a run. Returns how
+        many were called.
+        """
+        try:
+            tree = ast.parse(result.source)
+        except SyntaxError:
+            return 0
+        ran = {r.line for r in result.trace if r.status == "ran"}
+        targets: list[tuple[ast.FunctionDef, str | None]] = []
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                targets.append((node, None))
+            elif isinstance(node, ast.ClassDef):
+                targets.extend((n, node.name) for n in node.body if isinstance(n, ast.FunctionDef))
+        called = 0
+        for fn_node, class_name in targets:
+            body_lines = range(fn_node.body[0].lineno, (fn_node.end_lineno or fn_node.lineno) + 1)
+            if any(line in ran for line in body_lines):
+                continue
+            fn = self._bound_callable(fn_node.name, class_name)
+            if fn is None:
+                continue
+            called += 1
+            try:
+                value = fn(*_standin_args(fn))
+                if isinstance(value, types.GeneratorType):
+                    for _, _item in zip(range(max_items), value, strict=False):
+                        pass
+            except SnippetExit:
+                continue
+            except Exception:
+                break
+        return called
+
+    def _bound_callable(self, name: str, class_name: str | None) -> Any:
+        if class_name is None:
+            fn = self.namespace.get(name)
+            return fn if isinstance(fn, types.FunctionType) else None
+        cls = self.namespace.get(class_name)
+        if not isinstance(cls, type):
+            return None
+        try:
+            instance = cls(*_standin_args(cls))
+        except Exception:
+            try:
+                instance = object.__new__(cls)
+            except TypeError:
+                return None
+        fn = getattr(instance, name, None)
+        return fn if callable(fn) else None
+
     # -- running cells ---------------------------------------------------------------
 
     def run(self, source: str, name: str | None = None) -> RunResult:
@@ -681,6 +738,21 @@ class Session:
         if last_is_expr:
             tail = len(body) - 1
             self._run_steps(inst, result, emulate=True, start=tail)
+
+
+def _standin_args(fn: Any) -> list[Any]:
+    """Stand-ins for a callable's required positional parameters."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [
+        StandIn(p.name)
+        for p in params
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
 
 
 def _describe_error(exc: BaseException) -> str:

@@ -278,6 +278,10 @@ class Policy:
             namespace["__builtins__"] = builtins.__dict__
             return
         if self.name == "partial":
+            self.synthetic_modules.setdefault("sys", sys_module())
+            self.synthetic_modules["sys"].update(
+                {"path": [], "executable": "python3", "modules": {}, "platform": "linux"}
+            )
             table = {k: v for k, v in builtins.__dict__.items() if k not in PARTIAL_POLICY_REMOVED}
             table["__import__"] = self.gate.import_
             namespace["__builtins__"] = table

@@ -102,7 +102,9 @@ class Runtime:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            if self.try_depth > 0 or not involves_standin(fn, *args, *kwargs.values()):
+            # A failure caused by a stand-in is an artifact of the stand-in, even inside the
+            # program's own try: it gets a stand-in result, not the program's handler.
+            if not involves_standin(fn, *args, *kwargs.values()):
                 raise
             site = self.session.site(site_id)
             return self.session.stand_in_for_failed_call(site, exc)

@@ -120,6 +120,9 @@ class StandIn:
     def __invert__(self) -> StandIn:
         return self
 
+    def __mro_entries__(self, bases: tuple) -> tuple[type, ...]:
+        return (StandInBase,)
+
     def __await__(self) -> Iterator[Any]:
         yield from ()
         return self
@@ -241,3 +244,15 @@ def unpack_iter(values: Any, count: int) -> Any:
     if isinstance(values, (list, tuple)) and not any(isinstance(v, StandIn) for v in values):
         return values
     return (unpack(item, count) for item in values)
+
+
+class StandInBase:
+    """The base class a program gets when it subclasses a stand-in (``class M(nn.Module)``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        return StandIn(f"{type(self).__name__}.{attr}")

@@ -83,15 +83,18 @@ def measure(path: Path, lm: str, seconds: float, raise_errors: bool = False) -> 
     source, tree = parsed
     lines = statement_lines(tree)
     out.statements = len(lines)
+    emulator = None
     for emulate in (False, True):
         config = _config(lm, emulate_statements=emulate)
         if raise_errors:
             config = config.with_(raise_errors=True)
-        session = Session(config, policy="partial")
-        result, timed_out = run_program(session, source, str(path), seconds)
+        # The second run reuses the first run's answers: the same request is asked once.
+        session = Session(config, policy="partial", emulator=emulator)
+        emulator = session.emulator
+        result, timed_out = run_program(session, source, str(path), seconds, exercise=True)
         trace = result.trace if result is not None else session.current_trace
         executed = len(_executed(trace, lines))
-        out.lm_calls += session.emulator.requests_sent
+        out.lm_calls = session.emulator.requests_sent
         if emulate:
             out.executed_interweave = executed
         else:
@@ -126,9 +129,11 @@ def run(
                 f"{res.coverage:6.1%} {res.coverage_interweave:6.1%}  {res.path}  {res.error or ''}"
             )
     wall = time.perf_counter() - start
-    n = len(results)
-    mean = statistics.mean(r.coverage for r in results) if results else 0.0
-    mean_iw = statistics.mean(r.coverage_interweave for r in results) if results else 0.0
+    empty = sum(1 for r in results if r.parsed and not r.statements)
+    counted = [r for r in results if r.statements or not r.parsed]  # no statements: nothing to run
+    n = len(counted)
+    mean = statistics.mean(r.coverage for r in counted) if counted else 0.0
+    mean_iw = statistics.mean(r.coverage_interweave for r in counted) if counted else 0.0
     full = sum(1 for r in results if r.statements and r.executed == r.statements)
     unparsed = sum(1 for r in results if not r.parsed)
     timeouts = sum(1 for r in results if r.timed_out)
@@ -138,7 +143,8 @@ def run(
         for k, v in r.resolutions.items():
             hows[k] = hows.get(k, 0) + v
     out(
-        f"files: {n} under {', '.join(paths)} (lm: {lm}; {unparsed} did not parse; {timeouts} hit the {seconds:g} s limit)"
+        f"files: {len(results)} under {', '.join(paths)} (lm: {lm}; {unparsed} did not parse, "
+        f"counted as 0; {empty} have no statements, left out; {timeouts} hit the {seconds:g} s limit)"
     )
     out("resolutions: " + ", ".join(f"{k} {v}" for k, v in sorted(hows.items())))
     if raise_errors:

@@ -44,12 +44,20 @@ def quiet_io() -> Iterator[None]:
 
 
 def run_program(
-    session: Session, source: str, name: str, seconds: float
+    session: Session, source: str, name: str, seconds: float, exercise: bool = False
 ) -> tuple[RunResult | None, bool]:
-    """Run one program; return its result (None if it timed out) and whether it timed out."""
+    """Run one program; return its result (None if it timed out) and whether it timed out.
+
+    With ``exercise``, functions the program defined but never called are then called once
+    with stand-in arguments (within the same time limit).
+    """
+    result = None
     try:
         with quiet_io(), time_limit(seconds):
-            return session.run(source, name=name), False
+            result = session.run(source, name=name)
+            if exercise and result.error is None:
+                session.exercise_definitions(result)
+            return result, False
     except TimeLimit:
         return None, True
 
