@@ -11,6 +11,7 @@ from lmulator.trace import TraceRecord, describe, listing
 TRACE_MIME = "application/vnd.lmulator.trace+json"
 MAX_FULL_LISTING_LINES = 40
 
+_LEFT = "text-align:left;white-space:pre"
 _STYLE = {
     "emulated": "background:rgba(255,196,0,0.22);",
     "masked": "background:rgba(255,140,0,0.28);",
@@ -68,7 +69,7 @@ def html_table(source: str, records: list[TraceRecord]) -> str:
         if not recs:
             rows.append(
                 f'<tr class="lm-line"><td class="lm-no">{n}</td><td class="lm-flag"></td>'
-                f"<td><code>{code}</code></td><td></td></tr>"
+                f'<td style="{_LEFT}"><code>{code}</code></td><td></td></tr>'
             )
             continue
         kind = _row_class(recs)
@@ -81,7 +82,8 @@ def html_table(source: str, records: list[TraceRecord]) -> str:
         rows.append(
             f'<tr class="lm-line lm-{kind}" style="{_STYLE[kind]}" title="{tip}">'
             f'<td class="lm-no">{n}</td><td class="lm-flag">{flag}</td>'
-            f'<td><code>{code}</code></td><td class="lm-note">{notes}</td></tr>'
+            f'<td style="{_LEFT}"><code>{code}</code></td>'
+            f'<td class="lm-note" style="{_LEFT}">{notes}</td></tr>'
         )
     return (
         '<table class="lmulator-marks" style="font-family:monospace;border-collapse:collapse;'

@@ -29,7 +29,14 @@ from .instrument import (
 from .policy import Policy, PolicyViolation
 from .replay import ReplayBook
 from .runtime import MISSING_DEFINITION_ERRORS, Runtime, render_call
-from .standin import METHOD_TYPES, SnippetExit, StandIn, snippet_exit, typed_standin
+from .standin import (
+    METHOD_TYPES,
+    SnippetExit,
+    StandIn,
+    fits_uses,
+    snippet_exit,
+    typed_standin,
+)
 from .trace import TraceRecord, short_repr
 
 STATEMENT_MODES = ("interweave",)
@@ -407,13 +414,21 @@ class Session:
         return value
 
     def _lm_or_standin(self, site: Site, target: str, memo: tuple) -> Any:
+        reason = None
         if self.config.lm == "on":
             try:
-                return self.emulate_value(site, target, memo=memo)
+                value = self.emulate_value(site, target, memo=memo)
             except EmulationAbort:
-                pass  # a partial program goes on with a stand-in
+                reason = "the LM gave no value"  # a partial program goes on with a stand-in
+            else:
+                reason = fits_uses(value, site.uses)
+                if reason is None:
+                    return value
+                reason = f"the LM's value does not fit: {reason}"
         value = StandIn(target)
         self._record_resolution(site, target, value, "stand-in")
+        if reason and self._trace:
+            self._trace[-1].masked_error = reason
         return value
 
     def resolve_name(self, site: Site, dotted: str) -> Any:

@@ -63,6 +63,7 @@ class Site:
     targets: tuple[str, ...] = ()
     expect: dict | None = None
     simple: bool = False
+    uses: dict | None = None
 
 
 @dataclass
@@ -240,6 +241,45 @@ def _unpack_standins(stmt: ast.stmt) -> None:
             stmt.iter = _unpack_call(UNPACK_ITER_HOOK, stmt.iter, n)
 
 
+def _name_uses(tree: ast.AST) -> tuple[dict[str, dict], dict[int, str]]:
+    """How each name is used (attributes read, called, subscripted, iterated, entered), and
+    the name each plain ``x = call(...)`` assigns its call to."""
+    uses: dict[str, dict] = {}
+    targets: dict[int, str] = {}
+
+    def use(name: str) -> dict:
+        return uses.setdefault(
+            name,
+            {
+                "attrs": set(),
+                "called": False,
+                "subscripted": False,
+                "iterated": False,
+                "entered": False,
+            },
+        )
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            use(node.value.id)["attrs"].add(node.attr)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            use(node.func.id)["called"] = True
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+            use(node.value.id)["subscripted"] = True
+        elif isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.iter, ast.Name):
+            use(node.iter.id)["iterated"] = True
+        elif isinstance(node, ast.withitem) and isinstance(node.context_expr, ast.Name):
+            use(node.context_expr.id)["entered"] = True
+        elif (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and isinstance(node.value, ast.Call)
+        ):
+            targets[id(node.value)] = node.targets[0].id
+    return uses, targets
+
+
 COMPOUND_STATEMENTS = (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.Match)
 
 
@@ -299,6 +339,8 @@ class Instrumenter:
         self.sites: dict[int, Site] = {}
         self._bound: set[str] = set()
         self._module_bound: set[str] = set()
+        self._uses: dict[str, dict] = {}
+        self._call_targets: dict[int, str] = {}
         self._names = _Names()
         self._any_undefined = False
         self._expect: dict[int, dict] = {}
@@ -321,6 +363,7 @@ class Instrumenter:
             for a in n.names
         }
         self._names = _statement_names(tree)
+        self._uses, self._call_targets = _name_uses(tree) if self.partial else ({}, {})
         self._any_undefined = any(self.is_undefined(n) for n in self._names.loaded)
         self._expect = infer_expectations(tree) if self.value_hooks else {}
         top_sites: list[Site] = []
@@ -698,8 +741,13 @@ class _ValueRewriter(ast.NodeTransformer):
         if dotted is not None and self.missing(dotted[0]):
             node.args = [self.visit(a) for a in node.args]
             node.keywords = [self.visit(k) for k in node.keywords]
+            target = self.owner._call_targets.get(id(node))
             site = self.owner._new_site(
-                "call", node, name=dotted[1], expect=self.owner._expect.get(id(node))
+                "call",
+                node,
+                name=dotted[1],
+                expect=self.owner._expect.get(id(node)),
+                uses=self.owner._uses.get(target) if target else None,
             )
             call = ast.Call(
                 func=ast.Name(CALL_HOOK, ast.Load()),
@@ -722,7 +770,11 @@ class _ValueRewriter(ast.NodeTransformer):
 
     def _name_hook(self, node: ast.expr, dotted: str) -> ast.AST:
         site = self.owner._new_site(
-            "name", node, name=dotted, expect=self.owner._expect.get(id(node))
+            "name",
+            node,
+            name=dotted,
+            expect=self.owner._expect.get(id(node)),
+            uses=self.owner._uses.get(dotted.split(".")[0]),
         )
         call = ast.Call(
             func=ast.Name(NAME_HOOK, ast.Load()),

@@ -256,3 +256,21 @@ class StandInBase:
         if attr.startswith("__") and attr.endswith("__"):
             raise AttributeError(attr)
         return StandIn(f"{type(self).__name__}.{attr}")
+
+
+def fits_uses(value: Any, uses: dict | None) -> str | None:
+    """Why a value cannot serve the program's uses of it, or None if it can."""
+    if not uses:
+        return None
+    if uses.get("called") and not callable(value):
+        return "it is called"
+    missing = [a for a in uses.get("attrs", ()) if not hasattr(value, a)]
+    if missing:
+        return f"it has no attribute {missing[0]!r}"
+    if uses.get("subscripted") and not hasattr(value, "__getitem__"):
+        return "it is subscripted"
+    if uses.get("iterated") and not hasattr(value, "__iter__"):
+        return "it is iterated"
+    if uses.get("entered") and not hasattr(value, "__enter__"):
+        return "it is used in a with statement"
+    return None
