@@ -17,6 +17,7 @@ STRING: dict[str, Any] = {"type": "string"}
 ARRAY: dict[str, Any] = {"type": "array"}
 OBJECT: dict[str, Any] = {"type": "object"}
 SIZED: dict[str, Any] = {"anyOf": [ARRAY, STRING]}
+SLICED: dict[str, Any] = {"anyOf": [STRING, ARRAY]}  # x[a:b] is more often text
 
 _ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
 _ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
@@ -144,7 +145,9 @@ def infer_expectations(tree: ast.AST) -> dict[int, dict[str, Any]]:
         elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
             if _is_str(node.slice):
                 want(node.value, OBJECT)
-            elif _is_number(node.slice) or isinstance(node.slice, ast.Slice):
+            elif isinstance(node.slice, ast.Slice):
+                want(node.value, SLICED)
+            elif _is_number(node.slice):
                 want(node.value, SIZED)
     return out
 
