@@ -146,6 +146,22 @@ class CachedClient:
         """The wrapped client's model."""
         return self.client.model
 
+    def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
+        """The cached free-text reply, or the client's (then cached)."""
+        key = cache_key(self.model, self.endpoint, messages, {"text": max_tokens})
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.hits += 1
+            return hit
+        reply = self.client.complete_text(messages, max_tokens)  # type: ignore[attr-defined]
+        self.cache.put(key, self.model, self.endpoint, {"messages": messages}, reply)
+        return reply
+
+    @property
+    def usage(self) -> Any:
+        """The wrapped client's usage."""
+        return getattr(self.client, "usage", None)
+
     def complete(self, messages: list[dict[str, str]], schema: dict[str, Any], name: str) -> str:
         """The cached reply, or the client's reply (then cached)."""
         key = cache_key(self.model, self.endpoint, messages, schema)

@@ -95,6 +95,25 @@ class OpenAIChatClient:
         self.schema_style = "json_schema"
         return text
 
+    def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
+        """Send one chat completion request without a reply schema; return the text."""
+        try:
+            resp = self._client.chat.completions.create(
+                model=self.model,
+                messages=messages,  # type: ignore[arg-type]
+                temperature=self.temperature,
+                max_tokens=max_tokens,
+            )
+        except self._openai.OpenAIError as exc:
+            raise self._describe(exc) from None
+        self.usage.calls += 1
+        if resp.usage is not None:
+            self.usage.prompt_tokens += resp.usage.prompt_tokens or 0
+            self.usage.completion_tokens += resp.usage.completion_tokens or 0
+        if not resp.choices or resp.choices[0].message.content is None:
+            raise EmulationError("the LM returned no text")
+        return resp.choices[0].message.content
+
     def _guarded_create(self, messages: list, schema: dict, name: str, style: str) -> str:
         try:
             return self._create(messages, schema, name, style)

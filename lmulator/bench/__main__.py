@@ -31,6 +31,14 @@ def main(argv: list[str] | None = None) -> int:
         "--raise-errors", action="store_true", help="count files that surface a real TypeError"
     )
     p.add_argument("--verbose", action="store_true", help="print each file's figures")
+    p = sub.add_parser("bbh", help="BIG-Bench Hard: Chain of Code vs chain of thought vs direct")
+    p.add_argument("--data", required=True, help="folder of BBH task files (TASK.json)")
+    p.add_argument("--tasks", required=True, help="comma-separated task names")
+    p.add_argument("--limit", type=int, default=None, help="examples per task")
+    p.add_argument("--method", default="coc", choices=("coc", "cot", "direct"))
+    p.add_argument("--base-url", default=None, help="endpoint (default: the embedded model)")
+    p.add_argument("--model", default=None)
+    p.add_argument("--json", dest="json_out", default=None)
     args = parser.parse_args(argv)
     if args.bench == "overhead":
         from .overhead import run
@@ -44,6 +52,18 @@ def main(argv: list[str] | None = None) -> int:
         from .replies import run as run_replies
 
         run_replies(args.paths, args.limit, args.seconds)
+    elif args.bench == "bbh":
+        from .bbh import run as run_bbh
+
+        run_bbh(
+            args.data,
+            args.tasks.split(","),
+            args.limit,
+            args.method,
+            args.base_url,
+            args.model,
+            args.json_out,
+        )
     elif args.bench == "coverage":
         from .coverage import run as run_coverage
 

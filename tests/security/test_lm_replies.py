@@ -20,10 +20,21 @@ def _attempt(lm, session, reply):
 
 
 @pytest.mark.parametrize(
-    "key", ["__builtins__", "_getattr_", "_write_", "_lm_rt_", "print", "len", "import", "class", "__import__"]
+    "key",
+    [
+        "__builtins__",
+        "_getattr_",
+        "_write_",
+        "_lm_rt_",
+        "print",
+        "len",
+        "import",
+        "class",
+        "__import__",
+    ],
 )
 def test_deltas_cannot_bind_guards_builtins_or_keywords(lm, session, key):
-    s, before, result = _attempt(lm, session, '{"delta": {"n": 1, "%s": 0}}' % key)
+    s, before, result = _attempt(lm, session, '{"delta": {"n": 1, "' + key + '": 0}}')
     assert isinstance(result.error, EmulationError)
     assert s.user_names() == before  # nothing applied, not even n
     assert s.run("len('still works') + n").value == 11
@@ -40,7 +51,8 @@ def test_code_strings_stay_inert(lm, session, capsys):
 
 
 @pytest.mark.parametrize(
-    "literal", ["__import__('os')", "exec('1')", "(lambda: 1)()", "open('/etc/passwd')", "[x for x in ()]"]
+    "literal",
+    ["__import__('os')", "exec('1')", "(lambda: 1)()", "open('/etc/passwd')", "[x for x in ()]"],
 )
 def test_py_payloads_that_are_not_literals_are_refused(lm, session, literal):
     import json
@@ -52,9 +64,9 @@ def test_py_payloads_that_are_not_literals_are_refused(lm, session, literal):
 
 def test_huge_and_deep_values_are_refused(lm, session):
     deep = "[" * 5000 + "]" * 5000
-    s, before, result = _attempt(lm, session, '{"delta": {"n": %s}}' % deep)
+    s, before, result = _attempt(lm, session, '{"delta": {"n": ' + deep + "}}")
     assert isinstance(result.error, EmulationError) and s.user_names() == before
-    s, before, result = _attempt(lm, session, '{"delta": {"n": "%s"}}' % ("x" * 300_000))
+    s, before, result = _attempt(lm, session, '{"delta": {"n": "' + "x" * 300_000 + '"}}')
     assert isinstance(result.error, EmulationError) and s.user_names() == before
 
 
@@ -63,7 +75,10 @@ def test_prompt_injection_in_data_can_only_change_the_requested_value(lm, sessio
     # The LM obeys the injection: it answers a value request with a delta.
     lm.rules(
         {"match": ["Emulate: classify("], "content": '{"delta": {"secret": "leaked"}}'},
-        {"match": ["That reply was invalid"], "content": '{"value": "neutral", "delta": {"secret": 1}}'},
+        {
+            "match": ["That reply was invalid"],
+            "content": '{"value": "neutral", "delta": {"secret": 1}}',
+        },
     )
     s = session()
     s.run(f"s = {sentence!r}")

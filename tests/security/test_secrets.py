@@ -29,12 +29,19 @@ def _reachable_text(root, limit=20000):
     return "\n".join(out)
 
 
-def test_key_is_not_reachable_from_the_namespace_or_in_prompts_traces_replays_logs(lm, tmp_path, caplog):
+def test_key_is_not_reachable_from_the_namespace_or_in_prompts_traces_replays_logs(
+    lm, tmp_path, caplog
+):
     caplog.set_level(logging.DEBUG)
     lm.rules(value_rule("lookup('a')", "b"))
     replay = tmp_path / "r.lmreplay.jsonl"
     cfg = Config(
-        base_url=lm.base_url, api_key=KEY, model="m", cache="off", record="record", record_path=str(replay)
+        base_url=lm.base_url,
+        api_key=KEY,
+        model="m",
+        cache="off",
+        record="record",
+        record_path=str(replay),
     )
     s = Session(cfg)
     result = s.run("import sys\nx = lookup('a')\nx")
