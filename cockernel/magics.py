@@ -6,15 +6,16 @@ import html
 import shlex
 from typing import Any
 
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
 from lmulator.config import MODES
-from lmulator.errors import ConfigError
+from lmulator.errors import ConfigError, EmulationError
 from lmulator.executor import state_repr
+from lmulator.reason import PROGRAM_NAME, write_program
 from lmulator.replay import replay_path_for
 
-from .render import marked_records, trace_table
+from .render import mark_bundle, marked_records, trace_table
 
 LM_SETTINGS = ("base_url", "model", "temperature", "cache", "record", "replay_file", "timeout")
 
@@ -181,3 +182,32 @@ class CocMagics(Magics):
         """%undo: revert the bindings of the last emulated step."""
         names = self.session.undo()
         print("restored: " + ", ".join(names) if names else "nothing to undo")
+
+    @cell_magic
+    def coc(self, line: str, cell: str) -> Any:
+        """%%coc: the cell is a question; the LM writes a program for it, which then runs."""
+        question = cell.strip()
+        if not question:
+            print("%%coc: write a question in the cell")
+            return None
+        try:
+            program = write_program(self.session, question)
+        except EmulationError as exc:
+            print(f"%%coc: {exc}")
+            return None
+        self.shell.user_ns[PROGRAM_NAME] = program
+        display(
+            {
+                "text/markdown": f"```python\n{program}```\n*(kept as `{PROGRAM_NAME}`)*",
+                "text/plain": program,
+            },
+            raw=True,
+        )
+        run = self.session.run(program + "\nanswer\n", name="<coc-program>")
+        marks = mark_bundle(program + "\nanswer\n", run.trace)
+        if marks is not None:
+            display(marks[0], metadata=marks[1], raw=True)
+        if run.error is not None:
+            print(f"the program failed: {type(run.error).__name__}: {run.error}")
+            return None
+        return run.value

@@ -60,7 +60,7 @@ class Example:
 def _ask_text(session: Session, system: str, question: str) -> str:
     client = session.emulator.client
     return client.complete_text(  # type: ignore[attr-defined]
-        [{"role": "system", "content": system}, {"role": "user", "content": question}]
+        [{"role": "user", "content": f"{system}\n\nQuestion: {question.strip()}"}]
     )
 
 

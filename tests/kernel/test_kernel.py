@@ -179,3 +179,19 @@ def test_slider_drives_an_emulated_function(kernel, lm):
 def test_widget_objects_do_not_lead_to_the_kernel(kernel):
     ex = kernel.run("import ipywidgets as widgets\nwidgets.IntSlider().comm.kernel")
     assert ex.status == "error" and ex.of("error")[0]["ename"] == "PolicyError"
+
+
+def test_coc_cell_magic(kernel, lm):
+    program = "items = ['apple', 'rock']\nanswer = sum(1 for i in items if is_fruit(i))"
+    lm.rules(
+        {"match": ["Question: How many fruits"], "content": f"```python\n{program}\n```"},
+        value_rule("is_fruit('apple')", True),
+        value_rule("is_fruit('rock')", False),
+    )
+    ex = kernel.run("%%coc\nHow many fruits are in: apple, rock?")
+    assert ex.status == "ok", ex.of("error")
+    assert ex.result == "1"
+    shown = [d for d in ex.of("display_data") if "text/markdown" in d["data"]]
+    assert shown and program in shown[0]["data"]["text/markdown"]
+    assert any(TRACE in d["data"] for d in ex.of("display_data"))
+    assert kernel.run("coc_program").result == repr(program + "\n")
