@@ -183,6 +183,15 @@ class CocMagics(Magics):
         names = self.session.undo()
         print("restored: " + ", ".join(names) if names else "nothing to undo")
 
+    @line_magic
+    def explore(self, line: str) -> Any:
+        """%explore: a widget over the last cell's trace; overwrite a value and re-run from it."""
+        from .explorer import TraceExplorer
+
+        explorer = TraceExplorer(self.session)
+        self.shell.lm_explorer = explorer
+        return explorer.widget
+
     @cell_magic
     def coc(self, line: str, cell: str) -> Any:
         """%%coc: the cell is a question; the LM writes a program for it, which then runs."""

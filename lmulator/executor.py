@@ -15,7 +15,7 @@ from typing import Any
 from .cache import CachedClient, ReplyCache, default_cache_path
 from .client import ChatClient, OpenAIChatClient
 from .config import MODES, Config
-from .emulator import Emulator, Request, cap_context, make_memo_key
+from .emulator import Emulator, Exchange, Request, cap_context, make_memo_key
 from .errors import ConfigError, EmulationAbort, EmulationError
 from .guards import ImportRefused, PolicyError
 from .instrument import (
@@ -28,6 +28,7 @@ from .instrument import (
 )
 from .policy import Policy, PolicyViolation
 from .replay import ReplayBook
+from .reply import check_delta_key
 from .runtime import MISSING_DEFINITION_ERRORS, Runtime, render_call
 from .standin import (
     METHOD_TYPES,
@@ -146,6 +147,8 @@ class Session:
         self._trace: list[TraceRecord] = []
         self._current_cell = ""
         self.lm_names: dict[str, str] = {}
+        self.last_cell: tuple[Instrumented, RunResult] | None = None
+        self.delta_overrides: dict[int, dict[str, Any]] = {}
         self.undo_stack: list[dict[str, Any]] = []
         self.history: list[RunResult] = []
 
@@ -327,6 +330,7 @@ class Session:
                 ms=ex.ms,
                 how="memo" if ex.cached else "replay" if ex.replayed else "lm",
                 request=req.to_dict(),
+                memo_key=req.memo_key,
             )
         )
         return ex.value
@@ -348,6 +352,11 @@ class Session:
         line, line_text = self._locate(site)
         state = self.state_for(site.referenced, local_vars)
         masked = _describe_error(exc) if exc is not None else None
+        if site.id in self.delta_overrides:
+            delta = dict(self.delta_overrides[site.id])
+            self._record(TraceRecord(line, line_text, "emulated", delta=delta, masked_error=masked,
+                                     how="overwritten", site_id=site.id))  # fmt: skip
+            return delta
         if self.config.lm == "off":  # the statement is skipped, its failure noted
             self._record(
                 TraceRecord(line, line_text, "emulated", delta={}, masked_error=masked, how="skip")
@@ -373,6 +382,7 @@ class Session:
         delta = ex.delta or {}
         self._record(
             TraceRecord(
+                site_id=site.id,
                 line=line,
                 source=line_text,
                 status="emulated",
@@ -381,6 +391,7 @@ class Session:
                 ms=ex.ms,
                 how="memo" if ex.cached else "replay" if ex.replayed else "lm",
                 request=req.to_dict(),
+                memo_key=req.memo_key,
             )
         )
         return delta
@@ -461,6 +472,48 @@ class Session:
                         target=f"{site.name}(...)", how="stand-in", masked_error=_describe_error(exc))
         )  # fmt: skip
         return value
+
+    def override(self, record: TraceRecord, value: Any) -> None:
+        """Make the emulation behind a trace record answer ``value`` (a delta for statements)."""
+        if not record.memo_key:
+            raise ValueError("this record has no emulation to overwrite")
+        old = self.emulator.memo.get(record.memo_key)
+        req = old.request if old else None
+        ex = Exchange(req, cached=False)  # type: ignore[arg-type]
+        if record.delta is not None:
+            if not isinstance(value, dict):
+                raise ValueError("a statement's emulation is a delta: a dict of names to values")
+            forbidden = self.forbidden_keys()
+            for key in value:
+                check_delta_key(key, set(value), forbidden)
+            if record.site_id is not None:
+                self.delta_overrides[record.site_id] = dict(value)
+            ex.delta = dict(value)
+        else:
+            ex.value = value
+        self.emulator.memo[record.memo_key] = ex
+
+    def rerun_from(self, line: int) -> RunResult:
+        """Run the last cell again from the top-level statement holding ``line``.
+
+        Statements before it are not run again; the namespace keeps what they bound.
+        """
+        if self.last_cell is None:
+            raise ValueError("no cell has run yet")
+        inst, previous = self.last_cell
+        body = inst.tree.body
+        start = next(
+            (i for i, s in enumerate(body) if s.lineno <= line <= (s.end_lineno or s.lineno)), None
+        )
+        if start is None:
+            raise ValueError(f"line {line} is not in the last cell")
+        result = RunResult(source=previous.source, name=previous.name)
+        self._trace = result.trace
+        self._current_cell = previous.name
+        self._run_steps(inst, result, emulate=self.mode in STATEMENT_MODES, start=start)
+        self.last_cell = (inst, result)
+        self.history.append(result)
+        return result
 
     def exercise_definitions(self, result: RunResult, max_items: int = 3) -> int:
         """Call the functions and methods a partial program defined but never ran.
@@ -562,6 +615,8 @@ class Session:
                 self._run_steps(inst, result, emulate=emulating)
         finally:
             self.history.append(result)
+            if any(r.status != "ran" for r in result.trace):
+                self.last_cell = (inst, result)  # the last cell the LM had a hand in
         return result
 
     def _compile(self, stmt: ast.stmt, name: str, as_value: bool) -> types.CodeType:

@@ -77,6 +77,8 @@ class TraceRecord:
     how: str | None = None
     request: dict[str, Any] | None = field(default=None, repr=False)
     bindings: dict[str, str] | None = None
+    memo_key: str | None = field(default=None, repr=False)
+    site_id: int | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The record as a JSON-ready dict, without empty fields."""

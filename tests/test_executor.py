@@ -176,3 +176,35 @@ def test_statement_request_carries_only_referenced_state(lm, session):
     message = lm.user_messages()[-1]
     assert "word = 'two'" in message
     assert "SECRET-ISH" not in message
+
+
+def test_overwrite_an_emulated_value_and_rerun_from_it(lm, session):
+    lm.rules(value_rule("get_country('Lyon')", "Lyon"), value_rule("get_country('Rome')", "Italy"))
+    s = session()
+    s.run("calls = []")
+    result = s.run(
+        "calls.append('first')\ncities = ['Lyon', 'Rome']\n"
+        "countries = [get_country(c) for c in cities]\nn = len(set(countries))\nn"
+    )
+    assert result.value == 2
+    wrong = next(r for r in result.trace if r.target == "get_country('Lyon')")
+    s.override(wrong, "France")
+    again = s.rerun_from(wrong.line)
+    assert s.namespace["countries"] == ["France", "Italy"]
+    assert again.value == 2
+    assert s.namespace["calls"] == ["first"]  # the statements before it did not run again
+    assert len(lm.log()) == 2  # the re-run asked nothing new
+
+
+def test_overwrite_a_delta_is_checked(lm, session):
+    import pytest
+
+    lm.rules(delta_rule("n = int('two')", {"n": 22}))
+    s = session()
+    result = s.run("n = int('two')\nm = n + 1")
+    rec = result.emulated[0]
+    with pytest.raises(Exception, match="names a builtin"):
+        s.override(rec, {"print": 1})
+    s.override(rec, {"n": 2})
+    s.rerun_from(1)
+    assert s.namespace["m"] == 3

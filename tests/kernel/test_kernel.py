@@ -195,3 +195,28 @@ def test_coc_cell_magic(kernel, lm):
     assert shown and program in shown[0]["data"]["text/markdown"]
     assert any(TRACE in d["data"] for d in ex.of("display_data"))
     assert kernel.run("coc_program").result == repr(program + "\n")
+
+
+def test_explore_overwrites_a_value_and_reruns(kernel, lm):
+    lm.rules(value_rule("get_country('Lyon')", "Lyon"), value_rule("get_country('Rome')", "Italy"))
+    kernel.run(
+        "cities = ['Lyon', 'Rome']\ncountries = [get_country(c) for c in cities]\nlen(set(countries))"
+    )
+    ex = kernel.run("%explore")
+    opens = {c["data"]["state"]["_model_name"]: c["comm_id"] for c in ex.of("comm_open")}
+    assert {"SelectModel", "TextModel", "ButtonModel", "VBoxModel"} <= set(opens)
+    select = next(
+        c for c in ex.of("comm_open") if c["data"]["state"]["_model_name"] == "SelectModel"
+    )
+    assert "get_country('Lyon') → 'Lyon'" in select["data"]["state"]["_options_labels"][0]
+
+    def send(comm_id, data):
+        kernel.kc.shell_channel.send(
+            kernel.kc.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        )
+
+    send(
+        opens["TextModel"], {"method": "update", "state": {"value": '"France"'}, "buffer_paths": []}
+    )
+    send(opens["ButtonModel"], {"method": "custom", "content": {"event": "click"}})
+    assert kernel.run("countries").result == "['France', 'Italy']"
