@@ -110,6 +110,9 @@ def infer_expectations(tree: ast.AST) -> dict[int, dict[str, Any]]:
                 want(node.right, NUMBER)
             if _is_number(node.right):
                 want(node.left, NUMBER)
+            if out.get(id(node)) is NUMBER:  # a number is made of numbers (parents come first)
+                want(node.left, NUMBER)
+                want(node.right, NUMBER)
         elif isinstance(node, ast.AugAssign) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult)):
             want(node.value, NUMBER)
         elif isinstance(node, ast.Compare) and len(node.ops) == 1:
