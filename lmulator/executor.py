@@ -420,19 +420,25 @@ class Session:
         if how:
             self._record_resolution(site, root, value, how)
         else:
-            value = self._lm_or_standin(site, root, ("name", root, site.cell))
+            value = self._lm_or_standin(site, root, ("name", root, site.cell), site.root_uses)
         self.namespace[root] = value
         return value
 
-    def _lm_or_standin(self, site: Site, target: str, memo: tuple) -> Any:
+    def _lm_or_standin(
+        self, site: Site, target: str, memo: tuple, uses: dict | None | bool = False
+    ) -> Any:
+        uses = site.uses if uses is False else uses
         reason = None
-        if self.config.lm == "on":
+        if uses and (uses.get("called") or uses.get("entered") or uses.get("attrs")):
+            # JSON cannot hold what is called, entered or has attributes: no LM call for it.
+            reason = "its uses need an object"
+        elif self.config.lm == "on":
             try:
                 value = self.emulate_value(site, target, memo=memo)
             except EmulationAbort:
                 reason = "the LM gave no value"  # a partial program goes on with a stand-in
             else:
-                reason = fits_uses(value, site.uses)
+                reason = fits_uses(value, uses)
                 if reason is None:
                     return value
                 reason = f"the LM's value does not fit: {reason}"

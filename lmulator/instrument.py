@@ -64,6 +64,7 @@ class Site:
     expect: dict | None = None
     simple: bool = False
     uses: dict | None = None
+    root_uses: dict | None = None
 
 
 @dataclass
@@ -278,6 +279,14 @@ def _name_uses(tree: ast.AST) -> tuple[dict[str, dict], dict[int, str]]:
         ):
             targets[id(node.value)] = node.targets[0].id
     return uses, targets
+
+
+def _merge_uses(a: dict | None, b: dict | None) -> dict | None:
+    if not a or not b:
+        return a or b
+    merged = {k: a[k] or b[k] for k in a if k != "attrs"}
+    merged["attrs"] = set(a["attrs"]) | set(b["attrs"])
+    return merged
 
 
 COMPOUND_STATEMENTS = (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.Match)
@@ -747,7 +756,8 @@ class _ValueRewriter(ast.NodeTransformer):
                 node,
                 name=dotted[1],
                 expect=self.owner._expect.get(id(node)),
-                uses=self.owner._uses.get(target) if target else None,
+                uses=_merge_uses(self.owner._uses.get(id(node)), self.owner._uses.get(target)),
+                root_uses=self.owner._uses.get(dotted[0]),
             )
             call = ast.Call(
                 func=ast.Name(CALL_HOOK, ast.Load()),
@@ -775,6 +785,7 @@ class _ValueRewriter(ast.NodeTransformer):
             name=dotted,
             expect=self.owner._expect.get(id(node)),
             uses=self.owner._uses.get(dotted.split(".")[0]),
+            root_uses=self.owner._uses.get(dotted.split(".")[0]),
         )
         call = ast.Call(
             func=ast.Name(NAME_HOOK, ast.Load()),
