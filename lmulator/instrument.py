@@ -242,36 +242,34 @@ def _unpack_standins(stmt: ast.stmt) -> None:
             stmt.iter = _unpack_call(UNPACK_ITER_HOOK, stmt.iter, n)
 
 
-def _name_uses(tree: ast.AST) -> tuple[dict[str, dict], dict[int, str]]:
-    """How each name is used (attributes read, called, subscripted, iterated, entered), and
-    the name each plain ``x = call(...)`` assigns its call to."""
-    uses: dict[str, dict] = {}
+def _name_uses(tree: ast.AST) -> tuple[dict[str | int, dict], dict[int, str]]:
+    """How each name, and each call's result (by node id), is used: attributes read, called,
+    subscripted, iterated, entered; and the name each plain ``x = call(...)`` assigns to."""
+    uses: dict[str | int, dict] = {}
     targets: dict[int, str] = {}
 
-    def use(name: str) -> dict:
-        return uses.setdefault(
-            name,
-            {
-                "attrs": set(),
-                "called": False,
-                "subscripted": False,
-                "iterated": False,
-                "entered": False,
-            },
-        )
+    def use(node: ast.AST) -> dict:
+        if isinstance(node, ast.Name):
+            key: str | int = node.id
+        elif isinstance(node, ast.Call):
+            key = id(node)
+        else:
+            return {"attrs": set()}  # a use of something else: not tracked
+        fresh = {"attrs": set(), "called": False, "subscripted": False, "iterated": False}
+        return uses.setdefault(key, {**fresh, "entered": False})
 
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            use(node.value.id)["attrs"].add(node.attr)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            use(node.func.id)["called"] = True
-        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
-            use(node.value.id)["subscripted"] = True
-        elif isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.iter, ast.Name):
-            use(node.iter.id)["iterated"] = True
-        elif isinstance(node, ast.withitem) and isinstance(node.context_expr, ast.Name):
-            use(node.context_expr.id)["entered"] = True
-        elif (
+        if isinstance(node, ast.Attribute):
+            use(node.value)["attrs"].add(node.attr)
+        elif isinstance(node, ast.Call):
+            use(node.func)["called"] = True
+        elif isinstance(node, ast.Subscript):
+            use(node.value)["subscripted"] = True
+        elif isinstance(node, (ast.For, ast.comprehension)):
+            use(node.iter)["iterated"] = True
+        elif isinstance(node, ast.withitem):
+            use(node.context_expr)["entered"] = True
+        if (
             isinstance(node, ast.Assign)
             and len(node.targets) == 1
             and isinstance(node.targets[0], ast.Name)
