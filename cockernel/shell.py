@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import ast
-import contextvars
 import linecache
-import threading
 from typing import Any
 
 from ipykernel.zmqshell import ZMQInteractiveShell
@@ -17,6 +15,7 @@ from lmulator.emulator import Request
 from lmulator.errors import ConfigError, EmulationError
 from lmulator.errors_display import strip_engine_frames
 from lmulator.executor import RunResult, Session
+from lmulator.progress import DelayedNotice
 
 from .render import mark_bundle
 from .sandbox import RestrictedIPython, kernel_policy, notebook_builtins
@@ -24,42 +23,23 @@ from .sandbox import RestrictedIPython, kernel_policy, notebook_builtins
 PROGRESS_DELAY_S = 0.5
 
 
-class ProgressDisplay:
-    """Shows the line being emulated while an LM request takes longer than half a second."""
+class ProgressDisplay(DelayedNotice):
+    """A display in the running cell naming the line being emulated, blanked when done."""
 
     def __init__(self) -> None:
-        self._timer: threading.Timer | None = None
-        self._shown: str | None = None
+        super().__init__(PROGRESS_DELAY_S)
         self._count = 0
-        self._lock = threading.Lock()
+        self._display_id = ""
 
-    def start(self, req: Request) -> None:
-        """A request went out: show it if it is still running after the delay."""
+    def show(self, req: Request) -> None:
+        """Put the progress line into the running cell's output."""
         self._count += 1
-        display_id = f"lmulator-progress-{id(self)}-{self._count}"
-        text = f"⋯ emulating line {req.line}: {req.target[:80]}"
-        ctx = contextvars.copy_context()  # the output must reach the running cell
-        self._timer = threading.Timer(
-            PROGRESS_DELAY_S, ctx.run, args=(self._show, display_id, text)
-        )
-        self._timer.daemon = True
-        self._timer.start()
+        self._display_id = f"lmulator-progress-{id(self)}-{self._count}"
+        display({"text/plain": self.text(req)}, raw=True, display_id=self._display_id)
 
-    def _show(self, display_id: str, text: str) -> None:
-        with self._lock:
-            display({"text/plain": text}, raw=True, display_id=display_id)
-            self._shown = display_id
-
-    def end(self, req: Request) -> None:
-        """The request finished: cancel the indicator, or blank it."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer.join()
-            self._timer = None
-        with self._lock:
-            if self._shown is not None:
-                update_display({"text/plain": ""}, raw=True, display_id=self._shown)
-                self._shown = None
+    def clear(self) -> None:
+        """Blank the progress line."""
+        update_display({"text/plain": ""}, raw=True, display_id=self._display_id)
 
 
 class CocShell(ZMQInteractiveShell):
@@ -87,8 +67,7 @@ class CocShell(ZMQInteractiveShell):
         self._apply_policy_extras()
 
     def _attach_progress(self) -> None:
-        self.lm_session.emulator.on_start = self.progress.start
-        self.lm_session.emulator.on_end = self.progress.end
+        self.progress.attach(self.lm_session.emulator)
 
     def _apply_policy_extras(self) -> None:
         """Give cells the notebook names their policy allows."""

