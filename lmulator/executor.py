@@ -34,6 +34,7 @@ from .standin import (
     METHOD_TYPES,
     SnippetExit,
     StandIn,
+    dress,
     fits_uses,
     snippet_exit,
     typed_standin,
@@ -413,6 +414,8 @@ class Session:
             value, how = gate.import_(root), "import"
         elif method in METHOD_TYPES:
             value, how = METHOD_TYPES[method](root), "inferred"
+        elif site.root_uses and site.root_uses.get("caught"):
+            value, how = type(root, (Exception,), {}), "inferred"  # an exception class
         elif expect:
             value, how = typed_standin(expect, root), "inferred"
         else:
@@ -440,7 +443,7 @@ class Session:
             else:
                 reason = fits_uses(value, uses)
                 if reason is None:
-                    return value
+                    return dress(value)
                 reason = f"the LM's value does not fit: {reason}"
         value = StandIn(target)
         self._record_resolution(site, target, value, "stand-in")

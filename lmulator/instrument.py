@@ -255,7 +255,13 @@ def _name_uses(tree: ast.AST) -> tuple[dict[str | int, dict], dict[int, str]]:
             key = id(node)
         else:
             return {"attrs": set()}  # a use of something else: not tracked
-        fresh = {"attrs": set(), "called": False, "subscripted": False, "iterated": False}
+        fresh = {
+            "attrs": set(),
+            "called": False,
+            "subscripted": False,
+            "iterated": False,
+            "caught": False,
+        }
         return uses.setdefault(key, {**fresh, "entered": False})
 
     for node in ast.walk(tree):
@@ -269,6 +275,9 @@ def _name_uses(tree: ast.AST) -> tuple[dict[str | int, dict], dict[int, str]]:
             use(node.iter)["iterated"] = True
         elif isinstance(node, ast.withitem):
             use(node.context_expr)["entered"] = True
+        elif isinstance(node, ast.ExceptHandler) and node.type is not None:
+            for caught in node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]:
+                use(caught)["caught"] = True
         if (
             isinstance(node, ast.Assign)
             and len(node.targets) == 1
@@ -764,6 +773,14 @@ class _ValueRewriter(ast.NodeTransformer):
             )
             return located(call, node)
         self.generic_visit(node)
+        if (
+            self.owner.partial
+            and self.module_scope
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "super"
+        ):
+            # A method body lifted out of its class: super() has no class here.
+            return self._name_hook(node, "super()")
         if self.owner.partial and not (
             isinstance(node.func, ast.Name) and node.func.id in _FRAME_CALLS
         ):

@@ -120,6 +120,10 @@ class StandIn:
     def __invert__(self) -> StandIn:
         return self
 
+    def keys(self) -> list[Any]:
+        """``**stand_in`` passes no keywords."""
+        return []
+
     def __mro_entries__(self, bases: tuple) -> tuple[type, ...]:
         return (StandInBase,)
 
@@ -144,7 +148,7 @@ for _op in (
 def involves_standin(*values: Any) -> bool:
     """Whether any value, or a container holding one at its top level, is a stand-in."""
     for v in values:
-        if isinstance(v, StandIn):
+        if isinstance(v, (StandIn, _Dressed)):
             return True
         if isinstance(v, (list, tuple, set, frozenset)) and any(isinstance(x, StandIn) for x in v):
             return True
@@ -274,3 +278,73 @@ def fits_uses(value: Any, uses: dict | None) -> str | None:
     if uses.get("entered") and not hasattr(value, "__enter__"):
         return "it is used in a with statement"
     return None
+
+
+class _Dressed:
+    """Mixin for an LM value: what the value itself cannot do, a stand-in does."""
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        return StandIn(f"({self!r}).{attr}")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> StandIn:
+        return StandIn(f"({self!r})(...)")
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: Any) -> bool:
+        return False
+
+
+class _DressedNumber(_Dressed):
+    def __iter__(self) -> Iterator[StandIn]:
+        return iter([StandIn(f"{self!r}[0]")])
+
+    def __getitem__(self, key: Any) -> StandIn:
+        return StandIn(f"{self!r}[...]")
+
+    def keys(self) -> list[Any]:
+        return []
+
+
+class DressedStr(_Dressed, str):
+    """A string from the LM."""
+
+    def keys(self) -> list[Any]:
+        return []
+
+
+class DressedInt(_DressedNumber, int):
+    """An integer from the LM."""
+
+
+class DressedFloat(_DressedNumber, float):
+    """A float from the LM."""
+
+
+class DressedList(_Dressed, list):
+    """A list from the LM."""
+
+    def keys(self) -> list[Any]:
+        return []
+
+
+class DressedDict(_Dressed, dict):
+    """A dict from the LM."""
+
+
+_DRESS = {
+    str: DressedStr,
+    int: DressedInt,
+    float: DressedFloat,
+    list: DressedList,
+    dict: DressedDict,
+}
+
+
+def dress(value: Any) -> Any:
+    """An LM value that falls back to stand-ins for what it cannot do itself."""
+    kind = _DRESS.get(type(value))
+    return kind(value) if kind is not None else value
