@@ -1,0 +1,8 @@
+"""lmulator: run Python statement by statement; a language model emulates what cannot run."""
+
+from .config import Config
+from .executor import RunResult, Session
+from .reason import reason
+
+__all__ = ["Config", "RunResult", "Session", "reason"]
+__version__ = "0.1.0"
