@@ -288,6 +288,19 @@ def _name_uses(tree: ast.AST) -> tuple[dict[str | int, dict], dict[int, str]]:
     return uses, targets
 
 
+def _module_bound_names(tree: ast.Module) -> set[str]:
+    """Names a cell binds at module level (assignments, definitions, imports)."""
+    bound: set[str] = set()
+    for n in _walk_scope(tree.body):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            bound.add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(n.name)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in n.names)
+    return bound
+
+
 def _merge_uses(a: dict | None, b: dict | None) -> dict | None:
     if not a or not b:
         return a or b
@@ -366,22 +379,12 @@ class Instrumenter:
     def run(self, tree: ast.Module) -> Instrumented:
         """Rewrite the cell; the tree is changed in place and returned."""
         self._bound = bound_names(tree)
-        self._module_bound = {
-            n.id if isinstance(n, ast.Name) else n.name
-            for n in _walk_scope(tree.body)
-            if (isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
-            or isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-        }
-        self._module_bound |= {
-            (a.asname or a.name).split(".")[0]
-            for n in _walk_scope(tree.body)
-            if isinstance(n, (ast.Import, ast.ImportFrom))
-            for a in n.names
-        }
+        self._module_bound = _module_bound_names(tree) if self.partial else set()
         self._names = _statement_names(tree)
         self._uses, self._call_targets = _name_uses(tree) if self.partial else ({}, {})
         self._any_undefined = any(self.is_undefined(n) for n in self._names.loaded)
-        self._expect = infer_expectations(tree) if self.value_hooks else {}
+        needs_hooks = self.value_hooks and (self._any_undefined or self.partial)
+        self._expect = infer_expectations(tree) if needs_hooks else {}
         top_sites: list[Site] = []
         ctx = _Context()
         new_body: list[ast.stmt] = []
