@@ -65,7 +65,8 @@ def test_bbh_harness_on_a_tiny_task(lm, tmp_path, capsys):
     )
     out = capsys.readouterr().out.strip().splitlines()
     assert accuracy == 0.5
-    assert out[0].startswith("fruit_count: 1/2 = 50.0%")
+    assert out[0].startswith("fruit_count: 1/2 = 50.0%  (LM calls 5,")  # 2 programs + 3 values
+    assert len(lm.log()) == 5
     assert out[-1] == "overall accuracy: 50.0% (2 examples)"
 
 

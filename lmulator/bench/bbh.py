@@ -112,7 +112,7 @@ def run(
             examples.append(Example(task, item["input"], item["target"], prediction, ok))
         client = session.emulator.client
         usage = getattr(client, "usage", None)
-        calls = session.emulator.requests_sent + (usage.calls if usage else 0)
+        calls = usage.calls if usage else session.emulator.requests_sent
         tokens = (usage.prompt_tokens + usage.completion_tokens) if usage else 0
         total_calls += calls
         total_tokens += tokens
