@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--replay", action="store_true", help="answer only from the replay file")
     run.add_argument("--replay-file", help="replay file (default: FILE.lmreplay.jsonl beside FILE)")
     run.add_argument("--no-cache", action="store_true", help="do not use the on-disk reply cache")
+    run.add_argument(
+        "--timeout", type=float, default=None, help="wall-clock limit for the program (s)"
+    )
+    run.add_argument(
+        "--memory-mb", type=int, default=None, help="address-space limit for this process"
+    )
     return parser
 
 
@@ -57,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise_errors=args.raise_errors or None,
             trace_level=args.trace,
             cache="off" if args.no_cache else None,
+            cell_timeout=args.timeout,
             record="record" if args.record else "replay" if args.replay else None,
             record_path=args.replay_file or str(replay_path_for(args.file)),
         )
@@ -69,6 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"lmulator: error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
+    if args.memory_mb:
+        import resource
+
+        limit = args.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
         session = Session(config, policy=args.policy)
     except ConfigError as exc:

@@ -28,6 +28,7 @@ class Config:
     raise_errors: bool = False
     trace_level: str = "default"
     prompt_style: str = "auto"
+    cell_timeout: float = 0.0  # seconds of wall clock per cell; 0 means no limit
     cache: str = "auto"  # "auto" (the user's cache dir), "off", or a file path
     record: str = "off"  # "off", "record" or "replay"
     record_path: str | None = None
@@ -70,6 +71,8 @@ class Config:
             raise ConfigError(
                 f"base URL must start with http:// or https://, got {self.base_url!r}"
             )
+        if self.cell_timeout < 0:
+            raise ConfigError(f"cell timeout must be 0 (none) or positive, got {self.cell_timeout}")
         if not (0.0 <= self.temperature <= 2.0):
             raise ConfigError(f"temperature must be between 0 and 2, got {self.temperature}")
         return self
@@ -103,4 +106,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         timeout=timeout,
         prompt_style=env.get("LMULATOR_PROMPT_STYLE") or "auto",
         cache=env.get("LMULATOR_CACHE") or "auto",
+        cell_timeout=float(env.get("LMULATOR_CELL_TIMEOUT") or 0),
     ).validate()

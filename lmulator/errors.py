@@ -30,3 +30,7 @@ class EmulationAbort(BaseException):  # noqa: N818 - internal control flow, not 
 
 class ReplyError(LmulatorError):
     """An LM reply does not parse or does not fit the request's schema."""
+
+
+class CellTimeout(BaseException):  # noqa: N818 - like KeyboardInterrupt, not caught by `except Exception`
+    """A cell ran past its wall-clock limit."""

@@ -6,7 +6,9 @@ import ast
 import itertools
 import keyword
 import linecache
+import signal
 import sys
+import threading
 import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ from .cache import CachedClient, ReplyCache, default_cache_path
 from .client import ChatClient, OpenAIChatClient
 from .config import MODES, Config
 from .emulator import Emulator, Exchange, Request, cap_context, make_memo_key
-from .errors import ConfigError, EmulationAbort, EmulationError
+from .errors import CellTimeout, ConfigError, EmulationAbort, EmulationError
 from .guards import ImportRefused, PolicyError
 from .instrument import (
     COMPOUND_STATEMENTS,
@@ -208,8 +210,8 @@ class Session:
 
     def emulates(self, exc: BaseException) -> bool:
         """Whether a failing statement with this exception is handed to the LM."""
-        if isinstance(exc, (PolicyViolation, PolicyError, ImportRefused)):
-            return False  # a refusal is an answer, not a gap for the LM to fill
+        if isinstance(exc, (PolicyViolation, PolicyError, ImportRefused, MemoryError)):
+            return False  # a refusal or an exhausted resource is not a gap for the LM to fill
         if not self.config.emulate_statements:
             return False
         if self.config.raise_errors:
@@ -583,6 +585,27 @@ class Session:
 
     def run(self, source: str, name: str | None = None) -> RunResult:
         """Run one cell; the namespace keeps what it binds."""
+        limit = self.config.cell_timeout
+        if limit <= 0 or threading.current_thread() is not threading.main_thread():
+            return self._run(source, name)
+
+        def expire(signum: int, frame: Any) -> None:
+            raise CellTimeout(f"the cell ran longer than its {limit:g} s limit")
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, limit)
+        try:
+            return self._run(source, name)
+        except CellTimeout as exc:
+            last = self.history[-1] if self.history else None
+            result = last if last is not None and last.source is source else RunResult(source, name or "")
+            result.error = exc
+            return result
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def _run(self, source: str, name: str | None = None) -> RunResult:
         name = name or f"<cell-{next(self._cell_counter)}>"
         result = RunResult(source=source, name=name)
         self._trace = result.trace
