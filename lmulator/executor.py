@@ -598,7 +598,11 @@ class Session:
             return self._run(source, name)
         except CellTimeout as exc:
             last = self.history[-1] if self.history else None
-            result = last if last is not None and last.source is source else RunResult(source, name or "")
+            result = (
+                last
+                if last is not None and last.source is source
+                else RunResult(source, name or "")
+            )
             result.error = exc
             return result
         finally:

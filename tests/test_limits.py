@@ -25,7 +25,16 @@ def test_a_memory_bomb_ends_in_memory_error(tmp_path):
     program = tmp_path / "bomb.py"
     program.write_text("kept = 1\nbig = 'x' * (10 ** 10)\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "lmulator", "run", str(program), "--memory-mb", "400", "--no-listing"],
+        [
+            sys.executable,
+            "-m",
+            "lmulator",
+            "run",
+            str(program),
+            "--memory-mb",
+            "400",
+            "--no-listing",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
