@@ -224,7 +224,6 @@ class Emulator:
         self.requests_sent = 0
         self.first_try_valid = 0
         self.replies_checked = 0
-        self.on_request: Callable[[Request], None] | None = None
         self.on_start: Callable[[Request], None] | None = None
         self.on_end: Callable[[Request], None] | None = None
 
@@ -298,8 +297,6 @@ class Emulator:
         attempts = 0
         while attempts < self.max_attempts:
             attempts += 1
-            if self.on_request is not None:
-                self.on_request(req)
             try:
                 content = self.client.complete(messages, schema, name)
             except EmulationError as exc:

@@ -70,11 +70,13 @@ def _last_user_text(body: dict[str, Any]) -> str:
     return ""
 
 
-def _completion(model: str, content: str | None, refusal: str | None = None) -> dict[str, Any]:
+def _completion(
+    model: str, content: str | None, refusal: str | None = None, prompt_tokens: int = 0
+) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if refusal is not None:
         message["refusal"] = refusal
-    prompt_tokens = 0
+    completion_tokens = len((content or "").split())
     return {
         "id": "chatcmpl-scripted",
         "object": "chat.completion",
@@ -83,8 +85,8 @@ def _completion(model: str, content: str | None, refusal: str | None = None) -> 
         "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
         "usage": {
             "prompt_tokens": prompt_tokens,
-            "completion_tokens": len((content or "").split()),
-            "total_tokens": len((content or "").split()),
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
         },
     }
 
@@ -184,7 +186,9 @@ class Handler(BaseHTTPRequestHandler):
         else:
             content = spec.get("content")
         model = body.get("model", "scripted")
-        payload = _completion(model, content, fault.get("refusal"))
+        # Token counts are word counts: enough for tests of the accounting, not a tokenizer.
+        words = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+        payload = _completion(model, content, fault.get("refusal"), words)
         if fault.get("empty_choices"):
             payload["choices"] = []
         data = json.dumps(payload).encode()
