@@ -7,6 +7,7 @@ import linecache
 from typing import Any
 
 from ipykernel.zmqshell import ZMQInteractiveShell
+from IPython.core.interactiveshell import _modified_open as ipython_open
 from IPython.display import display, update_display
 from traitlets import Any as AnyTrait
 
@@ -76,8 +77,10 @@ class CocShell(ZMQInteractiveShell):
             proxy = RestrictedIPython(self)
             ns["get_ipython"] = lambda: proxy
             ns["__builtins__"].update(notebook_builtins())
+            ns.pop("open", None)  # IPython's own open(); the policy gives no file access
         else:
             ns["get_ipython"] = self.get_ipython
+            ns["open"] = ipython_open
 
     def set_lm_policy(self, name: str) -> None:
         """Switch the cells' policy (restricted or trusted)."""

@@ -1,0 +1,57 @@
+"""Walks to ``object.__subclasses__()`` in every spelling the compiler lets through."""
+
+import pytest
+
+from lmulator.policy import PolicyViolation
+
+from .attack import attack
+
+COMPILE_TIME = [
+    "s = ().__class__.__base__.__subclasses__()",
+    "s = object.__subclasses__()",
+    "s = type.__subclasses__(object)",
+    "g = (lambda: 1).__globals__",
+    "s = print.__self__",
+    "x = 1\nd = x.__dict__",
+    "b = __builtins__",
+    "i = __import__",
+    "m = [].__class__.__mro__[-1]",
+    "class C:\n    pass\nd = C.__dict__",
+    "def f():\n    pass\nc = f.__code__",
+    "s = (1).__reduce_ex__(2)",
+]
+
+RUN_TIME = [
+    "s = getattr((), '__class__')",
+    "s = getattr((), '_' + '_class__')",
+    "s = getattr(getattr(object, '__subcl' + 'asses__'), '__call__')()",
+    "s = getattr(type(()), '__base__')",
+    "s = getattr(int, 'mro')()[-1]\nt = getattr(s, '__subclasses__')()",
+    "s = vars(object)",
+    "s = type(1).__name__ and getattr(type(1), '__dict__')",
+    "s = type('X', (object,), {})",
+    "import operator\ns = operator.attrgetter('__class__')(1)",
+    "import operator\ns = operator.attrgetter('real.__class__')(1)",
+    "import operator\ns = operator.methodcaller('__reduce__')(1)",
+    "import functools\ns = functools.reduce(getattr, ['__class__', '__base__'], ())",
+    "s = list(map(getattr, [()], ['__class__']))",
+    "s = [getattr(x, n) for x, n in [((), '__class__')]]",
+    "s = max([()], key=lambda x: getattr(x, '__class__'))",
+    "s = hasattr((), '__class__') or getattr(1, '__cl' + 'ass__')",
+    "s = setattr(1, '__class__', str)",
+    "s = delattr(1, '__class__')",
+]
+
+
+@pytest.mark.parametrize("source", COMPILE_TIME)
+def test_dunder_walks_are_refused_at_compile_time(source):
+    for error in attack(source):
+        assert isinstance(error, PolicyViolation)
+
+
+@pytest.mark.parametrize("source", RUN_TIME)
+def test_computed_dunder_walks_are_refused_at_run_time(source):
+    attack(source)
+
+
+PAYLOADS = COMPILE_TIME + RUN_TIME

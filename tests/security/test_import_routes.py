@@ -1,0 +1,52 @@
+"""Imports off the allow-list, through every route a program has."""
+
+import pytest
+
+from .attack import attack
+
+PAYLOADS = [
+    "import os",
+    "import subprocess",
+    "import gc",
+    "import ctypes",
+    "import builtins",
+    "import importlib",
+    "import json.tool",
+    "from os import path",
+    "from . import x",
+    "from importlib import import_module",
+    "os = __import__('os')",
+    "os = getattr(print, '__self__').__import__('os')",
+    "import importlib\nos = importlib.import_module('os')",
+    "import typing\nmods = typing.sys.modules",
+    "import random\nos = random._os",
+    "import random\nos = random.os",
+    "import json\nd = json.decoder.re",
+    "import collections\ns = collections.sys.modules",
+    "import collections.abc\ns = collections.abc.sys.modules",
+    "import urllib.parse\ns = urllib.parse.sys.modules",
+    "import re\ns = re.enum.sys.modules",
+    "import string\ns = string._re",
+    "import math\nl = math.__loader__",
+    "import math\ns = math.__spec__",
+    "import sys\nm = sys.modules",
+    "import sys\np = sys.path",
+    "import sys\nsys.stdout.buffer.raw",
+    "exec('import os')",
+    "eval('__import__(\"os\")')",
+    "compile('import os', 'x', 'exec')",
+    "b = open('/etc/passwd').read()",
+    "breakpoint()",
+]
+
+
+@pytest.mark.parametrize("source", PAYLOADS)
+def test_imports_off_the_list_are_refused(source):
+    attack(source)
+
+
+def test_modules_reached_through_allowed_ones_are_the_restricted_snapshots():
+    from ..policy.helpers import value
+
+    assert value("import sys\nimport urllib.parse\nurllib.parse.sys is sys") is True
+    assert value("import re\nimport enum\nre.enum is enum") is True

@@ -1,0 +1,59 @@
+"""Every attack payload, sent to one real kernel: refused, and the kernel and its state live on."""
+
+import pytest
+
+from ..kernel.helpers import Kernel
+from . import (
+    test_attribute_error_obj,
+    test_dunder_walks,
+    test_except_star,
+    test_format_strings,
+    test_generator_frames,
+    test_guard_name_shadowing,
+    test_import_routes,
+    test_module_writes,
+)
+
+FAMILIES = {
+    "generator frames": test_generator_frames.PAYLOADS,
+    "format strings": test_format_strings.PAYLOADS,
+    "exception objects": test_attribute_error_obj.PAYLOADS,
+    "except*": test_except_star.PAYLOADS,
+    "guard names": test_guard_name_shadowing.PAYLOADS,
+    "dunder walks": test_dunder_walks.PAYLOADS,
+    "module writes": test_module_writes.PAYLOADS,
+    "import routes": test_import_routes.PAYLOADS,
+}
+
+
+@pytest.fixture(scope="module")
+def kernel(_server_process):
+    kernel = Kernel(env={"OPENAI_BASE_URL": _server_process.base_url, "LMULATOR_CACHE": "off"})
+    yield kernel
+    kernel.close()
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_the_kernel_refuses_each_payload_and_keeps_its_state(kernel, lm, family):
+    kernel.run("%mode python")
+    kernel.run("kept = [1, 2, 3]")
+    for source in FAMILIES[family]:
+        ex = kernel.run(source)
+        assert ex.status == "error", f"{source!r} ran in the kernel"
+        after = kernel.run("sum(kept)")
+        assert after.status == "ok" and after.result == "6", f"kernel broken after {source!r}"
+    assert lm.log() == []  # no payload reached the LM in python mode
+
+
+def test_ipython_names_in_the_namespace_give_no_way_out(kernel, lm):
+    kernel.run("%mode python")
+    assert kernel.run("open('/etc/hostname').read()").status == "error"  # IPython puts open there
+    assert kernel.run("exit._ip").status == "error"
+    assert kernel.run("get_ipython().kernel").status == "error"
+    assert kernel.run("get_ipython().system('true')").status == "error"
+    kernel.run("%policy trusted")
+    try:
+        assert kernel.run("len(open('/etc/hostname').read()) > 0").result == "True"
+    finally:
+        kernel.run("%policy restricted")
+    assert kernel.run("open").status == "error"
