@@ -1,4 +1,4 @@
-"""The kernel's magics: %lm, %mode, %policy, %trace, %state, %undo."""
+"""The kernel's magics: %lm, %mode, %policy, %limits, %trace, %state, %undo, %explore, %%coc."""
 
 from __future__ import annotations
 
@@ -176,6 +176,41 @@ class CocMagics(Magics):
             },
             raw=True,
         )
+
+    @line_magic
+    def limits(self, line: str) -> None:
+        """%limits [time=S] [memory=MB]: show or set the per-cell wall-clock and memory limits."""
+        changes: dict[str, Any] = {}
+        for word in line.split():
+            key, sep, value = word.partition("=")
+            try:
+                if key == "time" and sep:
+                    changes["cell_timeout"] = float(value)
+                elif key == "memory" and sep:
+                    changes["memory_mb"] = int(value)
+                else:
+                    print(f"%limits: expected time=SECONDS or memory=MB; got {word!r}")
+                    return
+            except ValueError:
+                print(f"%limits: {key} needs a number; got {value!r}")
+                return
+        if changes:
+            from dataclasses import replace
+
+            try:
+                self.shell.set_lm_config(replace(self.session.config, **changes))
+            except ConfigError as exc:
+                print(f"%limits: {exc}")
+                return
+        cfg = self.session.config
+        time_text = (
+            f"{cfg.cell_timeout:g} s" if cfg.cell_timeout else "none (interrupt stops a cell)"
+        )
+        memory = cfg.memory_bytes() // (1024 * 1024)
+        memory_text = f"{memory} MB" if memory else "none"
+        if cfg.memory_mb is None:
+            memory_text += " (default: half the machine's memory)"
+        print(f"time per cell    {time_text}\nmemory per cell  {memory_text}")
 
     @line_magic
     def undo(self, line: str) -> None:

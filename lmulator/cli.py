@@ -46,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=None, help="wall-clock limit for the program (s)"
     )
     run.add_argument(
-        "--memory-mb", type=int, default=None, help="address-space limit for this process"
+        "--memory-mb",
+        type=int,
+        default=None,
+        help="memory the program may add, in MB (default: half the RAM; 0: no limit)",
     )
     return parser
 
@@ -64,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             trace_level=args.trace,
             cache="off" if args.no_cache else None,
             cell_timeout=args.timeout,
+            memory_mb=args.memory_mb,
             record="record" if args.record else "replay" if args.replay else None,
             record_path=args.replay_file or str(replay_path_for(args.file)),
         )
@@ -76,11 +80,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"lmulator: error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
-    if args.memory_mb:
-        import resource
-
-        limit = args.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
         session = Session(config, policy=args.policy)
     except ConfigError as exc:

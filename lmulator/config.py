@@ -29,6 +29,7 @@ class Config:
     trace_level: str = "default"
     prompt_style: str = "auto"
     cell_timeout: float = 0.0  # seconds of wall clock per cell; 0 means no limit
+    memory_mb: int | None = None  # address space a cell may add; None: half the RAM; 0: no limit
     cache: str = "auto"  # "auto" (the user's cache dir), "off", or a file path
     record: str = "off"  # "off", "record" or "replay"
     record_path: str | None = None
@@ -73,6 +74,8 @@ class Config:
             )
         if self.cell_timeout < 0:
             raise ConfigError(f"cell timeout must be 0 (none) or positive, got {self.cell_timeout}")
+        if self.memory_mb is not None and self.memory_mb < 0:
+            raise ConfigError(f"memory limit must be 0 (none) or positive MB, got {self.memory_mb}")
         if not (0.0 <= self.temperature <= 2.0):
             raise ConfigError(f"temperature must be between 0 and 2, got {self.temperature}")
         return self
@@ -82,6 +85,13 @@ class Config:
         if self.prompt_style != "auto":
             return self.prompt_style
         return "full" if self.base_url else "compact"
+
+    def memory_bytes(self) -> int:
+        """The address space in bytes a cell may add (0: no limit)."""
+        from .limits import MIB, default_memory_mb
+
+        mb = default_memory_mb() if self.memory_mb is None else self.memory_mb
+        return mb * MIB
 
     def with_(self, **changes: object) -> Config:
         """A copy with some fields changed (None values leave a field as it is)."""
@@ -94,6 +104,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
     try:
         temperature = float(env.get("LMULATOR_TEMPERATURE", "0"))
         timeout = float(env.get("LMULATOR_TIMEOUT", "60"))
+        cell_timeout = float(env.get("LMULATOR_CELL_TIMEOUT") or 0)
+        memory = env.get("LMULATOR_MEMORY_MB")
+        memory_mb = int(memory) if memory else None
     except ValueError as exc:
         raise ConfigError(f"bad number in the environment: {exc}") from None
     return Config(
@@ -106,5 +119,6 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         timeout=timeout,
         prompt_style=env.get("LMULATOR_PROMPT_STYLE") or "auto",
         cache=env.get("LMULATOR_CACHE") or "auto",
-        cell_timeout=float(env.get("LMULATOR_CELL_TIMEOUT") or 0),
+        cell_timeout=cell_timeout,
+        memory_mb=memory_mb,
     ).validate()

@@ -6,9 +6,7 @@ import ast
 import itertools
 import keyword
 import linecache
-import signal
 import sys
-import threading
 import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from .instrument import (
     Site,
     referenced_names,
 )
+from .limits import memory_allowance, wall_clock_limit
 from .policy import Policy, PolicyViolation
 from .replay import ReplayBook
 from .reply import check_delta_key
@@ -584,18 +583,13 @@ class Session:
     # -- running cells ---------------------------------------------------------------
 
     def run(self, source: str, name: str | None = None) -> RunResult:
-        """Run one cell; the namespace keeps what it binds."""
-        limit = self.config.cell_timeout
-        if limit <= 0 or threading.current_thread() is not threading.main_thread():
-            return self._run(source, name)
-
-        def expire(signum: int, frame: Any) -> None:
-            raise CellTimeout(f"the cell ran longer than its {limit:g} s limit")
-
-        previous = signal.signal(signal.SIGALRM, expire)
-        signal.setitimer(signal.ITIMER_REAL, limit)
+        """Run one cell within the configured limits; the namespace keeps what it binds."""
         try:
-            return self._run(source, name)
+            with (
+                memory_allowance(self.config.memory_bytes()),
+                wall_clock_limit(self.config.cell_timeout),
+            ):
+                return self._run(source, name)
         except CellTimeout as exc:
             last = self.history[-1] if self.history else None
             result = (
@@ -605,9 +599,6 @@ class Session:
             )
             result.error = exc
             return result
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
 
     def _run(self, source: str, name: str | None = None) -> RunResult:
         name = name or f"<cell-{next(self._cell_counter)}>"

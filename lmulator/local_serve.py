@@ -33,6 +33,9 @@ def _watch_parent(parent: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve the model until the parent exits."""
+    from .limits import lift_own_memory_limit
+
+    lift_own_memory_limit()  # started during a cell, it inherits that cell's memory limit
     parser = argparse.ArgumentParser(prog="python -m lmulator.local_serve")
     parser.add_argument("--model", required=True)
     parser.add_argument("--parent", type=int, required=True)

@@ -1,4 +1,4 @@
-"""Resource limits: a wall-clock limit per cell, an address-space limit for the CLI."""
+"""Resource limits: a wall-clock limit and a memory allowance per cell."""
 
 import subprocess
 import sys
@@ -41,3 +41,35 @@ def test_a_memory_bomb_ends_in_memory_error(tmp_path):
     )
     assert proc.returncode == 1
     assert proc.stderr.strip().endswith("MemoryError")
+
+
+def test_a_memory_bomb_in_a_session_ends_in_memory_error_and_the_session_goes_on():
+    s = Session(Config(mode="interweave", lm="off", memory_mb=300))
+    s.run("kept = 1")
+    result = s.run("chunks = []\nwhile True:\n    chunks.append(bytearray(10**7))")
+    assert isinstance(result.error, MemoryError)  # never handed to the LM
+    assert 0 < len(s.namespace["chunks"]) < 40
+    assert isinstance(s.run("big = 'x' * 10**10").error, MemoryError)
+    del s.namespace["chunks"]
+    assert s.run("len(bytearray(10**8)) + kept").value == 10**8 + 1
+
+
+def test_the_allowance_is_lifted_after_the_cell_and_a_tighter_limit_stays():
+    import resource
+
+    from lmulator.limits import MIB, address_space_in_use, memory_allowance
+
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    with memory_allowance(100 * MIB):
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        assert 0 < soft - address_space_in_use() <= 100 * MIB
+        with memory_allowance(10_000 * MIB):  # an inner, looser allowance cannot widen it
+            assert resource.getrlimit(resource.RLIMIT_AS)[0] == soft
+    assert resource.getrlimit(resource.RLIMIT_AS) == before
+
+
+def test_memory_limit_defaults_to_half_the_machine_and_zero_means_none():
+    from lmulator.limits import physical_memory
+
+    assert abs(Config().memory_bytes() - physical_memory() // 2) < 2 * 1024 * 1024
+    assert Config(memory_mb=0).memory_bytes() == 0

@@ -1,0 +1,89 @@
+"""Resource limits for a running cell: address space a cell may add, and a wall-clock limit."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .errors import CellTimeout
+
+MIB = 1024 * 1024
+
+
+def physical_memory() -> int:
+    """The machine's physical memory in bytes (0 if unknown)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 0
+
+
+def default_memory_mb() -> int:
+    """The default memory a cell may add: half the machine's physical memory."""
+    return physical_memory() // 2 // MIB
+
+
+def address_space_in_use() -> int:
+    """This process's mapped address space in bytes (what RLIMIT_AS counts)."""
+    with open("/proc/self/statm", encoding="ascii") as fh:
+        pages = int(fh.read().split()[0])
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def _as_limit(value: int) -> float:
+    return float("inf") if value == resource.RLIM_INFINITY else value
+
+
+@contextmanager
+def memory_allowance(nbytes: int) -> Iterator[None]:
+    """Let the block map at most ``nbytes`` more address space; beyond it allocations fail.
+
+    A failed allocation raises MemoryError in the program. A tighter limit already in force
+    (an outer one, or the hard limit) stays in force; the previous limit returns afterwards.
+    """
+    if nbytes <= 0:
+        yield
+        return
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        wanted = address_space_in_use() + nbytes
+    except (OSError, ValueError):  # no /proc: no limit rather than a failing cell
+        yield
+        return
+    new = int(min(wanted, _as_limit(soft), _as_limit(hard)))
+    resource.setrlimit(resource.RLIMIT_AS, (new, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@contextmanager
+def wall_clock_limit(seconds: float) -> Iterator[None]:
+    """Raise CellTimeout in the block once ``seconds`` have passed (main thread only)."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise CellTimeout(f"the cell ran longer than its {seconds:g} s limit")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def lift_own_memory_limit() -> None:
+    """Raise this process's soft address-space limit to its hard one (inherited limits)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
