@@ -1,0 +1,231 @@
+"""The child process of an isolated session: runs cells under operating-system limits.
+
+Started by :class:`lmulator.isolation.IsolatedSession` as
+``python -I -m lmulator.isolated_worker READ_FD WRITE_FD`` with a scrubbed environment. It holds
+no API key: every LM request goes to the parent over the channel, which answers with reply text.
+Before each cell the process forks; the parent copy keeps the state from before the cell and
+takes over if the cell's copy dies (killed for its time, out of memory, crashed).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import resource
+import signal
+import sys
+from typing import Any
+
+from .config import Config
+from .errors import EmulationError, ReplyError
+from .errors_display import format_user_error
+from .executor import RunResult, Session
+from .limits import MIB, address_space_in_use
+from .wire import Channel, ChannelClosed
+
+MAX_REPR_CHARS = 200_000
+
+
+class ChannelClient:
+    """A chat client that asks the parent process, which holds the real client and its key."""
+
+    def __init__(self, channel: Channel, model: str) -> None:
+        self.channel = channel
+        self.model = model
+        self._next_id = 0
+
+    def complete(self, messages: list[dict[str, str]], schema: dict[str, Any], name: str) -> str:
+        """Send the request to the parent and wait for its reply text."""
+        self._next_id += 1
+        rid = self._next_id
+        self.channel.send(
+            {"op": "lm", "id": rid, "messages": messages, "schema": schema, "name": name}
+        )
+        while True:
+            msg = self.channel.recv()
+            if msg is not None and msg["op"] == "reply" and msg.get("id") == rid:
+                break  # anything else is a stale answer to an abandoned request
+        if "error" in msg:
+            kind = ReplyError if msg.get("kind") == "reply" else EmulationError
+            raise kind(str(msg["error"]))
+        text = msg.get("text")
+        if not isinstance(text, str):
+            raise ReplyError("the parent sent no reply text")
+        return text
+
+
+class ChannelStream(io.TextIOBase):
+    """A text stream whose writes go to the parent as ``out`` messages."""
+
+    def __init__(self, channel: Channel, name: str) -> None:
+        self.channel = channel
+        self.stream_name = name
+
+    def writable(self) -> bool:
+        """Always writable."""
+        return True
+
+    def write(self, text: str) -> int:
+        """Send the text to the parent."""
+        if text:
+            self.channel.send({"op": "out", "name": self.stream_name, "text": str(text)})
+        return len(text)
+
+
+def apply_limits(limits: dict[str, Any]) -> None:
+    """Set this process's rlimits: address space, CPU time, open files, no files written."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, not kills
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    files = int(limits.get("open_files") or 0)
+    if files:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
+    memory = int(limits.get("memory_mb") or 0)
+    if memory:
+        cap = address_space_in_use() + memory * MIB
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    cpu = int(limits.get("cpu_seconds") or 0)
+    if cpu:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception as exc:  # a program's own __repr__ may fail
+        text = f"<unrepresentable {type(value).__name__}: {type(exc).__name__}>"
+    return text if len(text) <= MAX_REPR_CHARS else text[:MAX_REPR_CHARS] + "…"
+
+
+def encode_result(result: RunResult, session: Session, seq: Any = None) -> dict[str, Any]:
+    """The ``done`` message for a cell's result."""
+    error = None
+    if result.error is not None:
+        exc = result.error
+        error = {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "line": getattr(exc, "line", None) or getattr(exc, "lineno", None),
+            "text": format_user_error(exc),
+        }
+    return {
+        "op": "done",
+        "seq": seq,
+        "has_value": result.has_value,
+        "value": _safe_repr(result.value) if result.has_value else None,
+        "exit_value": None if result.exit_value is None else _safe_repr(result.exit_value),
+        "trace": [r.to_dict() for r in result.trace],
+        "error": error,
+        "lm_names": dict(session.lm_names),
+    }
+
+
+def run_cell(session: Session, msg: dict[str, Any]) -> dict[str, Any]:
+    """Run one cell and encode what it produced; never raises."""
+    source = msg.get("source")
+    name = msg.get("name") if isinstance(msg.get("name"), str) else None
+    if not isinstance(source, str):
+        result = RunResult("", name or "")
+        result.error = TypeError("a cell's source must be text")
+        return encode_result(result, session, msg.get("seq"))
+    try:
+        result = session.run(source, name=name)
+    except BaseException as exc:  # KeyboardInterrupt, or anything the engine let through
+        result = RunResult(source, name or "")
+        result.error = exc
+    return encode_result(result, session, msg.get("seq"))
+
+
+def _describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            return f"killed by {signal.Signals(sig).name}"
+        except ValueError:
+            return f"killed by signal {sig}"
+    return f"exited with status {os.WEXITSTATUS(status)}"
+
+
+def run_with_snapshot(session: Session, channel: Channel, msg: dict[str, Any]) -> None:
+    """Run a cell in a forked copy; this copy keeps the state and takes over if that one dies."""
+    pid = os.fork()
+    if pid == 0:  # the copy that runs the cell
+        channel.send({"op": "started", "pid": os.getpid(), "seq": msg.get("seq")})
+        done = run_cell(session, msg)
+        os.kill(os.getppid(), signal.SIGKILL)  # the state from before the cell is not needed
+        channel.send(done)
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    signal.signal(signal.SIGINT, previous)
+    channel.discard_pending()
+    os.write(channel.write_fd, b"\n")  # end any message the dead copy left half written
+    channel.send({"op": "restored", "cause": _describe_status(status), "seq": msg.get("seq")})
+
+
+def serve(session: Session, channel: Channel, snapshots: bool) -> None:
+    """Answer the parent's requests until it closes the channel."""
+    while True:
+        try:
+            msg = channel.recv()
+        except ChannelClosed:
+            return
+        except KeyboardInterrupt:
+            continue
+        if msg is None:
+            continue
+        op = msg["op"]
+        if op == "run":
+            if snapshots:
+                run_with_snapshot(session, channel, msg)
+            else:
+                channel.send({"op": "started", "pid": os.getpid(), "seq": msg.get("seq")})
+                channel.send(run_cell(session, msg))
+        elif op == "undo":
+            channel.send({"op": "undone", "names": session.undo()})
+        elif op == "names":
+            names = {
+                k: [type(v).__name__, _safe_repr(v)[:200], session.lm_names.get(k, "")]
+                for k, v in session.user_names().items()
+            }
+            channel.send({"op": "names", "names": names})
+        elif op == "close":
+            return
+        # anything else (a stale LM reply) is ignored
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Set limits, build the session the parent describes, and serve it."""
+    args = sys.argv[1:] if argv is None else argv
+    channel = Channel(int(args[0]), int(args[1]))
+    start = channel.recv()
+    if start is None or start["op"] != "start":
+        return 2
+    apply_limits(start.get("limits") or {})
+    fields = {k: v for k, v in (start.get("config") or {}).items() if k in CONFIG_FIELDS}
+    config = Config(**fields, cache="off")
+    session = Session(
+        config,
+        policy=str(start.get("policy") or "restricted"),
+        client=ChannelClient(channel, str(start.get("model") or "default")),
+    )
+    sys.stdout = ChannelStream(channel, "stdout")
+    sys.stderr = ChannelStream(channel, "stderr")
+    channel.send({"op": "ready", "pid": os.getpid()})
+    serve(session, channel, bool(start.get("snapshots", True)))
+    return 0
+
+
+#: The configuration fields a parent passes on (never an endpoint or a key).
+CONFIG_FIELDS = (
+    "mode", "raise_errors", "trace_level", "prompt_style", "cell_timeout", "memory_mb",
+    "partial", "emulate_statements", "lm",
+)  # fmt: skip
+
+if __name__ == "__main__":
+    sys.exit(main())

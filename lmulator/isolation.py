@@ -1,0 +1,446 @@
+"""Isolated sessions: cells run in a child process under operating-system limits.
+
+The child (:mod:`lmulator.isolated_worker`) holds the namespace and runs the policy and the
+executor; it has a scrubbed environment, a temporary working directory, its own process group,
+an address-space cap, no core files, no file writes and few open files. It holds no API key: its
+LM requests come to this process, which answers them with its own client. Messages are JSON lines
+(never pickles) and are checked here before use.
+
+Before each cell the child forks: one copy runs the cell, the other keeps the state from before
+it. A cell that ignores an interrupt or its time limit (a C-level loop, ``10**10**10``) is killed
+after a grace period, and the session goes on from the kept copy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from .client import ChatClient
+from .config import Config
+from .errors import CellTimeout, ConfigError, EmulationError, LmulatorError, ReplyError
+from .executor import RunResult, make_client
+from .isolated_worker import CONFIG_FIELDS
+from .limits import default_memory_mb
+from .trace import TraceRecord
+from .wire import Channel, ChannelClosed
+
+START_TIMEOUT_S = 30.0
+ROLES = ("system", "user", "assistant")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class IsolationError(LmulatorError):
+    """The isolated process failed or misbehaved (its cell's state was restored or lost)."""
+
+
+class ChildError(Exception):
+    """An error raised in the isolated process, shown as the program's own error."""
+
+    def __init__(self, type_name: str, message: str, text: str) -> None:
+        super().__init__(message)
+        self.type_name = type_name
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"{self.type_name}: {self.args[0]}" if self.args[0] else self.type_name
+
+
+class ChildValue:
+    """A value that lives in the isolated process, known here by its repr."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class ChildLimits:
+    """Limits on the isolated process."""
+
+    memory_mb: int | None = None  # address space the child may add; None: half the RAM
+    cpu_seconds: int = 0  # CPU time for the child's whole life; 0: no limit
+    open_files: int = 64
+    grace_s: float = 2.0  # how long a cell may ignore an interrupt or its time limit
+    snapshots: bool = True  # keep the state before each cell in a forked copy
+
+    def to_message(self) -> dict[str, Any]:
+        """The limits as the child reads them."""
+        memory = default_memory_mb() if self.memory_mb is None else self.memory_mb
+        return {"memory_mb": memory, "cpu_seconds": self.cpu_seconds, "open_files": self.open_files}
+
+
+_KNOWN_ERRORS: dict[str, type[BaseException]] = {
+    "MemoryError": MemoryError,
+    "KeyboardInterrupt": KeyboardInterrupt,
+    "CellTimeout": CellTimeout,
+    "EmulationError": EmulationError,
+}
+
+
+def _decode_error(data: Any) -> BaseException | None:
+    """The exception a child's ``done`` message reports."""
+    if not isinstance(data, dict):
+        return None
+    type_name = str(data.get("type") or "Error")[:100]
+    message = str(data.get("message") or "")[:10_000]
+    text = str(data.get("text") or "")[:100_000]
+    known = _KNOWN_ERRORS.get(type_name)
+    if known is EmulationError:
+        line = data.get("line")
+        exc: BaseException = EmulationError(
+            message.split(": ", 1)[1] if message.startswith("line ") else message,
+            line if isinstance(line, int) else None,
+        )
+    elif known is not None:
+        exc = known(message)
+    else:
+        exc = ChildError(type_name, message, text)
+    return exc
+
+
+def _decode_record(data: Any) -> TraceRecord | None:
+    if not isinstance(data, dict):
+        return None
+    try:
+        return TraceRecord(
+            line=int(data.get("line") or 0),
+            source=str(data.get("source") or ""),
+            status=str(data.get("status") or "error"),
+            value=data.get("value"),
+            has_value="value" in data,
+            delta=data["delta"] if isinstance(data.get("delta"), dict) else None,
+            masked_error=data.get("masked_error")
+            if isinstance(data.get("masked_error"), str)
+            else None,
+            error=data.get("error") if isinstance(data.get("error"), str) else None,
+            ms=float(data.get("ms") or 0.0),
+            target=data.get("target") if isinstance(data.get("target"), str) else None,
+            how=data.get("how") if isinstance(data.get("how"), str) else None,
+        )
+    except (TypeError, ValueError):
+        return None
+
+
+def _valid_lm_request(msg: dict[str, Any]) -> bool:
+    messages = msg.get("messages")
+    return (
+        isinstance(messages, list)
+        and 0 < len(messages) <= 64
+        and all(
+            isinstance(m, dict)
+            and m.get("role") in ROLES
+            and isinstance(m.get("content"), str)
+            and set(m) <= {"role", "content"}
+            for m in messages
+        )
+        and isinstance(msg.get("schema"), dict)
+        and isinstance(msg.get("name"), str)
+        and bool(_NAME_RE.match(msg["name"]))
+    )
+
+
+def child_environment(home: str) -> dict[str, str]:
+    """The child's environment: a path, a locale and a home; nothing else (no keys)."""
+    return {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "HOME": home,
+        "TMPDIR": home,
+    }
+
+
+def _kill_group(pgid: int, proc: subprocess.Popen, workdir: str) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+class IsolatedSession:
+    """A session whose namespace and cells live in a child process under rlimits."""
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        policy: str = "restricted",
+        client: ChatClient | None = None,
+        limits: ChildLimits | None = None,
+    ) -> None:
+        self.config = (config or Config()).validate()
+        if self.config.record != "off":
+            raise ConfigError("record and replay are not available in an isolated session")
+        if policy not in ("restricted", "partial", "trusted"):
+            raise ConfigError(
+                f"unknown policy {policy!r} (choose from restricted, partial, trusted)"
+            )
+        self.policy = policy
+        self.limits = limits or ChildLimits(memory_mb=self.config.memory_mb)
+        self._client = client
+        self.history: list[RunResult] = []
+        self.lm_names: dict[str, str] = {}
+        self.restarts = 0
+        self.dropped_messages = 0
+        self._counter = 0
+        self._start()
+
+    # -- the child process -------------------------------------------------------------
+
+    @property
+    def client(self) -> ChatClient:
+        """The chat client that answers the child's LM requests (made on first use)."""
+        if self._client is None:
+            self._client = make_client(self.config)
+        return self._client
+
+    def _start(self) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        self._workdir = tempfile.mkdtemp(prefix="lmulator-isolated-")
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-m", "lmulator.isolated_worker",
+                 str(to_child_r), str(from_child_w)],
+                pass_fds=(to_child_r, from_child_w),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=child_environment(self._workdir),
+                cwd=self._workdir,
+                start_new_session=True,
+            )  # fmt: skip
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
+        self._pgid = self._proc.pid
+        self._finalizer = weakref.finalize(self, _kill_group, self._pgid, self._proc, self._workdir)
+        self._channel = Channel(from_child_r, to_child_w)
+        weakref.finalize(self._channel, _close_fds, from_child_r, to_child_w)
+        config = {k: getattr(self.config, k) for k in CONFIG_FIELDS}
+        config["prompt_style"] = self.config.resolved_prompt_style()
+        self._channel.send(
+            {
+                "op": "start",
+                "config": config,
+                "policy": self.policy,
+                "model": self.config.model,
+                "limits": self.limits.to_message(),
+                "snapshots": self.limits.snapshots,
+            }
+        )
+        msg = self._wait_for(("ready",), START_TIMEOUT_S)
+        if msg is None:
+            self.close()
+            raise IsolationError("the isolated process did not start")
+
+    def _wait_for(
+        self, ops: tuple[str, ...], timeout: float, seq: int | None = None
+    ) -> dict[str, Any] | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                msg = self._channel.recv(timeout=left)
+            except ChannelClosed:
+                return None
+            if msg is not None and msg["op"] in ops and (seq is None or msg.get("seq") == seq):
+                return msg
+
+    def _restart(self) -> None:
+        """Start a fresh child (the old state is gone)."""
+        self._finalizer()
+        self.restarts += 1
+        self.lm_names = {}
+        self._start()
+
+    def close(self) -> None:
+        """Stop the child and everything it started."""
+        try:
+            self._channel.send({"op": "close"})
+        except ChannelClosed:
+            pass
+        self._finalizer()
+
+    def __enter__(self) -> IsolatedSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _signal(self, pid: int | None, sig: int) -> bool:
+        """Send a signal to one of the child's processes (never outside its group)."""
+        if not isinstance(pid, int) or pid <= 1:
+            return False
+        try:
+            if os.getpgid(pid) != self._pgid:
+                return False
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+    # -- running cells -------------------------------------------------------------------
+
+    def run(self, source: str, name: str | None = None) -> RunResult:
+        """Run one cell in the child; its namespace keeps what the cell binds."""
+        self._counter += 1
+        name = name or f"<cell-{self._counter}>"
+        result = RunResult(source=source, name=name)
+        self.history.append(result)
+        try:
+            self._channel.send({"op": "run", "source": source, "name": name, "seq": self._counter})
+        except ChannelClosed:
+            self._restart()
+            result.error = IsolationError("the isolated process was gone; a fresh one started")
+            return result
+        worker: int | None = None
+        limit = self.config.cell_timeout
+        deadline = time.monotonic() + limit + self.limits.grace_s if limit > 0 else None
+        interrupted_at: float | None = None
+        while True:
+            now = time.monotonic()
+            if interrupted_at is not None and now - interrupted_at > self.limits.grace_s:
+                return self._kill_cell(result, worker, KeyboardInterrupt(
+                    "the cell did not stop on interrupt and was killed"))  # fmt: skip
+            if deadline is not None and now > deadline:
+                return self._kill_cell(result, worker, CellTimeout(
+                    f"the cell ran longer than its {limit:g} s limit and was killed"))  # fmt: skip
+            try:
+                msg = self._channel.recv(timeout=0.25)
+            except KeyboardInterrupt:
+                if interrupted_at is None:
+                    interrupted_at = time.monotonic()
+                    self._signal(worker, signal.SIGINT)
+                continue
+            except ChannelClosed:
+                self._restart()
+                result.error = IsolationError(
+                    "the isolated process died; its state is lost and a fresh one started"
+                )
+                return result
+            finally:
+                self.dropped_messages = self._channel.dropped
+            if msg is None:
+                continue
+            op = msg["op"]
+            if op in ("started", "done", "restored") and msg.get("seq") != self._counter:
+                continue  # not about this cell
+            if op == "started" and isinstance(msg.get("pid"), int):
+                worker = msg["pid"]
+            elif op == "out":
+                self._write_out(msg)
+            elif op == "lm":
+                started = time.monotonic()
+                try:
+                    self._answer_lm(msg)
+                except KeyboardInterrupt:
+                    interrupted_at = time.monotonic()
+                    self._signal(worker, signal.SIGINT)
+                if deadline is not None:
+                    deadline += time.monotonic() - started  # the LM's time is the parent's
+            elif op == "done":
+                self._finish(result, msg)
+                return result
+            elif op == "restored":
+                cause = str(msg.get("cause") or "ended")[:200]
+                result.error = IsolationError(
+                    f"the cell's process {cause}; the state is as it was before the cell"
+                )
+                return result
+
+    def _kill_cell(self, result: RunResult, worker: int | None, error: BaseException) -> RunResult:
+        """Kill the process running the cell and go on from the state kept before it."""
+        if self.limits.snapshots and self._signal(worker, signal.SIGKILL):
+            if self._wait_for(("restored",), 10.0, seq=self._counter) is not None:
+                result.error = error
+                error.args = (f"{error.args[0]}; the state is as it was before the cell",)
+                return result
+        self._restart()
+        error.args = (f"{error.args[0]}; the state was lost and a fresh process started",)
+        result.error = error
+        return result
+
+    def _write_out(self, msg: dict[str, Any]) -> None:
+        text = msg.get("text")
+        if not isinstance(text, str):
+            return
+        stream = sys.stderr if msg.get("name") == "stderr" else sys.stdout
+        stream.write(text)
+        stream.flush()
+
+    def _answer_lm(self, msg: dict[str, Any]) -> None:
+        """Answer a child's LM request with this process's client."""
+        reply: dict[str, Any] = {"op": "reply", "id": msg.get("id")}
+        if not _valid_lm_request(msg):
+            reply.update(error="malformed LM request", kind="emulation")
+        else:
+            try:
+                reply["text"] = self.client.complete(msg["messages"], msg["schema"], msg["name"])
+            except EmulationError as exc:
+                reply.update(error=exc.detail, kind="emulation")
+            except ReplyError as exc:
+                reply.update(error=str(exc), kind="reply")
+        self._channel.send(reply)
+
+    def _finish(self, result: RunResult, msg: dict[str, Any]) -> None:
+        if msg.get("has_value") is True and isinstance(msg.get("value"), str):
+            result.value = ChildValue(msg["value"])
+            result.has_value = True
+        if isinstance(msg.get("exit_value"), str):
+            result.exit_value = ChildValue(msg["exit_value"])
+        trace = msg.get("trace")
+        if isinstance(trace, list):
+            result.trace = [r for r in map(_decode_record, trace) if r is not None]
+        result.error = _decode_error(msg.get("error"))
+        names = msg.get("lm_names")
+        if isinstance(names, dict):
+            self.lm_names = {str(k): str(v) for k, v in names.items()}
+
+    # -- state ---------------------------------------------------------------------------
+
+    def undo(self) -> list[str]:
+        """Put back the bindings the last emulated step changed; return the names touched."""
+        self._channel.send({"op": "undo"})
+        msg = self._wait_for(("undone",), 10.0)
+        names = msg.get("names") if msg else None
+        return [str(n) for n in names] if isinstance(names, list) else []
+
+    def describe_names(self) -> dict[str, tuple[str, str, str]]:
+        """Each variable's type name, short repr and LM origin, as the child reports them."""
+        self._channel.send({"op": "names"})
+        msg = self._wait_for(("names",), 10.0)
+        names = msg.get("names") if msg else None
+        if not isinstance(names, dict):
+            return {}
+        out = {}
+        for k, v in names.items():
+            if isinstance(v, list) and len(v) == 3:
+                out[str(k)] = (str(v[0]), str(v[1]), str(v[2]))
+        return out
+
+
+def _close_fds(*fds: int) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass

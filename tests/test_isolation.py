@@ -1,0 +1,203 @@
+"""Isolated sessions: cells in a child process under rlimits, state kept across kills."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from lmulator.config import Config
+from lmulator.errors import CellTimeout, ConfigError, EmulationError
+from lmulator.isolation import ChildError, ChildLimits, IsolatedSession, IsolationError
+from lmulator.testing import value_rule
+
+KEY = "sk-test-ISOLATED-SECRET"
+
+
+@pytest.fixture
+def isolated(lm):
+    """A factory for isolated sessions whose parent talks to the scripted LM."""
+    made = []
+
+    def make(policy="restricted", limits=None, **config):
+        config.setdefault("cache", "off")
+        cfg = Config(base_url=lm.base_url, api_key=KEY, model="scripted", timeout=10, **config)
+        s = IsolatedSession(cfg, policy=policy, limits=limits or ChildLimits(memory_mb=500))
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def test_cells_share_a_namespace_and_print_through_the_parent(isolated, capsys):
+    s = isolated(mode="python")
+    assert s.run("x = 41\nprint('hello')").error is None
+    result = s.run("x + 1")
+    assert repr(result.value) == "42"
+    assert "hello" in capsys.readouterr().out
+
+
+def test_emulation_goes_through_the_parent_and_the_key_stays_there(isolated, lm):
+    lm.rules(value_rule("get_country('Paris')", "France"))
+    s = isolated(policy="trusted")
+    result = s.run("c = get_country('Paris')\nc")
+    assert repr(result.value) == "'France'"
+    assert [r.how for r in result.emulated] == ["lm"]
+    assert s.lm_names == {"c": "value at line 1"}
+    # Even plain Python in the child cannot find the key: it was never there.
+    env = s.run("import os\ndict(os.environ)")
+    assert KEY not in repr(env.value) and "OPENAI" not in repr(env.value)
+    worker_env = s.run("open('/proc/self/environ', 'rb').read()")
+    assert KEY not in repr(worker_env.value)
+
+
+def test_policy_refusals_come_back_as_the_programs_error(isolated):
+    s = isolated(mode="python")
+    result = s.run("import os")
+    assert isinstance(result.error, ChildError) and result.error.type_name == "ImportRefused"
+    assert "not allowed" in str(result.error)
+
+
+def test_a_c_level_loop_is_killed_and_the_state_before_the_cell_remains(isolated):
+    s = isolated(mode="python", cell_timeout=0.5)
+    s.run("kept = [1, 2]")
+    start = time.monotonic()
+    result = s.run("kept.append(3)\ntotal = sum(range(10**13))")
+    assert time.monotonic() - start < 0.5 + 2.0 + 2.0
+    assert isinstance(result.error, CellTimeout) and "killed" in str(result.error)
+    assert repr(s.run("kept").value) == "[1, 2]"  # the cell's own append is undone too
+    assert s.restarts == 0
+
+
+def test_a_python_loop_stops_at_its_time_limit_without_a_kill(isolated):
+    s = isolated(mode="python", cell_timeout=0.5)
+    s.run("n = 0")
+    result = s.run("while True:\n    n += 1")
+    assert isinstance(result.error, CellTimeout) and "killed" not in str(result.error)
+    assert int(repr(s.run("n").value)) > 0
+
+
+def test_a_memory_bomb_ends_in_memory_error(isolated):
+    s = isolated(mode="interweave", lm="off", limits=ChildLimits(memory_mb=300))
+    s.run("kept = 1")
+    result = s.run("chunks = []\nwhile True:\n    chunks.append(bytearray(10**7))")
+    assert isinstance(result.error, MemoryError)
+    assert isinstance(s.run("big = 'x' * 10**10").error, MemoryError)
+    assert repr(s.run("kept + 1").value) == "2"
+
+
+def test_the_child_writes_no_files_and_dumps_no_core(isolated):
+    s = isolated(policy="trusted", mode="python")
+    result = s.run("with open('out.txt', 'w') as fh:\n    fh.write('x' * 10)")
+    assert isinstance(result.error, ChildError) and result.error.type_name == "OSError"
+    result = s.run("import resource\nresource.getrlimit(resource.RLIMIT_CORE)")
+    assert repr(result.value) == "(0, 0)"
+
+
+def test_a_crashing_cell_gives_back_the_state_before_it(isolated):
+    s = isolated(policy="trusted")
+    s.run("kept = 'yes'")
+    result = s.run("import os, signal\nkept = 'no'\nos.kill(os.getpid(), signal.SIGSEGV)")
+    assert isinstance(result.error, IsolationError) and "SIGSEGV" in str(result.error)
+    assert repr(s.run("kept").value) == "'yes'"
+
+
+def test_without_snapshots_a_killed_cell_restarts_the_child(isolated):
+    s = isolated(mode="python", cell_timeout=0.3, limits=ChildLimits(snapshots=False, grace_s=0.5))
+    s.run("kept = 1")
+    result = s.run("total = sum(range(10**13))")
+    assert isinstance(result.error, CellTimeout) and "state was lost" in str(result.error)
+    assert s.restarts == 1
+    assert s.run("kept").error is not None  # a fresh namespace
+    assert repr(s.run("1 + 1").value) == "2"
+
+
+def test_lm_faults_end_the_cell_with_one_error(isolated, lm):
+    lm.rules({"match": ["Emulate: lookup("], "fault": {"status": 500}})
+    s = isolated()
+    s.run("kept = 1")
+    result = s.run("v = lookup('a')")
+    assert isinstance(result.error, EmulationError) and result.error.line == 1
+    assert "v" not in s.describe_names() and "kept" in s.describe_names()
+
+
+def test_undo_and_names(isolated, lm):
+    lm.rules(value_rule("lookup('a')", 5))
+    s = isolated()
+    s.run("v = 1")
+    s.run("v = lookup('a')")
+    assert s.describe_names()["v"] == ("int", "5", "value at line 1")
+    assert s.undo() == ["v"]
+    assert s.describe_names()["v"][1] == "1"
+
+
+def test_a_hostile_child_cannot_make_the_parent_act(isolated, lm):
+    s = isolated(policy="trusted")
+    parent_pid = os.getpid()
+    forged = textwrap.dedent(
+        f"""
+        import os, sys, json
+        fd = int(sys.argv[2])
+        def send(obj):
+            os.write(fd, json.dumps(obj).encode() + b"\\n")
+        os.write(fd, b"garbage\\n" + b"x" * 100 + b"\\n")
+        send({{"op": "started", "pid": {parent_pid}}})
+        send({{"op": "started", "pid": 1}})
+        send({{"op": "lm", "id": 1, "messages": "not a list", "schema": {{}}, "name": "x"}})
+        send({{"op": "done", "has_value": True, "value": "forged",
+              "error": {{"type": "SystemExit", "message": "bye"}}}})
+        """
+    )
+    result = s.run(forged)
+    # Forged messages about cells are ignored (they lack the cell's number); the malformed LM
+    # request is answered with an error and never reaches the LM; garbage lines are dropped.
+    assert result.error is None and repr(result.value) == "None"
+    assert s.dropped_messages == 2
+    assert lm.log() == []
+    assert repr(s.run("2 + 2").value) == "4"
+
+
+def test_record_and_unknown_policy_are_refused():
+    with pytest.raises(ConfigError):
+        IsolatedSession(Config(record="record", record_path="x.jsonl"))
+    with pytest.raises(ConfigError):
+        IsolatedSession(Config(), policy="anything")
+
+
+def test_an_interrupt_stops_a_c_level_loop_within_the_grace_period(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import time
+            from lmulator.config import Config
+            from lmulator.isolation import IsolatedSession
+            s = IsolatedSession(Config(mode="python"))
+            s.run("kept = 7")
+            r = s.run("print('looping', flush=True)\\ntotal = sum(range(10**13))")
+            print("error:", repr(r.error), flush=True)
+            print("kept:", s.run("kept").value, flush=True)
+            s.close()
+            """
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
+    )
+    try:
+        assert proc.stdout.readline().strip() == "looping"
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        error = proc.stdout.readline()
+        elapsed = time.monotonic() - start
+        kept = proc.stdout.readline()
+    finally:
+        proc.wait(timeout=20)
+    assert "KeyboardInterrupt" in error and "killed" in error
+    assert elapsed < 2.0 + 1.0  # the grace period, plus the kill and the hand-over
+    assert kept.strip() == "kept: 7"
