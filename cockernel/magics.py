@@ -1,4 +1,5 @@
-"""The kernel's magics: %lm, %mode, %policy, %limits, %trace, %state, %undo, %explore, %%coc."""
+"""The kernel's magics: %lm, %mode, %policy, %limits, %trace, %state, %undo, %explore,
+%%coc, %%isolated."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from IPython.display import display
 from lmulator.config import MODES
 from lmulator.errors import ConfigError, EmulationError
 from lmulator.executor import state_repr
+from lmulator.isolation import IsolationError
+from lmulator.limits import wall_clock_paused
 from lmulator.reason import PROGRAM_NAME, write_program
 from lmulator.replay import replay_path_for
 
@@ -211,6 +214,27 @@ class CocMagics(Magics):
         if cfg.memory_mb is None:
             memory_text += " (default: half the machine's memory)"
         print(f"time per cell    {time_text}\nmemory per cell  {memory_text}")
+
+    @cell_magic
+    def isolated(self, line: str, cell: str) -> Any:
+        """%%isolated [restart]: run the cell in a child process under rlimits, own namespace."""
+        option = line.strip()
+        if option not in ("", "restart"):
+            print("%%isolated: the only option is restart (a fresh child process)")
+            return None
+        try:
+            session = self.shell.isolated_session(restart=option == "restart")
+        except (ConfigError, IsolationError) as exc:
+            print(f"%%isolated: {exc}")
+            return None
+        with wall_clock_paused():  # the child has its own limit, enforced by a kill
+            run = session.run(cell)
+        marks = mark_bundle(cell, run.trace)
+        if marks is not None:
+            display(marks[0], metadata=marks[1], raw=True)
+        if run.error is not None:
+            raise run.error
+        return run.value if run.has_value else None
 
     @line_magic
     def undo(self, line: str) -> None:

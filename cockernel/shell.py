@@ -16,6 +16,7 @@ from lmulator.emulator import Request
 from lmulator.errors import ConfigError, EmulationError
 from lmulator.errors_display import strip_engine_frames
 from lmulator.executor import RunResult, Session
+from lmulator.isolation import IsolatedSession
 from lmulator.progress import DelayedNotice
 
 from .render import mark_bundle
@@ -47,6 +48,7 @@ class CocShell(ZMQInteractiveShell):
     """A ZMQ shell whose cells run through an lmulator Session on the shell's own namespace."""
 
     lm_session = AnyTrait(None, allow_none=True)
+    _isolated = AnyTrait(None, allow_none=True)
     last_run = AnyTrait(None, allow_none=True)
 
     def init_user_ns(self) -> None:
@@ -91,6 +93,20 @@ class CocShell(ZMQInteractiveShell):
         """Use a new lmulator configuration."""
         self.lm_session.set_config(config)
         self._attach_progress()
+
+    def isolated_session(self, restart: bool = False) -> IsolatedSession:
+        """The kernel's isolated child process, started on first use with the current settings."""
+        if restart and self._isolated is not None:
+            self._isolated.close()
+            self._isolated = None
+        if self._isolated is None:
+            session = self.lm_session
+            self._isolated = IsolatedSession(
+                session.config.with_(record="off") if session.config.record != "off"
+                else session.config,
+                policy=session.policy.name,
+            )  # fmt: skip
+        return self._isolated
 
     async def run_ast_nodes(
         self,

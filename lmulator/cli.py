@@ -11,6 +11,7 @@ from .config import MODES, from_env
 from .errors import ConfigError
 from .errors_display import format_user_error
 from .executor import Session
+from .isolation import IsolatedSession, IsolationError
 from .progress import ProgressLine
 from .replay import replay_path_for
 from .trace import listing
@@ -51,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="memory the program may add, in MB (default: half the RAM; 0: no limit)",
     )
+    run.add_argument(
+        "--isolate",
+        action="store_true",
+        help="run the program in a child process under rlimits (no key, no file writes)",
+    )
     return parser
 
 
@@ -80,12 +86,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"lmulator: error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
+    session: Session | IsolatedSession
     try:
-        session = Session(config, policy=args.policy)
-    except ConfigError as exc:
+        if args.isolate:
+            session = IsolatedSession(config, policy=args.policy)
+        else:
+            session = Session(config, policy=args.policy)
+    except (ConfigError, IsolationError) as exc:
         print(f"lmulator: error: {exc}", file=sys.stderr)
         return 2
-    ProgressLine().attach(session.emulator)
+    if isinstance(session, Session):
+        ProgressLine().attach(session.emulator)
     try:
         result = session.run(source, name=args.file)
     except KeyboardInterrupt:

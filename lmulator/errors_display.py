@@ -34,6 +34,9 @@ def user_traceback_lines(exc: BaseException) -> list[str]:
     """The traceback of a program's error without the engine's frames."""
     if isinstance(exc, EmulationError):
         return [f"EmulationError: {exc}\n"]
+    child_text = getattr(exc, "text", None)
+    if hasattr(exc, "type_name") and isinstance(child_text, str) and child_text:
+        return [child_text]  # an error from an isolated process, formatted there
     if isinstance(exc, SyntaxError):
         return traceback.format_exception_only(type(exc), exc)
     frames = [

@@ -16,7 +16,7 @@ from .cache import CachedClient, ReplyCache, default_cache_path
 from .client import ChatClient, OpenAIChatClient
 from .config import MODES, Config
 from .emulator import Emulator, Exchange, Request, cap_context, make_memo_key
-from .errors import CellTimeout, ConfigError, EmulationAbort, EmulationError
+from .errors import CellTimeout, ConfigError, EmulationAbort, EmulationError, LmulatorError
 from .guards import ImportRefused, PolicyError
 from .instrument import (
     COMPOUND_STATEMENTS,
@@ -209,8 +209,12 @@ class Session:
 
     def emulates(self, exc: BaseException) -> bool:
         """Whether a failing statement with this exception is handed to the LM."""
-        if isinstance(exc, (PolicyViolation, PolicyError, ImportRefused, MemoryError)):
-            return False  # a refusal or an exhausted resource is not a gap for the LM to fill
+        if isinstance(
+            exc, (PolicyViolation, PolicyError, ImportRefused, MemoryError, LmulatorError)
+        ) or getattr(exc, "isolated", False):
+            # A refusal, an exhausted resource, the engine's own error or an error from an
+            # isolated process is not a gap for the LM to fill.
+            return False
         if not self.config.emulate_statements:
             return False
         if self.config.raise_errors:

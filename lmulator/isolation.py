@@ -46,6 +46,8 @@ class IsolationError(LmulatorError):
 class ChildError(Exception):
     """An error raised in the isolated process, shown as the program's own error."""
 
+    isolated = True  # never handed to an LM by an enclosing session
+
     def __init__(self, type_name: str, message: str, text: str) -> None:
         super().__init__(message)
         self.type_name = type_name
@@ -200,6 +202,7 @@ class IsolatedSession:
         self.restarts = 0
         self.dropped_messages = 0
         self._counter = 0
+        self._worker: int | None = None
         self._start()
 
     # -- the child process -------------------------------------------------------------
@@ -302,6 +305,15 @@ class IsolatedSession:
 
     def run(self, source: str, name: str | None = None) -> RunResult:
         """Run one cell in the child; its namespace keeps what the cell binds."""
+        self._worker = None
+        try:
+            return self._run(source, name)
+        except BaseException:
+            # Stopped from outside (an enclosing time limit): the cell's copy must not run on.
+            self._kill_cell(RunResult(source, name or ""), self._worker, CellTimeout("stopped"))
+            raise
+
+    def _run(self, source: str, name: str | None) -> RunResult:
         self._counter += 1
         name = name or f"<cell-{self._counter}>"
         result = RunResult(source=source, name=name)
@@ -345,7 +357,7 @@ class IsolatedSession:
             if op in ("started", "done", "restored") and msg.get("seq") != self._counter:
                 continue  # not about this cell
             if op == "started" and isinstance(msg.get("pid"), int):
-                worker = msg["pid"]
+                worker = self._worker = msg["pid"]
             elif op == "out":
                 self._write_out(msg)
             elif op == "lm":

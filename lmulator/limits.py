@@ -82,6 +82,20 @@ def wall_clock_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+@contextmanager
+def wall_clock_paused() -> Iterator[None]:
+    """Hold an enclosing wall-clock limit while the block runs; it goes on afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    left, _ = signal.setitimer(signal.ITIMER_REAL, 0)
+    try:
+        yield
+    finally:
+        if left > 0:
+            signal.setitimer(signal.ITIMER_REAL, left)
+
+
 def lift_own_memory_limit() -> None:
     """Raise this process's soft address-space limit to its hard one (inherited limits)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)

@@ -106,3 +106,19 @@ def test_full_trace_records_every_statement(tmp_path):
     assert ran_lines == [1, 2, 3, 2, 3, 2, 3, 2]
     assert records[0]["bindings"] == {"total": "0"}
     assert records[2]["bindings"] == {"total": "0"}  # total += 0 in the first pass
+
+
+def test_isolate_kills_a_c_level_loop_at_the_time_limit(tmp_path):
+    import subprocess
+    import sys
+
+    program = tmp_path / "loop.py"
+    program.write_text("print('before')\ntotal = sum(range(10**13))\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "lmulator", "run", str(program), "--isolate", "--timeout", "0.5",
+         "--mode", "python", "--no-listing"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stdout.startswith("before")
+    assert "CellTimeout" in proc.stderr and "killed" in proc.stderr

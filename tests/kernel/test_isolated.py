@@ -1,0 +1,45 @@
+"""%%isolated in a real kernel: a child process with its own namespace, killed and restored."""
+
+import pytest
+
+from .helpers import Kernel
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    kernel = Kernel(env={"LMULATOR_CACHE": "off", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    kernel.run("%mode python")
+    yield kernel
+    kernel.close()
+
+
+def test_isolated_cells_keep_their_own_namespace(kernel):
+    ex = kernel.run("%%isolated\nx = 41\nprint('in the child')\nx + 1")
+    assert ex.status == "ok" and ex.result == "42" and "in the child" in ex.stdout
+    assert kernel.run("%%isolated\nx").result == "41"
+    assert kernel.run("x").status == "error"  # not in the kernel's namespace
+
+
+def test_a_c_level_loop_is_killed_and_the_isolated_state_remains(kernel):
+    kernel.run("%limits time=0.5")
+    try:
+        kernel.run("%%isolated restart\nkept = 'yes'")
+        ex = kernel.run("%%isolated\nkept = 'no'\ntotal = sum(range(10**13))")
+        assert ex.status == "error" and ex.of("error")[0]["ename"] == "CellTimeout"
+        assert "killed" in ex.of("error")[0]["evalue"]
+        assert kernel.run("%%isolated\nkept").result == "'yes'"
+    finally:
+        kernel.run("%limits time=0")
+    assert kernel.run("1 + 1").result == "2"
+
+
+def test_errors_in_the_child_are_the_cells_errors(kernel):
+    ex = kernel.run("%%isolated\nimport os")
+    assert ex.status == "error"
+    error = ex.of("error")[0]
+    assert error["ename"] == "ChildError" and "ImportRefused" in error["evalue"]
+
+
+def test_bad_options_get_a_clear_message(kernel):
+    ex = kernel.run("%%isolated --fast\n1")
+    assert ex.status == "ok" and ex.stdout.startswith("%%isolated:")
