@@ -271,7 +271,11 @@ class CocMagics(Magics):
             },
             raw=True,
         )
-        run = self.session.run(program + "\nanswer\n", name="<coc-program>")
+        self.shell.lm_program_running = True
+        try:
+            run = self.session.run(program + "\nanswer\n", name="<coc-program>")
+        finally:
+            self.shell.lm_program_running = False
         marks = mark_bundle(program + "\nanswer\n", run.trace)
         if marks is not None:
             display(marks[0], metadata=marks[1], raw=True)

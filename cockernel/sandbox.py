@@ -27,8 +27,12 @@ class RestrictedIPython:
     def __repr__(self) -> str:
         return "<restricted IPython>"
 
-    @staticmethod
-    def _check(name: str) -> None:
+    def _check(self, name: str) -> None:
+        if getattr(self._shell, "lm_program_running", False):
+            raise PolicyError(
+                "a program the LM wrote may not run magics (they change the endpoint, "
+                "the policy and the limits)"
+            )
         if name not in RESTRICTED_MAGICS:
             raise PolicyError(
                 f"%{name} is not available under the restricted policy "

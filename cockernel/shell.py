@@ -10,6 +10,7 @@ from ipykernel.zmqshell import ZMQInteractiveShell
 from IPython.core.interactiveshell import _modified_open as ipython_open
 from IPython.display import display, update_display
 from traitlets import Any as AnyTrait
+from traitlets import Bool
 
 from lmulator.config import Config, from_env
 from lmulator.emulator import Request
@@ -49,6 +50,7 @@ class CocShell(ZMQInteractiveShell):
 
     lm_session = AnyTrait(None, allow_none=True)
     _isolated = AnyTrait(None, allow_none=True)
+    lm_program_running = Bool(False)
     last_run = AnyTrait(None, allow_none=True)
 
     def init_user_ns(self) -> None:
