@@ -201,3 +201,12 @@ def test_an_interrupt_stops_a_c_level_loop_within_the_grace_period(tmp_path):
     assert "KeyboardInterrupt" in error and "killed" in error
     assert elapsed < 2.0 + 1.0  # the grace period, plus the kill and the hand-over
     assert kept.strip() == "kept: 7"
+
+
+def test_the_isolation_benchmark_prints_its_ratio_last(capsys):
+    from lmulator.bench.__main__ import main
+
+    main(["isolation", "--count", "2"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("isolated (with snapshots) vs in-process, median ratio: ")
+    assert float(last.rsplit(" ", 1)[1]) > 0

@@ -12,6 +12,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="bench", required=True)
     p = sub.add_parser("overhead", help="engine vs plain exec on cells with nothing to emulate")
     p.add_argument("--repeats", type=int, default=7)
+    p = sub.add_parser("isolation", help="per-cell cost in a child process vs in-process")
+    p.add_argument("--count", type=int, default=50)
     p = sub.add_parser("latency", help="embedded model: cold start and per-emulation latency")
     p.add_argument("--count", type=int, default=10)
     p = sub.add_parser("replies", help="embedded model: first-try validity and type rates")
@@ -44,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         from .overhead import run
 
         run(repeats=args.repeats)
+    elif args.bench == "isolation":
+        from .isolation import run as run_isolation
+
+        run_isolation(count=args.count)
     elif args.bench == "latency":
         from .latency import run as run_latency
 
