@@ -186,6 +186,12 @@ def serve(session: Session, channel: Channel, snapshots: bool) -> None:
             else:
                 channel.send({"op": "started", "pid": os.getpid(), "seq": msg.get("seq")})
                 channel.send(run_cell(session, msg))
+        elif op == "mode":
+            try:
+                session.set_mode(str(msg.get("mode")))
+                channel.send({"op": "mode", "mode": session.mode})
+            except Exception as exc:  # ConfigError: an unknown mode
+                channel.send({"op": "mode", "mode": session.mode, "error": str(exc)})
         elif op == "undo":
             channel.send({"op": "undone", "names": session.undo()})
         elif op == "names":

@@ -429,6 +429,20 @@ class IsolatedSession:
 
     # -- state ---------------------------------------------------------------------------
 
+    @property
+    def mode(self) -> str:
+        """The current mode."""
+        return self.config.mode
+
+    def set_mode(self, mode: str) -> None:
+        """Switch the child's mode; raise ConfigError for an unknown one."""
+        config = self.config.with_(mode=mode)  # ConfigError for an unknown mode
+        self._channel.send({"op": "mode", "mode": mode})
+        msg = self._wait_for(("mode",), 10.0)
+        if msg is None or msg.get("mode") != mode:
+            raise IsolationError("the isolated process did not switch mode")
+        self.config = config
+
     def undo(self) -> list[str]:
         """Put back the bindings the last emulated step changed; return the names touched."""
         self._channel.send({"op": "undo"})

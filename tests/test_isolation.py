@@ -210,3 +210,14 @@ def test_the_isolation_benchmark_prints_its_ratio_last(capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("isolated (with snapshots) vs in-process, median ratio: ")
     assert float(last.rsplit(" ", 1)[1]) > 0
+
+
+def test_modes_switch_in_the_child_and_unknown_ones_are_refused(isolated, lm):
+    lm.rules(value_rule("lookup(1)", 2))
+    s = isolated(mode="python")
+    assert isinstance(s.run("v = lookup(1)").error, ChildError)  # NameError, not emulated
+    s.set_mode("interweave")
+    assert repr(s.run("v = lookup(1)\nv").value) == "2"
+    with pytest.raises(ConfigError):
+        s.set_mode("sometimes")
+    assert s.mode == "interweave"

@@ -43,3 +43,19 @@ def test_errors_in_the_child_are_the_cells_errors(kernel):
 def test_bad_options_get_a_clear_message(kernel):
     ex = kernel.run("%%isolated --fast\n1")
     assert ex.status == "ok" and ex.stdout.startswith("%%isolated:")
+
+
+def test_an_interrupt_stops_a_c_level_loop_in_the_child_and_keeps_its_state(kernel):
+    import time
+
+    from .test_limits import _wait_for_output
+
+    kernel.run("%%isolated restart\nkept = 7")
+    msg_id = kernel.send("%%isolated\nprint('looping')\ntotal = sum(range(10**13))")
+    _wait_for_output(kernel, msg_id, "looping")
+    start = time.monotonic()
+    kernel.km.interrupt_kernel()
+    ex = kernel.collect(msg_id, timeout=20)
+    assert time.monotonic() - start < 2.0 + 1.5  # the grace period, the kill, the hand-over
+    assert ex.status == "error" and ex.of("error")[0]["ename"] == "KeyboardInterrupt"
+    assert kernel.run("%%isolated\nkept").result == "7"

@@ -42,3 +42,25 @@ def test_fault_in_mode(lm, fault, mode):
     assert "x" not in names and "after" not in names
     s.set_mode("python")
     assert s.run("before").value == "untouched"  # the engine survives
+
+
+@pytest.mark.parametrize("mode", EMULATING)
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_fault_in_mode_in_an_isolated_session(lm, fault, mode):
+    from lmulator.client import OpenAIChatClient
+    from lmulator.isolation import IsolatedSession
+
+    lm.rules({**FAULTS[fault], "match": []})
+    client = OpenAIChatClient(lm.base_url, None, "m", timeout=1, max_retries=1)
+    with IsolatedSession(Config(cache="off", mode="python"), client=client) as s:
+        assert s.run("before = 'untouched'").error is None
+        s.set_mode(mode)
+        result = s.run(CELL)
+        assert isinstance(result.error, EmulationError), result.error
+        assert result.error.line is not None
+        names = s.describe_names()
+        assert names["before"][1] == "'untouched'"
+        assert "x" not in names and "after" not in names
+        s.set_mode("python")
+        assert repr(s.run("before").value) == "'untouched'"  # the child survives
+        assert s.restarts == 0
