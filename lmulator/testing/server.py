@@ -219,9 +219,19 @@ class Handler(BaseHTTPRequestHandler):
         self._send_json(200, payload)
 
 
+class ScriptedHTTPServer(ThreadingHTTPServer):
+    """The HTTP server; a client that hung up before its reply (a timeout fault) is not an error."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore clients gone mid-reply; report anything else as usual."""
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def serve(port: int = 0, script: dict[str, Any] | None = None) -> ThreadingHTTPServer:
     """Create a scripted server bound to 127.0.0.1 (not yet serving)."""
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = ScriptedHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     server.state = ScriptState(script)  # type: ignore[attr-defined]
     return server
