@@ -45,6 +45,22 @@ class ProgressDisplay(DelayedNotice):
         update_display({"text/plain": ""}, raw=True, display_id=self._display_id)
 
 
+MAGIC_METHODS = frozenset({"run_line_magic", "run_cell_magic", "getoutput", "system"})
+
+
+def is_magic_statement(stmt: ast.stmt) -> bool:
+    """Whether a statement is IPython's spelling of a magic (``%mode lm``, ``x = %who_ls``)."""
+    value = stmt.value if isinstance(stmt, (ast.Expr, ast.Assign)) else None
+    return (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Attribute)
+        and value.func.attr in MAGIC_METHODS
+        and isinstance(value.func.value, ast.Call)
+        and isinstance(value.func.value.func, ast.Name)
+        and value.func.value.func.id == "get_ipython"
+    )
+
+
 class CocShell(ZMQInteractiveShell):
     """A ZMQ shell whose cells run through an lmulator Session on the shell's own namespace."""
 
@@ -67,6 +83,7 @@ class CocShell(ZMQInteractiveShell):
             namespace=self.user_ns,
             module_name="__main__",
         )
+        self.lm_session.native_statement = is_magic_statement  # magics are never emulated
         self.progress = ProgressDisplay()
         self._attach_progress()
         self._apply_policy_extras()

@@ -153,6 +153,9 @@ class Session:
         self.delta_overrides: dict[int, dict[str, Any]] = {}
         self.undo_stack: list[dict[str, Any]] = []
         self.history: list[RunResult] = []
+        #: Says which top-level statements always run as Python, in every mode (a host's
+        #: commands, such as a notebook's magics).
+        self.native_statement: Callable[[ast.stmt], bool] | None = None
 
     # -- configuration -------------------------------------------------------------
 
@@ -657,9 +660,15 @@ class Session:
         return compile(ast.Module([stmt], []), name, "exec")
 
     def _run_steps(
-        self, inst: Instrumented, result: RunResult, *, emulate: bool, start: int = 0
+        self,
+        inst: Instrumented,
+        result: RunResult,
+        *,
+        emulate: bool,
+        start: int = 0,
+        stop: int | None = None,
     ) -> int | None:
-        """Run top-level statements from ``start``; return the index that failed, if any."""
+        """Run top-level statements from ``start`` (to ``stop``); return the index that failed."""
         body = inst.tree.body
         ns = self.namespace
         last = len(body) - 1
@@ -678,7 +687,7 @@ class Session:
                 )
             )
             return 0
-        for i in range(start, len(body)):
+        for i in range(start, len(body) if stop is None else stop):
             site = inst.top_sites[i]
             as_value = i == last and isinstance(body[i], ast.Expr)
             self.runtime.try_depth = 0
@@ -703,8 +712,11 @@ class Session:
                 result.error = abort.error
                 return i
             except Exception as exc:
-                if not (emulate and self.emulates(exc)) or isinstance(
-                    body[i], (ast.Raise, ast.Assert)
+                native = self.native_statement is not None and self.native_statement(body[i])
+                if (
+                    not (emulate and self.emulates(exc))
+                    or isinstance(body[i], (ast.Raise, ast.Assert))
+                    or native
                 ):
                     result.error = exc
                     self._record(
@@ -781,8 +793,13 @@ class Session:
         body = inst.tree.body
         ns = self.namespace
         for i, (stmt, site) in enumerate(zip(body, inst.top_sites, strict=True)):
+            last_expr = i == len(body) - 1 and isinstance(stmt, ast.Expr)
+            if self.native_statement is not None and self.native_statement(stmt):
+                if self._run_steps(inst, result, emulate=False, start=i, stop=i + 1) is not None:
+                    return
+                continue
             try:
-                if i == len(body) - 1 and isinstance(stmt, ast.Expr):
+                if last_expr:
                     state = self.state_for(site.referenced, ns)
                     result.value = self.emulate_value(
                         site, site.source, memo=("expr", site.source, state), state=state
@@ -803,6 +820,8 @@ class Session:
         failed = self._run_steps(inst, result, emulate=False)
         if failed is None or isinstance(result.error, (SyntaxError, EmulationError)):
             return
+        if self.native_statement is not None and self.native_statement(inst.tree.body[failed]):
+            return  # a host command failed: nothing for the LM to emulate
         exc = result.error
         result.error = None
         if result.trace and result.trace[-1].status == "error":

@@ -95,3 +95,19 @@ def test_mode_switch_changes_behaviour(lm, session):
     assert isinstance(s.run("oracle()").error, NameError)
     s.set_mode("interweave")
     assert s.run("oracle()").value == 1
+
+
+def test_native_statements_run_as_python_in_every_mode(lm, session):
+    import ast
+
+    for mode in ("lm", "interweave", "try-python-except-lm"):
+        s = session(mode=mode)
+        s.native_statement = lambda stmt: isinstance(stmt, ast.Expr) and "host" in ast.unparse(stmt)
+        s.namespace["host"] = lambda ns=s.namespace: ns.__setitem__("ran", True)
+        s.run("host()")
+        assert s.namespace["ran"] is True
+        s.namespace["host"] = lambda: 1 / 0
+        result = s.run("host()\nafter = 1")
+        assert isinstance(result.error, ZeroDivisionError)  # failing, and still not emulated
+        assert "after" not in s.namespace
+    assert lm.log() == []

@@ -106,9 +106,15 @@ def test_lm_magic_never_shows_the_key(kernel):
     assert "sk-test" not in out
 
 
-def test_mode_magic(kernel):
+def test_mode_magic(kernel, lm):
     assert "mode: python" in kernel.run("%mode python").stdout
     assert "unknown mode 'nope'" in kernel.run("%mode nope").stdout
+    # Magics run as Python in every mode: lm mode does not hand them to the LM.
+    for mode in ("lm", "try-python-except-lm", "interweave"):
+        kernel.run(f"%mode {mode}")
+        assert "mode: python" in kernel.run("%mode python").stdout
+    assert kernel.run("%mode lm\nx = %who_ls\n%mode python").status == "ok"
+    assert lm.log() == []
 
 
 def test_state_trace_and_undo(kernel, lm):
@@ -141,6 +147,28 @@ def test_interrupt_during_a_slow_lm_reply(kernel, lm):
     state = kernel.run("%state").of("display_data")[0]["data"]["text/plain"]
     assert "kept" in state and not any(line.startswith("y ") for line in state.splitlines())
     assert kernel.run("kept").result == "'yes'"
+
+
+@pytest.mark.parametrize(
+    "mode", ["interweave", "lm", "try-python-except-lm", "try-python-except-lm-state"]
+)
+def test_interrupt_during_a_slow_drip_reply_in_every_mode(kernel, lm, mode):
+    kernel.run("%mode python")
+    kernel.run("kept = 'yes'")
+    kernel.run(f"%mode {mode}")
+    lm.rules({"match": [], "reply": {"value": 1, "delta": {"y": 1}}, "fault": {"drip": 0.5}})
+    msg_id = kernel.send("y = slow()")
+    deadline = time.monotonic() + 20
+    while not lm.log():  # wait until the request is in flight
+        assert time.monotonic() < deadline, "the LM request never arrived"
+    start = time.monotonic()
+    kernel.km.interrupt_kernel()
+    ex = kernel.collect(msg_id, timeout=10)
+    assert time.monotonic() - start < 2.0
+    assert ex.status == "error" and ex.of("error")[0]["ename"] == "KeyboardInterrupt"
+    kernel.run("%mode python")
+    assert kernel.run("kept").result == "'yes'"
+    assert kernel.run("y").status == "error"  # nothing half-applied
 
 
 def test_widgets_comm_round_trip(kernel):
