@@ -114,17 +114,18 @@ class CocShell(ZMQInteractiveShell):
         self._attach_progress()
 
     def isolated_session(self, restart: bool = False) -> IsolatedSession:
-        """The kernel's isolated child process, started on first use with the current settings."""
+        """The kernel's isolated child process (its policy is the one in force when it started)."""
         if restart and self._isolated is not None:
             self._isolated.close()
             self._isolated = None
+        session = self.lm_session
+        config = session.config
+        if config.record != "off":
+            config = config.with_(record="off")  # the child's replies are not recorded
         if self._isolated is None:
-            session = self.lm_session
-            self._isolated = IsolatedSession(
-                session.config.with_(record="off") if session.config.record != "off"
-                else session.config,
-                policy=session.policy.name,
-            )  # fmt: skip
+            self._isolated = IsolatedSession(config, policy=session.policy.name)
+        elif self._isolated.config != config:
+            self._isolated.set_config(config)  # %mode, %limits and %lm changes follow
         return self._isolated
 
     async def run_ast_nodes(

@@ -186,12 +186,16 @@ def serve(session: Session, channel: Channel, snapshots: bool) -> None:
             else:
                 channel.send({"op": "started", "pid": os.getpid(), "seq": msg.get("seq")})
                 channel.send(run_cell(session, msg))
-        elif op == "mode":
+        elif op == "config":
+            fields = msg.get("config")
             try:
-                session.set_mode(str(msg.get("mode")))
-                channel.send({"op": "mode", "mode": session.mode})
-            except Exception as exc:  # ConfigError: an unknown mode
-                channel.send({"op": "mode", "mode": session.mode, "error": str(exc)})
+                if not isinstance(fields, dict) or not set(fields) <= set(CONFIG_FIELDS):
+                    raise ValueError("only the engine's own settings can change")
+                session.config = session.config.with_(**fields)
+                session.emulator.prompt_style = session.config.prompt_style
+                channel.send({"op": "config", "ok": True})
+            except Exception as exc:  # ConfigError, TypeError: a bad value
+                channel.send({"op": "config", "ok": False, "error": str(exc)})
         elif op == "undo":
             channel.send({"op": "undone", "names": session.undo()})
         elif op == "names":

@@ -236,7 +236,7 @@ class IsolatedSession:
         self._finalizer = weakref.finalize(self, _kill_group, self._pgid, self._proc, self._workdir)
         self._channel = Channel(from_child_r, to_child_w)
         weakref.finalize(self._channel, _close_fds, from_child_r, to_child_w)
-        config = {k: getattr(self.config, k) for k in CONFIG_FIELDS}
+        config: dict[str, Any] = {k: getattr(self.config, k) for k in CONFIG_FIELDS}
         config["prompt_style"] = self.config.resolved_prompt_style()
         self._channel.send(
             {
@@ -436,11 +436,24 @@ class IsolatedSession:
 
     def set_mode(self, mode: str) -> None:
         """Switch the child's mode; raise ConfigError for an unknown one."""
-        config = self.config.with_(mode=mode)  # ConfigError for an unknown mode
-        self._channel.send({"op": "mode", "mode": mode})
-        msg = self._wait_for(("mode",), 10.0)
-        if msg is None or msg.get("mode") != mode:
-            raise IsolationError("the isolated process did not switch mode")
+        self.set_config(self.config.with_(mode=mode))
+
+    def set_config(self, config: Config) -> None:
+        """Use a new configuration: the engine's settings go to the child, the LM's stay here."""
+        config = config.validate()
+        if config.record != "off":
+            raise ConfigError("record and replay are not available in an isolated session")
+        fields = {k: getattr(config, k) for k in CONFIG_FIELDS}
+        fields["prompt_style"] = config.resolved_prompt_style()
+        self._channel.send({"op": "config", "config": fields})
+        msg = self._wait_for(("config",), 10.0)
+        if msg is None or msg.get("ok") is not True:
+            detail = str(msg.get("error"))[:300] if msg else "no answer"
+            raise IsolationError(f"the isolated process did not take the settings: {detail}")
+        lm_fields = ("base_url", "api_key", "model", "temperature", "schema_style", "timeout",
+                     "cache")  # fmt: skip
+        if any(getattr(self.config, f) != getattr(config, f) for f in lm_fields):
+            self._client = None  # made anew from the new settings on the next request
         self.config = config
 
     def undo(self) -> list[str]:

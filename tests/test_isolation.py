@@ -221,3 +221,13 @@ def test_modes_switch_in_the_child_and_unknown_ones_are_refused(isolated, lm):
     with pytest.raises(ConfigError):
         s.set_mode("sometimes")
     assert s.mode == "interweave"
+
+
+def test_new_settings_reach_the_child_and_record_is_refused(isolated):
+    s = isolated(mode="python")
+    s.set_config(s.config.with_(cell_timeout=0.3))
+    result = s.run("n = 0\nwhile True:\n    n += 1")
+    assert isinstance(result.error, CellTimeout) and "killed" not in str(result.error)
+    with pytest.raises(ConfigError):
+        s.set_config(s.config.with_(record="record", record_path="r.jsonl"))
+    assert s.config.cell_timeout == 0.3

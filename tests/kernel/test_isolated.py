@@ -21,9 +21,9 @@ def test_isolated_cells_keep_their_own_namespace(kernel):
 
 
 def test_a_c_level_loop_is_killed_and_the_isolated_state_remains(kernel):
-    kernel.run("%limits time=0.5")
+    kernel.run("%%isolated\nkept = 'yes'")
+    kernel.run("%limits time=0.5")  # follows into the running child
     try:
-        kernel.run("%%isolated restart\nkept = 'yes'")
         ex = kernel.run("%%isolated\nkept = 'no'\ntotal = sum(range(10**13))")
         assert ex.status == "error" and ex.of("error")[0]["ename"] == "CellTimeout"
         assert "killed" in ex.of("error")[0]["evalue"]
@@ -59,3 +59,15 @@ def test_an_interrupt_stops_a_c_level_loop_in_the_child_and_keeps_its_state(kern
     assert time.monotonic() - start < 2.0 + 1.5  # the grace period, the kill, the hand-over
     assert ex.status == "error" and ex.of("error")[0]["ename"] == "KeyboardInterrupt"
     assert kernel.run("%%isolated\nkept").result == "7"
+
+
+def test_mode_changes_follow_into_the_child(kernel):
+    kernel.run("%mode interweave")  # the LM is unreachable here: emulation fails clearly
+    try:
+        ex = kernel.run("%%isolated\nv = undefined_name_here")
+        assert ex.status == "error" and ex.of("error")[0]["ename"] == "EmulationError"
+        kernel.run("%mode python")
+        ex = kernel.run("%%isolated\nv = undefined_name_here")
+        assert ex.status == "error" and "NameError" in ex.of("error")[0]["evalue"]
+    finally:
+        kernel.run("%mode python")
