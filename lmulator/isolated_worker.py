@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import resource
+import select
 import signal
 import sys
 from typing import Any
@@ -146,29 +147,61 @@ def _describe_status(status: int) -> str:
     return f"exited with status {os.WEXITSTATUS(status)}"
 
 
-def run_with_snapshot(session: Session, channel: Channel, msg: dict[str, Any]) -> None:
+def _wait_for_copy(pid: int, parent_fd: int | None) -> int | None:
+    """Wait until the cell's copy ends (its wait status), or None if the parent went first."""
+    try:
+        copy_fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfds here: wait without watching the parent
+        copy_fd = None
+    try:
+        while True:
+            if copy_fd is not None and parent_fd is not None:
+                ready, _, _ = select.select([copy_fd, parent_fd], [], [])
+                if parent_fd in ready and copy_fd not in ready:
+                    os.kill(pid, signal.SIGKILL)  # the parent is gone: so is the session
+                    os.waitpid(pid, 0)
+                    return None
+            try:
+                _, status = os.waitpid(pid, 0)
+                return status
+            except InterruptedError:
+                continue
+    finally:
+        if copy_fd is not None:
+            os.close(copy_fd)
+
+
+def run_with_snapshot(
+    session: Session, channel: Channel, msg: dict[str, Any], parent_fd: int | None = None
+) -> None:
     """Run a cell in a forked copy; this copy keeps the state and takes over if that one dies."""
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # no process to spare: run the cell here, without a snapshot
+        channel.send({"op": "started", "pid": os.getpid(), "seq": msg.get("seq")})
+        channel.send(run_cell(session, msg))
+        return
     if pid == 0:  # the copy that runs the cell
+        keeper = os.getppid()
         channel.send({"op": "started", "pid": os.getpid(), "seq": msg.get("seq")})
         done = run_cell(session, msg)
-        os.kill(os.getppid(), signal.SIGKILL)  # the state from before the cell is not needed
+        if os.getppid() == keeper:  # never a process this one was handed to
+            os.kill(keeper, signal.SIGKILL)  # the state from before the cell is not needed
         channel.send(done)
         return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except InterruptedError:
-            continue
+    status = _wait_for_copy(pid, parent_fd)
     signal.signal(signal.SIGINT, previous)
+    if status is None:
+        os._exit(0)
     channel.discard_pending()
     os.write(channel.write_fd, b"\n")  # end any message the dead copy left half written
     channel.send({"op": "restored", "cause": _describe_status(status), "seq": msg.get("seq")})
 
 
-def serve(session: Session, channel: Channel, snapshots: bool) -> None:
+def serve(
+    session: Session, channel: Channel, snapshots: bool, parent_fd: int | None = None
+) -> None:
     """Answer the parent's requests until it closes the channel."""
     while True:
         try:
@@ -182,7 +215,7 @@ def serve(session: Session, channel: Channel, snapshots: bool) -> None:
         op = msg["op"]
         if op == "run":
             if snapshots:
-                run_with_snapshot(session, channel, msg)
+                run_with_snapshot(session, channel, msg, parent_fd)
             else:
                 channel.send({"op": "started", "pid": os.getpid(), "seq": msg.get("seq")})
                 channel.send(run_cell(session, msg))
@@ -213,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     """Set limits, build the session the parent describes, and serve it."""
     args = sys.argv[1:] if argv is None else argv
     channel = Channel(int(args[0]), int(args[1]))
+    try:  # readable once the parent has exited; every later copy inherits it
+        parent_fd: int | None = os.pidfd_open(os.getppid())
+    except (AttributeError, OSError):
+        parent_fd = None
     start = channel.recv()
     if start is None or start["op"] != "start":
         return 2
@@ -227,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = ChannelStream(channel, "stdout")
     sys.stderr = ChannelStream(channel, "stderr")
     channel.send({"op": "ready", "pid": os.getpid()})
-    serve(session, channel, bool(start.get("snapshots", True)))
+    serve(session, channel, bool(start.get("snapshots", True)), parent_fd)
     return 0
 
 

@@ -1,6 +1,7 @@
 """Isolated sessions: cells in a child process under rlimits, state kept across kills."""
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -231,3 +232,54 @@ def test_new_settings_reach_the_child_and_record_is_refused(isolated):
     with pytest.raises(ConfigError):
         s.set_config(s.config.with_(record="record", record_path="r.jsonl"))
     assert s.config.cell_timeout == 0.3
+
+
+def _live_members(pgid):
+    """Pids in a process group that are running (zombies left out)."""
+    live = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            live.append(int(entry))
+    return live
+
+
+def test_the_child_does_not_outlive_a_killed_parent_even_in_a_c_loop(tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from lmulator.config import Config
+            from lmulator.isolation import IsolatedSession
+            s = IsolatedSession(Config(mode="python"))
+            print(s._pgid, flush=True)
+            s.run("print('looping', flush=True)\\ntotal = sum(range(10**13))")
+            """
+        )
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    pgid = int(proc.stdout.readline())
+    assert proc.stdout.readline().strip() == "looping"
+    members = _live_members(pgid)
+    assert len(members) == 2  # the copy running the cell, and the one keeping state
+    pidfds = [os.pidfd_open(pid) for pid in members]
+    proc.kill()
+    proc.wait(timeout=10)
+    try:
+        deadline = time.monotonic() + 10
+        pending = list(pidfds)
+        while pending:  # each pidfd turns readable when its process ends
+            left = deadline - time.monotonic()
+            assert left > 0, f"left running: {_live_members(pgid)}"
+            ready, _, _ = select.select(pending, [], [], left)
+            pending = [fd for fd in pending if fd not in ready]
+    finally:
+        for fd in pidfds:
+            os.close(fd)
+    assert _live_members(pgid) == []
