@@ -371,6 +371,7 @@ class IsolatedSession:
                     deadline += time.monotonic() - started  # the LM's time is the parent's
             elif op == "done":
                 self._finish(result, msg)
+                self._proc.poll()  # reap the first copy once a later one has taken over
                 return result
             elif op == "restored":
                 cause = str(msg.get("cause") or "ended")[:200]
@@ -411,9 +412,13 @@ class IsolatedSession:
                 reply.update(error=exc.detail, kind="emulation")
             except ReplyError as exc:
                 reply.update(error=str(exc), kind="reply")
-        self._channel.send(reply)
+        try:
+            self._channel.send(reply)
+        except ChannelClosed:
+            pass  # the child is gone; the next read says so and the cell ends there
 
     def _finish(self, result: RunResult, msg: dict[str, Any]) -> None:
+        """Fill in a cell's result from the child's ``done`` message."""
         if msg.get("has_value") is True and isinstance(msg.get("value"), str):
             result.value = ChildValue(msg["value"])
             result.has_value = True

@@ -283,3 +283,13 @@ def test_the_child_does_not_outlive_a_killed_parent_even_in_a_c_loop(tmp_path):
         for fd in pidfds:
             os.close(fd)
     assert _live_members(pgid) == []
+
+
+def test_a_child_killed_from_outside_is_replaced_with_a_clear_error(isolated):
+    s = isolated(mode="python")
+    s.run("kept = 1")
+    os.killpg(s._pgid, signal.SIGKILL)
+    result = s.run("kept")
+    assert isinstance(result.error, IsolationError) and "fresh" in str(result.error)
+    assert s.restarts == 1
+    assert repr(s.run("1 + 1").value) == "2"
