@@ -114,6 +114,7 @@ def encode_result(result: RunResult, session: Session, seq: Any = None) -> dict[
         "seq": seq,
         "has_value": result.has_value,
         "value": _safe_repr(result.value) if result.has_value else None,
+        "value_is_none": result.value is None,
         "exit_value": None if result.exit_value is None else _safe_repr(result.exit_value),
         "trace": [r.to_dict() for r in result.trace],
         "error": error,

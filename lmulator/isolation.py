@@ -420,7 +420,8 @@ class IsolatedSession:
     def _finish(self, result: RunResult, msg: dict[str, Any]) -> None:
         """Fill in a cell's result from the child's ``done`` message."""
         if msg.get("has_value") is True and isinstance(msg.get("value"), str):
-            result.value = ChildValue(msg["value"])
+            # None stays None, as a cell's value means "nothing to show" to every caller
+            result.value = None if msg.get("value_is_none") is True else ChildValue(msg["value"])
             result.has_value = True
         if isinstance(msg.get("exit_value"), str):
             result.exit_value = ChildValue(msg["exit_value"])

@@ -41,6 +41,8 @@ def test_cells_share_a_namespace_and_print_through_the_parent(isolated, capsys):
     result = s.run("x + 1")
     assert repr(result.value) == "42"
     assert "hello" in capsys.readouterr().out
+    result = s.run("print('again')")
+    assert result.has_value and result.value is None  # None is None, not a repr of it
 
 
 def test_emulation_goes_through_the_parent_and_the_key_stays_there(isolated, lm):
