@@ -17,7 +17,7 @@ from lmulator.emulator import Request
 from lmulator.errors import ConfigError, EmulationError
 from lmulator.errors_display import strip_engine_frames
 from lmulator.executor import RunResult, Session
-from lmulator.isolation import IsolatedSession
+from lmulator.isolation import ChildError, IsolatedSession
 from lmulator.progress import DelayedNotice
 
 from .render import mark_bundle
@@ -174,6 +174,9 @@ class CocShell(ZMQInteractiveShell):
             return
         if isinstance(err, EmulationError):
             self._showtraceback(type(err), str(err), [f"EmulationError: {err}"])
+            return
+        if isinstance(err, ChildError):  # from %%isolated: the child's own traceback
+            self._showtraceback(type(err), str(err), [err.text or f"{err.type_name}: {err}"])
             return
         strip_engine_frames(err)
         self.showtraceback(exc_tuple=(type(err), err, err.__traceback__))

@@ -35,6 +35,7 @@ from .trace import TraceRecord
 from .wire import Channel, ChannelClosed
 
 START_TIMEOUT_S = 30.0
+MAX_ERROR_TYPES = 256
 ROLES = ("system", "user", "assistant")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -44,7 +45,11 @@ class IsolationError(LmulatorError):
 
 
 class ChildError(Exception):
-    """An error raised in the isolated process, shown as the program's own error."""
+    """An error raised in the isolated process, shown as the program's own error.
+
+    Each is an instance of a subclass named like the child's exception (``ZeroDivisionError``),
+    so displays that show a type's name show the familiar one.
+    """
 
     isolated = True  # never handed to an LM by an enclosing session
 
@@ -54,7 +59,20 @@ class ChildError(Exception):
         self.text = text
 
     def __str__(self) -> str:
-        return f"{self.type_name}: {self.args[0]}" if self.args[0] else self.type_name
+        return str(self.args[0])
+
+    @classmethod
+    def named(cls, type_name: str, message: str, text: str) -> ChildError:
+        """An error whose class is named ``type_name`` (``ChildError`` if that is no name)."""
+        name = type_name if type_name.isidentifier() else "ChildError"
+        if name not in _CHILD_ERROR_TYPES:
+            if len(_CHILD_ERROR_TYPES) >= MAX_ERROR_TYPES:  # a child inventing names
+                return cls(type_name, message, text)
+            _CHILD_ERROR_TYPES[name] = type(name, (ChildError,), {"__module__": "isolated"})
+        return _CHILD_ERROR_TYPES[name](type_name, message, text)
+
+
+_CHILD_ERROR_TYPES: dict[str, type[ChildError]] = {}
 
 
 class ChildValue:
@@ -108,7 +126,7 @@ def _decode_error(data: Any) -> BaseException | None:
     elif known is not None:
         exc = known(message)
     else:
-        exc = ChildError(type_name, message, text)
+        exc = ChildError.named(type_name, message, text)
     return exc
 
 

@@ -304,3 +304,15 @@ def test_a_child_killed_from_outside_is_replaced_with_a_clear_error(isolated):
     assert isinstance(result.error, IsolationError) and "fresh" in str(result.error)
     assert s.restarts == 1
     assert repr(s.run("1 + 1").value) == "2"
+
+
+def test_child_errors_are_named_like_the_childs_exception_and_names_stay_bounded():
+    from lmulator import isolation
+
+    err = ChildError.named("ZeroDivisionError", "division by zero", "")
+    assert type(err).__name__ == "ZeroDivisionError" and isinstance(err, ChildError)
+    assert str(err) == "division by zero"
+    assert type(ChildError.named("not a name!", "m", "")).__name__ == "ChildError"
+    for i in range(isolation.MAX_ERROR_TYPES + 10):
+        ChildError.named(f"Invented{i}", "m", "")
+    assert len(isolation._CHILD_ERROR_TYPES) <= isolation.MAX_ERROR_TYPES
