@@ -130,27 +130,28 @@ def _decode_error(data: Any) -> BaseException | None:
     return exc
 
 
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _decode_record(data: Any) -> TraceRecord | None:
+    """A trace record from the child's JSON, keeping only fields of the right type."""
     if not isinstance(data, dict):
         return None
-    try:
-        return TraceRecord(
-            line=int(data.get("line") or 0),
-            source=str(data.get("source") or ""),
-            status=str(data.get("status") or "error"),
-            value=data.get("value"),
-            has_value="value" in data,
-            delta=data["delta"] if isinstance(data.get("delta"), dict) else None,
-            masked_error=data.get("masked_error")
-            if isinstance(data.get("masked_error"), str)
-            else None,
-            error=data.get("error") if isinstance(data.get("error"), str) else None,
-            ms=float(data.get("ms") or 0.0),
-            target=data.get("target") if isinstance(data.get("target"), str) else None,
-            how=data.get("how") if isinstance(data.get("how"), str) else None,
-        )
-    except (TypeError, ValueError):
-        return None
+    line, ms = data.get("line"), data.get("ms")
+    return TraceRecord(
+        line=line if isinstance(line, int) and not isinstance(line, bool) else 0,
+        source=_text_or_none(data.get("source")) or "",
+        status=_text_or_none(data.get("status")) or "error",
+        value=data.get("value"),
+        has_value="value" in data,
+        delta=data["delta"] if isinstance(data.get("delta"), dict) else None,
+        masked_error=_text_or_none(data.get("masked_error")),
+        error=_text_or_none(data.get("error")),
+        ms=float(ms) if isinstance(ms, (int, float)) and abs(ms) < 1e12 else 0.0,
+        target=_text_or_none(data.get("target")),
+        how=_text_or_none(data.get("how")),
+    )
 
 
 def _valid_lm_request(msg: dict[str, Any]) -> bool:

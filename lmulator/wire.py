@@ -15,6 +15,10 @@ from typing import Any
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 class ChannelClosed(Exception):
     """The other end of the channel is gone."""
 
@@ -58,8 +62,8 @@ class Channel:
             if not line.strip():
                 continue
             try:
-                message = json.loads(line)
-            except ValueError:
+                message = json.loads(line, parse_constant=_refuse_constant)
+            except (ValueError, RecursionError):
                 self.dropped += 1
                 continue
             if isinstance(message, dict) and isinstance(message.get("op"), str):
