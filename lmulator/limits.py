@@ -6,7 +6,8 @@ import os
 import resource
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -64,22 +65,38 @@ def memory_allowance(nbytes: int) -> Iterator[None]:
 
 
 @contextmanager
-def wall_clock_limit(seconds: float) -> Iterator[None]:
-    """Raise CellTimeout in the block once ``seconds`` have passed (main thread only)."""
+def wall_clock_limit(
+    seconds: float, error: Callable[[], BaseException] | None = None
+) -> Iterator[None]:
+    """Raise ``error()`` (CellTimeout by default) in the block after ``seconds`` (main thread).
+
+    Limits nest: an enclosing limit that ends sooner stays in charge, and one that ends later is
+    re-armed with what it has left when the block ends.
+    """
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    outer_left, _ = signal.getitimer(signal.ITIMER_REAL)
+    if 0 < outer_left <= seconds:
         yield
         return
 
     def expire(signum: int, frame: Any) -> None:
+        if error is not None:
+            raise error()
         raise CellTimeout(f"the cell ran longer than its {seconds:g} s limit")
 
     previous = signal.signal(signal.SIGALRM, expire)
+    start = time.monotonic()
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer_left > 0:
+            left = outer_left - (time.monotonic() - start)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
 
 
 @contextmanager

@@ -73,3 +73,28 @@ def test_memory_limit_defaults_to_half_the_machine_and_zero_means_none():
 
     assert abs(Config().memory_bytes() - physical_memory() // 2) < 2 * 1024 * 1024
     assert Config(memory_mb=0).memory_bytes() == 0
+
+
+def test_wall_clock_limits_nest():
+    import time
+
+    import pytest
+
+    from lmulator.limits import wall_clock_limit
+
+    class Outer(BaseException):
+        pass
+
+    s = Session(Config(mode="python", cell_timeout=0.2))
+    with pytest.raises(Outer):
+        with wall_clock_limit(0.6, Outer):
+            result = s.run("n = 0\nwhile True:\n    n += 1")  # the inner limit ends first
+            assert isinstance(result.error, CellTimeout)
+            deadline = time.monotonic() + 5  # the outer limit, re-armed, ends this loop
+            while time.monotonic() < deadline:
+                pass
+            pytest.fail("the outer limit was lost")
+    s = Session(Config(mode="python", cell_timeout=5))
+    with pytest.raises(Outer):  # an outer limit that ends sooner stays in charge
+        with wall_clock_limit(0.2, Outer):
+            s.run("while True:\n    pass")

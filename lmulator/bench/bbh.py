@@ -12,8 +12,9 @@ from typing import Any
 
 from ..config import Config
 from ..executor import Session
+from ..limits import wall_clock_limit
 from ..reason import reason
-from .runner import TimeLimit, quiet_io, time_limit
+from .runner import TimeLimit, quiet_io
 
 METHODS = ("coc", "cot", "direct")
 
@@ -71,7 +72,7 @@ def answer(session: Session, method: str, question: str, seconds: float) -> str:
     if method == "cot":
         return extract_final(_ask_text(session, COT_PROMPT, question))
     try:
-        with quiet_io(), time_limit(seconds):
+        with quiet_io(), wall_clock_limit(seconds, TimeLimit):
             result = reason(question, session)
     except TimeLimit:
         return ""

@@ -4,32 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import io
-import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..executor import RunResult, Session
+from ..limits import wall_clock_limit
 
 
 class TimeLimit(BaseException):  # noqa: N818 - control flow, like KeyboardInterrupt
     """A program ran past its time limit."""
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Raise TimeLimit in the main thread after ``seconds`` (wall clock)."""
-
-    def expire(signum: int, frame: object) -> None:
-        raise TimeLimit()
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @contextlib.contextmanager
@@ -53,7 +37,7 @@ def run_program(
     """
     result = None
     try:
-        with quiet_io(), time_limit(seconds):
+        with quiet_io(), wall_clock_limit(seconds, TimeLimit):
             result = session.run(source, name=name)
             if exercise and result.error is None:
                 session.exercise_definitions(result)

@@ -132,10 +132,10 @@ def test_state_trace_and_undo(kernel, lm):
     assert "restored: n" not in kernel.run("%undo").stdout
 
 
-def test_interrupt_during_a_slow_lm_reply(kernel, lm):
-    lm.rules({"match": ["Emulate: slow()"], "reply": {"value": 1}, "fault": {"delay": 30}})
-    kernel.run("kept = 'yes'")
-    msg_id = kernel.send("y = slow()")
+def _interrupt_once_the_lm_is_asked(kernel, lm, code):
+    """Run ``code``, interrupt the kernel while its LM request is in flight, check the reply
+    comes within 2 s, and return what the cell produced."""
+    msg_id = kernel.send(code)
     deadline = time.monotonic() + 20
     while not lm.log():  # wait until the request is in flight
         assert time.monotonic() < deadline, "the LM request never arrived"
@@ -143,6 +143,13 @@ def test_interrupt_during_a_slow_lm_reply(kernel, lm):
     kernel.km.interrupt_kernel()
     ex = kernel.collect(msg_id, timeout=10)
     assert time.monotonic() - start < 2.0
+    return ex
+
+
+def test_interrupt_during_a_slow_lm_reply(kernel, lm):
+    lm.rules({"match": ["Emulate: slow()"], "reply": {"value": 1}, "fault": {"delay": 30}})
+    kernel.run("kept = 'yes'")
+    ex = _interrupt_once_the_lm_is_asked(kernel, lm, "y = slow()")
     assert ex.status == "error" and ex.of("error")[0]["ename"] == "KeyboardInterrupt"
     state = kernel.run("%state").of("display_data")[0]["data"]["text/plain"]
     assert "kept" in state and not any(line.startswith("y ") for line in state.splitlines())
@@ -157,14 +164,7 @@ def test_interrupt_during_a_slow_drip_reply_in_every_mode(kernel, lm, mode):
     kernel.run("kept = 'yes'")
     kernel.run(f"%mode {mode}")
     lm.rules({"match": [], "reply": {"value": 1, "delta": {"y": 1}}, "fault": {"drip": 0.5}})
-    msg_id = kernel.send("y = slow()")
-    deadline = time.monotonic() + 20
-    while not lm.log():  # wait until the request is in flight
-        assert time.monotonic() < deadline, "the LM request never arrived"
-    start = time.monotonic()
-    kernel.km.interrupt_kernel()
-    ex = kernel.collect(msg_id, timeout=10)
-    assert time.monotonic() - start < 2.0
+    ex = _interrupt_once_the_lm_is_asked(kernel, lm, "y = slow()")
     assert ex.status == "error" and ex.of("error")[0]["ename"] == "KeyboardInterrupt"
     kernel.run("%mode python")
     assert kernel.run("kept").result == "'yes'"
