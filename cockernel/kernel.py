@@ -27,10 +27,6 @@ class CocKernel(IPythonKernel):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.shell.register_magics(CocMagics)
-        self.help_links = [
-            *self.help_links,
-            {"text": "lmulator", "url": "https://pypi.org/project/cockernel/"},
-        ]
 
     def init_metadata(self, parent: Any) -> dict[str, Any]:
         """Start a request's metadata; forget the previous cell's run."""
