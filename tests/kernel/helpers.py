@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,26 @@ class Kernel:
     def run(self, code: str, timeout: float = 60) -> Execution:
         """Execute code and wait for everything it produced."""
         return self.collect(self.send(code), timeout)
+
+    def interrupt_once_printed(
+        self, code: str, marker: str, timeout: float = 20
+    ) -> tuple[Execution, float]:
+        """Run ``code``; once it has printed ``marker``, interrupt the kernel. Return what the
+        cell produced and the seconds from the interrupt to its reply."""
+        msg_id = self.send(code)
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+            if (
+                msg["parent_header"].get("msg_id") == msg_id
+                and msg["msg_type"] == "stream"
+                and marker in msg["content"]["text"]
+            ):
+                break
+        start = time.monotonic()
+        self.km.interrupt_kernel()
+        ex = self.collect(msg_id, timeout=timeout)
+        return ex, time.monotonic() - start
 
     def close(self) -> None:
         """Shut the kernel down."""
