@@ -17,6 +17,7 @@ from lmulator.isolation import IsolationError
 from lmulator.limits import wall_clock_paused
 from lmulator.reason import PROGRAM_NAME, write_program
 from lmulator.replay import replay_path_for
+from lmulator.sandbox.runner import broker_holds_key
 
 from .render import mark_bundle, marked_records, trace_table
 
@@ -93,7 +94,7 @@ class CocMagics(Magics):
         rows = [
             ("endpoint", endpoint),
             ("model", cfg.model if cfg.base_url else "smollm2-135m-instruct"),
-            ("api key", "set" if cfg.api_key else "not set"),
+            ("api key", key_state(cfg)),
             ("temperature", f"{cfg.temperature:g}"),
             ("cache", cfg.cache),
             ("record", cfg.record + (f" ({cfg.record_path})" if cfg.record != "off" else "")),
@@ -283,3 +284,11 @@ class CocMagics(Magics):
             print(f"the program failed: {type(run.error).__name__}: {run.error}")
             return None
         return run.value
+
+
+def key_state(cfg: Any) -> str:
+    """How ``%lm`` shows the API key: only whether one is set, and where it is held."""
+    if cfg.api_key:
+        return "set"
+    held = broker_holds_key(cfg.base_url)
+    return "set (held by the broker, outside the sandbox)" if held else "not set"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import linecache
+import sys
 from typing import Any
 
 from ipykernel.zmqshell import ZMQInteractiveShell
@@ -19,6 +20,12 @@ from lmulator.errors_display import strip_engine_frames
 from lmulator.executor import RunResult, Session
 from lmulator.isolation import ChildError, IsolatedSession
 from lmulator.progress import DelayedNotice
+from lmulator.sandbox.runner import (
+    broker_settings,
+    cell_finished,
+    cell_started,
+    current_confinement,
+)
 
 from .render import mark_bundle
 from .sandbox import RestrictedIPython, kernel_policy, notebook_builtins
@@ -68,12 +75,13 @@ class CocShell(ZMQInteractiveShell):
     _isolated = AnyTrait(None, allow_none=True)
     lm_program_running = Bool(False)
     last_run = AnyTrait(None, allow_none=True)
+    _sandbox_warned = Bool(False)
 
     def init_user_ns(self) -> None:
         """Create IPython's namespace, then let lmulator run in it."""
         super().init_user_ns()
         try:
-            config = from_env()
+            config = from_env().with_(**broker_settings())  # the endpoint the broker serves
         except ConfigError as exc:
             self.log.warning("lmulator: %s; using defaults", exc)
             config = Config()
@@ -141,6 +149,18 @@ class CocShell(ZMQInteractiveShell):
             return False
         cached = linecache.cache.get(cell_name)
         source = "".join(cached[2]) if cached else "\n".join(ast.unparse(n) for n in nodelist)
+        self._warn_unconfined_once()
+        cell_started(self.lm_session.config.cell_timeout)  # the repr and display count too
+        try:
+            return self._run_and_show(source, cell_name, nodelist, interactivity, result)
+        finally:
+            cell_finished()
+
+    def _run_and_show(
+        self, source: str, cell_name: str, nodelist: list[ast.stmt], interactivity: str,
+        result: Any,
+    ) -> bool:  # fmt: skip
+        """Run a cell's source through lmulator; show its value, marks and error."""
         try:
             run = self.lm_session.run(source, name=cell_name)
         except KeyboardInterrupt as exc:
@@ -162,6 +182,18 @@ class CocShell(ZMQInteractiveShell):
                 result.error_in_exec = run.error
             return True
         return False
+
+    def _warn_unconfined_once(self) -> None:
+        """Say once, on stderr, that cells are not confined by the operating system."""
+        if self._sandbox_warned:
+            return
+        self._sandbox_warned = True
+        confinement = current_confinement()
+        if confinement is None:
+            print("cockernel: cells are NOT confined: the kernel was started without its broker "
+                  "(LMULATOR_SANDBOX=off)", file=sys.stderr)  # fmt: skip
+        elif not confinement.confined:
+            print(f"cockernel: {confinement.describe()}", file=sys.stderr)
 
     def _show_run_error(self, run: RunResult) -> None:
         err = run.error

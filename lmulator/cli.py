@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -14,6 +16,9 @@ from .executor import Session
 from .isolation import IsolatedSession, IsolationError
 from .progress import ProgressLine
 from .replay import replay_path_for
+from .sandbox import SandboxError, SandboxSpec, parse_sandbox, sandbox_from_env
+from .sandbox.broker import FDS_ENV, Broker
+from .sandbox.runner import broker_settings, cell_started, enter_sandbox
 from .trace import listing
 
 
@@ -57,29 +62,83 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the program in a child process under rlimits (no key, no file writes)",
     )
+    run.add_argument(
+        "--sandbox",
+        metavar="MODE",
+        help="workspace (default: write only the program's directory), read-only, off, or "
+        "required (refuse to run unconfined); default: $LMULATOR_SANDBOX",
+    )
     return parser
+
+
+def sandbox_for(args: argparse.Namespace, config_record_path: str | None) -> SandboxSpec:
+    """The sandbox for a run: the program's directory is the workspace; the trace and replay
+    files named on the command line may be written wherever they are."""
+    spec = sandbox_from_env()
+    if args.sandbox:
+        spec = parse_sandbox(args.sandbox, spec)
+    write = list(spec.write)
+    for named in (args.trace_json, config_record_path if (args.record or args.replay) else None):
+        if named:
+            write.append(os.path.dirname(os.path.abspath(named)))
+    return spec.with_(workspace=os.path.dirname(os.path.abspath(args.file)), write=tuple(write))
+
+
+def run_brokered(argv: Sequence[str], config: object, spec: SandboxSpec, args: object) -> int:
+    """Be the broker: run this command again as a confined runner and answer its LM requests."""
+    broker = Broker(config, spec)  # type: ignore[arg-type]
+    broker.start([sys.executable, "-m", "lmulator", *argv])
+    broker.forward_signals(signal.SIGINT, signal.SIGTERM)
+    code = broker.wait()
+    if broker.killed_because:
+        print(f"lmulator: the program {broker.killed_because} and was killed", file=sys.stderr)
+        return 130 if "interrupt" in broker.killed_because else 1
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    in_runner = FDS_ENV in os.environ
+    if in_runner:
+        try:
+            enter_sandbox()
+        except (ConfigError, SandboxError) as exc:
+            print(f"lmulator: error: {exc}", file=sys.stderr)
+            return 2
     try:
-        config = from_env().with_(
-            mode=args.mode,
-            base_url=args.base_url,
-            model=args.model,
-            raise_errors=args.raise_errors or None,
-            trace_level=args.trace,
-            cache="off" if args.no_cache else None,
-            cell_timeout=args.timeout,
-            memory_mb=args.memory_mb,
-            record="record" if args.record else "replay" if args.replay else None,
-            record_path=args.replay_file or str(replay_path_for(args.file)),
+        config = (
+            from_env()
+            .with_(**(broker_settings() if in_runner else {}))
+            .with_(
+                mode=args.mode,
+                base_url=args.base_url,
+                model=args.model,
+                raise_errors=args.raise_errors or None,
+                trace_level=args.trace,
+                cache="off" if args.no_cache else None,
+                cell_timeout=args.timeout,
+                memory_mb=args.memory_mb,
+                record="record" if args.record else "replay" if args.replay else None,
+                record_path=args.replay_file or str(replay_path_for(args.file)),
+            )
         )
     except ConfigError as exc:
         print(f"lmulator: error: {exc}", file=sys.stderr)
         return 2
+    if not in_runner:
+        try:
+            spec = sandbox_for(args, config.record_path)
+        except ConfigError as exc:
+            print(f"lmulator: error: {exc}", file=sys.stderr)
+            return 2
+        if spec.enabled:
+            if not os.path.isfile(args.file):
+                print(f"lmulator: error: cannot read {args.file}: no such file", file=sys.stderr)
+                return 2
+            return run_brokered(argv, config, spec, args)
     try:
         with open(args.file, encoding="utf-8") as fh:
             source = fh.read()
@@ -97,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if isinstance(session, Session):
         ProgressLine().attach(session.emulator)
+    if in_runner:
+        cell_started(config.cell_timeout)  # the broker ends a program that outruns its limit
     try:
         result = session.run(source, name=args.file)
     except KeyboardInterrupt:

@@ -26,7 +26,7 @@ from .instrument import (
     Site,
     referenced_names,
 )
-from .limits import memory_allowance, wall_clock_limit
+from .limits import interrupts_stop, memory_allowance, wall_clock_limit
 from .policy import Policy, PolicyViolation
 from .replay import ReplayBook
 from .reply import check_delta_key
@@ -40,6 +40,7 @@ from .standin import (
     snippet_exit,
     typed_standin,
 )
+from .stops import STOP_NAME, add_stop_checks
 from .trace import TraceRecord, short_repr
 
 STATEMENT_MODES = ("interweave",)
@@ -89,6 +90,10 @@ def state_repr(value: Any) -> str:
 
 def make_client(config: Config) -> ChatClient:
     """The chat client a configuration names (its endpoint, or the embedded model), cached."""
+    from .sandbox.runner import broker_client, brokered
+
+    if brokered():  # a confined runner: the broker holds the key, the cache and the model
+        return broker_client(config)
     client: ChatClient
     if not config.base_url:
         from .local_model import local_client, model_path
@@ -589,13 +594,22 @@ class Session:
 
     # -- running cells ---------------------------------------------------------------
 
+    def _stop(self, exc: BaseException) -> BaseException:
+        """Make every loop and call of the running cell raise ``exc`` from now on."""
+        self.namespace[STOP_NAME] = exc
+        return exc
+
     def run(self, source: str, name: str | None = None) -> RunResult:
         """Run one cell within the configured limits; the namespace keeps what it binds."""
+        limit = self.config.cell_timeout
+        self.namespace[STOP_NAME] = None
         try:
             with (
                 memory_allowance(self.config.memory_bytes()),
-                wall_clock_limit(self.config.cell_timeout),
-            ):
+                wall_clock_limit(limit, lambda: self._stop(
+                    CellTimeout(f"the cell ran longer than its {limit:g} s limit"))),
+                interrupts_stop(self._stop),
+            ):  # fmt: skip
                 return self._run(source, name)
         except CellTimeout as exc:
             last = self.history[-1] if self.history else None
@@ -606,6 +620,8 @@ class Session:
             )
             result.error = exc
             return result
+        finally:
+            self.namespace[STOP_NAME] = None
 
     def _run(self, source: str, name: str | None = None) -> RunResult:
         name = name or f"<cell-{next(self._cell_counter)}>"
@@ -639,6 +655,7 @@ class Session:
             partial=self.config.partial and emulating,
             cell=name,
         ).run(tree)
+        add_stop_checks(inst.tree)
         self._sites.update(inst.sites)
         try:
             if self.mode == "lm":

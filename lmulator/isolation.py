@@ -31,12 +31,12 @@ from .errors import CellTimeout, ConfigError, EmulationError, LmulatorError, Rep
 from .executor import RunResult, make_client
 from .isolated_worker import CONFIG_FIELDS
 from .limits import default_memory_mb
+from .sandbox.broker import valid_messages
 from .trace import TraceRecord
 from .wire import Channel, ChannelClosed
 
 START_TIMEOUT_S = 30.0
 MAX_ERROR_TYPES = 256
-ROLES = ("system", "user", "assistant")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -155,17 +155,8 @@ def _decode_record(data: Any) -> TraceRecord | None:
 
 
 def _valid_lm_request(msg: dict[str, Any]) -> bool:
-    messages = msg.get("messages")
     return (
-        isinstance(messages, list)
-        and 0 < len(messages) <= 64
-        and all(
-            isinstance(m, dict)
-            and m.get("role") in ROLES
-            and isinstance(m.get("content"), str)
-            and set(m) <= {"role", "content"}
-            for m in messages
-        )
+        valid_messages(msg.get("messages"))
         and isinstance(msg.get("schema"), dict)
         and isinstance(msg.get("name"), str)
         and bool(_NAME_RE.match(msg["name"]))

@@ -14,6 +14,7 @@ from typing import Any
 from .errors import CellTimeout
 
 MIB = 1024 * 1024
+UNKNOWN_ADDRESS_SPACE = 2048 * MIB  # a generous guess at a fresh interpreter's mappings
 
 
 def physical_memory() -> int:
@@ -30,9 +31,16 @@ def default_memory_mb() -> int:
 
 
 def address_space_in_use() -> int:
-    """This process's mapped address space in bytes (what RLIMIT_AS counts)."""
-    with open("/proc/self/statm", encoding="ascii") as fh:
-        pages = int(fh.read().split()[0])
+    """This process's mapped address space in bytes (what RLIMIT_AS counts).
+
+    A sandboxed child cannot read its own ``/proc`` entry (the sandbox opens only the first
+    process's); it counts ``UNKNOWN_ADDRESS_SPACE`` instead.
+    """
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            pages = int(fh.read().split()[0])
+    except OSError:
+        return UNKNOWN_ADDRESS_SPACE
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
@@ -97,6 +105,27 @@ def wall_clock_limit(
         if outer_left > 0:
             left = outer_left - (time.monotonic() - start)
             signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
+
+
+@contextmanager
+def interrupts_stop(stop: Callable[[BaseException], BaseException]) -> Iterator[None]:
+    """While the block runs, an interrupt (SIGINT) raises ``stop(KeyboardInterrupt())``."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:  # ignored, or handled by someone else
+        yield
+        return
+
+    def interrupted(signum: int, frame: Any) -> None:
+        raise stop(KeyboardInterrupt())
+
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager

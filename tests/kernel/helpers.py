@@ -37,13 +37,15 @@ class Execution:
 class Kernel:
     """A running ``coc`` kernel and a blocking client."""
 
-    def __init__(self, env: dict[str, str] | None = None, kernel_name: str = "coc") -> None:
+    def __init__(
+        self, env: dict[str, str] | None = None, kernel_name: str = "coc", cwd: str | None = None
+    ) -> None:
         full_env = {
             k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LMULATOR_"))
         }
         full_env.update(env or {})
         self.km = KernelManager(kernel_name=kernel_name)
-        self.km.start_kernel(env=full_env)
+        self.km.start_kernel(env=full_env, **({"cwd": cwd} if cwd else {}))
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)

@@ -1,0 +1,202 @@
+"""Confine this process with Landlock (files, TCP, signals) and seccomp (system calls).
+
+What a confined process may do:
+
+* **read** the Python installation and the paths on ``sys.path`` (never the home directory or
+  ``/`` as a whole), the system's libraries and the read-only data Python needs (``/usr``,
+  ``/lib*``, the dynamic linker's cache, time zones), its own ``/proc/self``, a few devices, the
+  workspace and the extra ``read`` paths;
+* **write** the workspace (mode ``workspace``), the private temporary directory and the extra
+  ``write`` paths; nothing else, and it may make no device nodes anywhere;
+* **execute** the Python interpreter only (so an isolated child can start), no other program;
+* **network**: bind only the TCP ports it is given (the kernel's own), connect nowhere, open no
+  new socket of any family (seccomp); sockets opened before keep working;
+* **processes**: no privileges gained by ``execve``, no signals to processes outside the
+  sandbox, no ``ptrace`` or ``process_vm_*``, no namespaces, mounts, keyrings, BPF or io_uring.
+
+Landlock applies to the calling thread and what it starts, so :func:`confine` must run before
+any thread starts; the seccomp filter is synchronised to every thread and may come later
+(:func:`restrict_syscalls`), once the process has opened its sockets.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import struct
+import sys
+import sysconfig
+from dataclasses import dataclass, field
+
+from ..errors import LmulatorError
+from . import landlock, seccomp
+from .spec import SandboxSpec
+
+#: System paths a Python process reads: libraries, linker cache, time zones, locales, MIME types.
+SYSTEM_READ = (
+    "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/opt/conda",
+    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
+    "/etc/timezone", "/etc/locale.alias", "/etc/mime.types", "/sys/devices/system/cpu",
+)  # fmt: skip
+DEVICES_READ = ("/dev/urandom", "/dev/random", "/dev/zero")
+DEVICES_WRITE = ("/dev/null", "/dev/full")
+
+
+class SandboxError(LmulatorError):
+    """The process could not be confined as asked."""
+
+
+class SandboxUnavailable(SandboxError):
+    """The operating system cannot confine this process (and confinement was required)."""
+
+
+@dataclass
+class Confinement:
+    """What :func:`confine` did."""
+
+    confined: bool
+    landlock_abi: int = 0
+    syscalls: bool = False
+    reason: str = ""  # why not confined, in one line
+    readable: list[str] = field(default_factory=list)
+    writable: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """One line for logs and ``%sandbox``."""
+        if not self.confined:
+            return f"cells are NOT confined: {self.reason}"
+        parts = [f"Landlock ABI {self.landlock_abi}"]
+        parts.append("seccomp" if self.syscalls else "no seccomp")
+        writable = ", ".join(self.writable) or "nothing"
+        return f"cells are confined ({', '.join(parts)}); writable: {writable}"
+
+
+def _home() -> str | None:
+    home = os.path.expanduser("~")
+    return os.path.realpath(home) if home and home != "~" else None
+
+
+def _too_wide(path: str, home: str | None) -> bool:
+    """Whether opening ``path`` would open the home directory or the whole machine."""
+    real = os.path.realpath(path)
+    if real == "/":
+        return True
+    if home is None:
+        return False
+    return real == home or home.startswith(real.rstrip("/") + "/")
+
+
+def python_paths() -> list[str]:
+    """Where this Python's standard library, extensions and installed packages are."""
+    paths = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix}
+    paths.update(p for p in sysconfig.get_paths().values() if p)
+    paths.update(p for p in sys.path if p and os.path.isdir(p))
+    for package in ("lmulator", "cockernel"):  # found without importing (editable installs)
+        try:
+            found = importlib.util.find_spec(package)
+        except (ImportError, ValueError):
+            found = None
+        for location in (found.submodule_search_locations or []) if found else []:
+            paths.add(os.path.dirname(os.path.abspath(location)))
+    home = _home()
+    return sorted(p for p in paths if os.path.exists(p) and not _too_wide(p, home))
+
+
+def workspace_of(spec: SandboxSpec) -> str | None:
+    """The workspace directory to open, or None where it would open the home or ``/``."""
+    workspace = os.path.realpath(spec.workspace or os.getcwd())
+    return None if _too_wide(workspace, _home()) else workspace
+
+
+def elf_interpreter(path: str) -> str | None:
+    """The dynamic loader an ELF executable names (``PT_INTERP``), or None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+            if head[:4] != b"\x7fELF" or head[4] != 2:  # 64-bit ELF only
+                return None
+            end = "<" if head[5] == 1 else ">"
+            phoff = struct.unpack_from(end + "Q", head, 32)[0]
+            phentsize, phnum = struct.unpack_from(end + "HH", head, 54)
+            for i in range(min(phnum, 64)):
+                fh.seek(phoff + i * phentsize)
+                entry = fh.read(phentsize)
+                if struct.unpack_from(end + "I", entry, 0)[0] == 3:  # PT_INTERP
+                    offset, size = (
+                        struct.unpack_from(end + "Q", entry, 8)[0],
+                        struct.unpack_from(end + "Q", entry, 32)[0],
+                    )
+                    fh.seek(offset)
+                    return fh.read(min(size, 4096)).rstrip(b"\0").decode() or None
+    except (OSError, struct.error, UnicodeDecodeError):
+        return None
+    return None
+
+
+def _thread_count() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
+
+
+def confine(spec: SandboxSpec, *, syscalls: bool = True) -> Confinement:
+    """Confine this process as ``spec`` says; see the module's docstring for what that means.
+
+    Returns what was done. Where Landlock is missing, returns an unconfined result, or raises
+    SandboxUnavailable if ``spec.required``. Must be called before any thread is started.
+    """
+    spec.validate()
+    if not spec.enabled:
+        return Confinement(False, reason="the sandbox is off")
+    abi = landlock.abi_version() if sys.platform == "linux" else 0
+    if abi < 1:
+        reason = (
+            "this system has no Landlock (Linux 5.13 or newer with Landlock enabled is needed)"
+            if sys.platform == "linux"
+            else f"no sandbox on {sys.platform}"
+        )
+        if spec.required:
+            raise SandboxUnavailable(f"the sandbox is required but {reason}")
+        return Confinement(False, reason=reason)
+    if _thread_count() > 1:
+        raise SandboxError("confine() must be called before the process starts threads")
+    ruleset = landlock.Ruleset(abi)
+    readable = [*SYSTEM_READ, *python_paths(), *spec.read]
+    writable = [*spec.write]
+    if spec.tmpdir:
+        writable.append(spec.tmpdir)
+    workspace = workspace_of(spec)
+    if workspace is not None:
+        (writable if spec.mode == "workspace" else readable).append(workspace)
+    ruleset.allow_all(readable, landlock.READ)
+    ruleset.allow_all(writable, landlock.READ | landlock.WRITE)
+    ruleset.allow_all(DEVICES_READ, landlock.FS_READ_FILE)
+    ruleset.allow_all(DEVICES_WRITE, landlock.FS_READ_FILE | landlock.FS_WRITE_FILE
+                      | landlock.FS_TRUNCATE | landlock.FS_IOCTL_DEV)  # fmt: skip
+    ruleset.allow(f"/proc/{os.getpid()}", landlock.READ)
+    python = os.path.realpath(sys.executable)
+    for program in (python, elf_interpreter(python)):  # the interpreter and its loader
+        if program:
+            ruleset.allow(os.path.realpath(program), landlock.FS_EXECUTE | landlock.FS_READ_FILE)
+    for port in spec.bind_ports:
+        ruleset.allow_port(port, landlock.NET_BIND_TCP)
+    ruleset.restrict_self()
+    result = Confinement(
+        True,
+        landlock_abi=abi,
+        readable=[p for p, r in ruleset.paths if not r & landlock.FS_WRITE_FILE],
+        writable=[w for w in writable if any(p == w for p, _ in ruleset.paths)],
+    )
+    if syscalls:
+        result.syscalls = restrict_syscalls()
+    return result
+
+
+def restrict_syscalls() -> bool:
+    """Install the seccomp filter on every thread; False where this machine has no table."""
+    if not seccomp.available():
+        return False
+    landlock.set_no_new_privs()
+    seccomp.install()
+    return True

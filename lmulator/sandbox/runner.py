@@ -1,0 +1,172 @@
+"""The runner's side of the broker: enter the sandbox, and ask the broker for every LM reply.
+
+A process started by :class:`lmulator.sandbox.broker.Broker` calls :func:`enter_sandbox` first
+(before it starts threads): it dies with the broker, confines itself as the broker described, and
+from then on every client :func:`lmulator.executor.make_client` makes is a :class:`BrokerClient`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from ..config import Config
+from ..errors import ConfigError, EmulationError, ReplyError
+from ..wire import Channel, ChannelClosed
+from .broker import FDS_ENV, LM_ENV, SPEC_ENV
+from .confine import Confinement, confine
+from .spec import SandboxSpec
+
+PR_SET_PDEATHSIG = 1
+LM_SETTINGS = ("base_url", "model", "temperature", "schema_style", "timeout", "cache")
+
+
+class BrokerClient:
+    """A chat client that asks the broker, which holds the real client and its key."""
+
+    def __init__(self, channel: Channel, config: Config) -> None:
+        self.channel = channel
+        self.model = config.model
+        self.settings = {k: getattr(config, k) for k in LM_SETTINGS}
+        self._next_id = 0
+
+    def __repr__(self) -> str:
+        return f"BrokerClient(model={self.model!r})"
+
+    def _ask(self, message: dict[str, Any]) -> str:
+        with _send_lock:
+            self._next_id += 1
+            rid = message["id"] = self._next_id
+            message["settings"] = self.settings
+            try:
+                self.channel.send(message)
+                while True:
+                    msg = self.channel.recv()
+                    if msg is not None and msg["op"] == "reply" and msg.get("id") == rid:
+                        break  # anything else answers a request abandoned on interrupt
+            except ChannelClosed:
+                raise EmulationError("the broker that holds the LM client is gone") from None
+        if "error" in msg:
+            kind = ReplyError if msg.get("kind") == "reply" else EmulationError
+            raise kind(str(msg["error"])[:2000])
+        text = msg.get("text")
+        if not isinstance(text, str):
+            raise ReplyError("the broker sent no reply text")
+        return text
+
+    def complete(self, messages: list[dict[str, str]], schema: dict[str, Any], name: str) -> str:
+        """Ask the broker for a reply under a schema."""
+        return self._ask({"op": "lm", "messages": messages, "schema": schema, "name": name})
+
+    def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
+        """Ask the broker for free text (a program, for Chain of Code)."""
+        return self._ask({"op": "text", "messages": messages, "max_tokens": max_tokens})
+
+
+_channel: Channel | None = None
+_confinement: Confinement | None = None
+_send_lock = threading.Lock()
+
+
+def _notify(message: dict[str, Any]) -> None:
+    if _channel is None:
+        return
+    with _send_lock:
+        try:
+            _channel.send(message)
+        except ChannelClosed:
+            pass
+
+
+def cell_started(limit: float) -> None:
+    """Tell the broker a cell starts, so that it can end one that outruns ``limit`` (0: none)."""
+    _notify({"op": "cell", "limit": limit})
+
+
+def cell_finished() -> None:
+    """Tell the broker the cell has finished."""
+    _notify({"op": "idle"})
+
+
+def brokered() -> bool:
+    """Whether this process was started by a broker (and so must ask it for LM replies)."""
+    return _channel is not None
+
+
+def broker_client(config: Config) -> BrokerClient:
+    """A client for ``config``'s LM settings that goes through the broker."""
+    assert _channel is not None
+    return BrokerClient(_channel, config)
+
+
+def broker_settings() -> dict[str, Any]:
+    """The non-secret LM settings the broker started with (endpoint and model)."""
+    try:
+        data = json.loads(os.environ.get(LM_ENV) or "{}")
+    except ValueError:
+        return {}
+    out: dict[str, Any] = {}
+    if isinstance(data, dict):
+        if isinstance(data.get("base_url"), str):
+            out["base_url"] = data["base_url"]
+        if isinstance(data.get("model"), str):
+            out["model"] = data["model"]
+    return out
+
+
+def broker_holds_key(base_url: str | None) -> bool:
+    """Whether the broker holds an API key that it sends to ``base_url``."""
+    try:
+        data = json.loads(os.environ.get(LM_ENV) or "{}")
+    except ValueError:
+        return False
+    return (
+        isinstance(data, dict)
+        and data.get("has_key") is True
+        and base_url is not None
+        and data.get("base_url") == base_url
+    )
+
+
+def current_confinement() -> Confinement | None:
+    """What :func:`enter_sandbox` did in this process, if it ran."""
+    return _confinement
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() == 1:  # the broker died before the line above
+        os._exit(1)
+
+
+def enter_sandbox(*, syscalls: bool = True) -> Confinement:
+    """Connect to the broker, die with it, and confine this process as it described.
+
+    ``syscalls=False`` leaves the seccomp filter for later (:func:`restrict_syscalls`), for a
+    process that must open sockets first. Raises ConfigError if no broker started this process.
+    """
+    global _channel, _confinement
+    fds = os.environ.pop(FDS_ENV, "")
+    spec_text = os.environ.pop(SPEC_ENV, "")
+    try:
+        read_fd, write_fd = (int(x) for x in fds.split(","))
+    except ValueError:
+        raise ConfigError("this process was not started by an lmulator broker") from None
+    os.set_inheritable(read_fd, False)
+    os.set_inheritable(write_fd, False)
+    _die_with_parent()
+    spec = SandboxSpec.from_json(spec_text) if spec_text else SandboxSpec(mode="off")
+    if spec.tmpdir:
+        for sub in ("ipython", "matplotlib"):
+            os.makedirs(os.path.join(spec.tmpdir, sub), exist_ok=True)
+    _channel = Channel(read_fd, write_fd)
+    _confinement = confine(spec, syscalls=syscalls)
+    if not _confinement.confined and spec.enabled:
+        print(f"lmulator: {_confinement.describe()}", file=sys.stderr)
+    return _confinement
