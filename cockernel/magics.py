@@ -17,7 +17,7 @@ from lmulator.isolation import IsolationError
 from lmulator.limits import wall_clock_paused
 from lmulator.reason import PROGRAM_NAME, write_program
 from lmulator.replay import replay_path_for
-from lmulator.sandbox.runner import broker_holds_key
+from lmulator.sandbox.runner import broker_holds_key, current_confinement
 
 from .render import mark_bundle, marked_records, trace_table
 
@@ -102,6 +102,25 @@ class CocMagics(Magics):
             ("policy", self.session.policy.name),
         ]
         print("\n".join(f"{k:12} {v}" for k, v in rows))
+
+    @line_magic
+    def sandbox(self, line: str) -> None:
+        """%sandbox: show what the operating system lets cells reach (set when the kernel starts)."""
+        if line.strip():
+            print(
+                "%sandbox: the sandbox is set when the kernel starts and can only be tightened "
+                "from outside: start the kernel with LMULATOR_SANDBOX=workspace|read-only|off|"
+                "required (and LMULATOR_SANDBOX_READ / LMULATOR_SANDBOX_WRITE for more paths)"
+            )
+            return
+        confinement = current_confinement()
+        if confinement is None:
+            print("sandbox: off (LMULATOR_SANDBOX=off): cells are NOT confined")
+            return
+        print(f"sandbox: {confinement.describe()}")
+        if confinement.confined:
+            print("network: no new sockets, no TCP connections; programs: none may be executed")
+            print("readable: " + ", ".join(confinement.readable))
 
     @line_magic
     def mode(self, line: str) -> None:

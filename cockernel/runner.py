@@ -18,7 +18,7 @@ from lmulator.sandbox.runner import enter_sandbox
 def main() -> int:
     """Confine this process, then run the kernel in it."""
     try:
-        confinement = enter_sandbox(syscalls=False)
+        confinement = enter_sandbox(syscalls=False, workers=True)
     except (ConfigError, SandboxError) as exc:
         print(f"cockernel: error: {exc}", file=sys.stderr)
         return 2

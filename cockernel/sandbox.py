@@ -11,7 +11,7 @@ from lmulator.policy import DEFAULT_ALLOWED_MODULES, Policy
 # Magics a restricted cell may run: the kernel's own, and ones that only read.
 RESTRICTED_MAGICS = frozenset(
     {
-        "lm", "mode", "policy", "limits", "trace", "state", "undo", "explore", "coc", "isolated",
+        "lm", "mode", "policy", "limits", "sandbox", "trace", "state", "undo", "explore", "coc", "isolated",
         "who", "whos", "who_ls", "pinfo", "pinfo2", "psearch", "history", "hist",
         "lsmagic", "magic", "page",
     }

@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     in_runner = FDS_ENV in os.environ
     if in_runner:
         try:
-            enter_sandbox()
+            enter_sandbox(workers=args.isolate)
         except (ConfigError, SandboxError) as exc:
             print(f"lmulator: error: {exc}", file=sys.stderr)
             return 2

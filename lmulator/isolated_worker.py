@@ -247,8 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     """Set limits, build the session the parent describes, and serve it."""
     args = sys.argv[1:] if argv is None else argv
     channel = Channel(int(args[0]), int(args[1]))
+    watched = int(args[2]) if len(args) > 2 else os.getppid()  # the session's process
     try:  # readable once the parent has exited; every later copy inherits it
-        parent_fd: int | None = os.pidfd_open(os.getppid())
+        parent_fd: int | None = os.pidfd_open(watched)
     except (AttributeError, OSError):
         parent_fd = None
     start = channel.recv()

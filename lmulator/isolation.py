@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,7 +175,12 @@ def child_environment(home: str) -> dict[str, str]:
     }
 
 
-def _kill_group(pgid: int, proc: subprocess.Popen, workdir: str) -> None:
+#: Starts a worker without exec: ``(workdir, env) -> (process, read_fd, write_fd)``; set inside
+#: the sandbox (:mod:`lmulator.sandbox.zygote`), where no program may be executed.
+worker_spawner: Callable[[str, dict[str, str]], tuple[Any, int, int]] | None = None
+
+
+def _kill_group(pgid: int, proc: Any, workdir: str) -> None:
     try:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -225,23 +231,33 @@ class IsolatedSession:
         return self._client
 
     def _start(self) -> None:
-        to_child_r, to_child_w = os.pipe()
-        from_child_r, from_child_w = os.pipe()
         self._workdir = tempfile.mkdtemp(prefix="lmulator-isolated-")
-        try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-m", "lmulator.isolated_worker",
-                 str(to_child_r), str(from_child_w)],
-                pass_fds=(to_child_r, from_child_w),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                env=child_environment(self._workdir),
-                cwd=self._workdir,
-                start_new_session=True,
-            )  # fmt: skip
-        finally:
-            os.close(to_child_r)
-            os.close(from_child_w)
+        spawner = worker_spawner
+        if spawner is not None:  # inside the sandbox: a fork of the zygote, no exec
+            try:
+                self._proc, from_child_r, to_child_w = spawner(
+                    self._workdir, child_environment(self._workdir)
+                )
+            except OSError as exc:
+                shutil.rmtree(self._workdir, ignore_errors=True)
+                raise IsolationError(f"the isolated process did not start: {exc}") from None
+        else:
+            to_child_r, to_child_w = os.pipe()
+            from_child_r, from_child_w = os.pipe()
+            try:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-I", "-m", "lmulator.isolated_worker",
+                     str(to_child_r), str(from_child_w)],
+                    pass_fds=(to_child_r, from_child_w),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    env=child_environment(self._workdir),
+                    cwd=self._workdir,
+                    start_new_session=True,
+                )  # fmt: skip
+            finally:
+                os.close(to_child_r)
+                os.close(from_child_w)
         self._pgid = self._proc.pid
         self._finalizer = weakref.finalize(self, _kill_group, self._pgid, self._proc, self._workdir)
         self._channel = Channel(from_child_r, to_child_w)

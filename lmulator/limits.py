@@ -14,6 +14,7 @@ from typing import Any
 from .errors import CellTimeout
 
 MIB = 1024 * 1024
+REFIRE_S = 0.05
 UNKNOWN_ADDRESS_SPACE = 2048 * MIB  # a generous guess at a fresh interpreter's mappings
 
 
@@ -84,7 +85,7 @@ def wall_clock_limit(
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
         yield
         return
-    outer_left, _ = signal.getitimer(signal.ITIMER_REAL)
+    outer_left, outer_interval = signal.getitimer(signal.ITIMER_REAL)
     if 0 < outer_left <= seconds:
         yield
         return
@@ -96,7 +97,9 @@ def wall_clock_limit(
 
     previous = signal.signal(signal.SIGALRM, expire)
     start = time.monotonic()
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # The timer fires again every REFIRE_S: a handler that could not run (the program was at
+    # its recursion limit) or whose exception was swallowed gets another chance.
+    signal.setitimer(signal.ITIMER_REAL, seconds, REFIRE_S)
     try:
         yield
     finally:
@@ -104,7 +107,7 @@ def wall_clock_limit(
         signal.signal(signal.SIGALRM, previous)
         if outer_left > 0:
             left = outer_left - (time.monotonic() - start)
-            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), outer_interval)
 
 
 @contextmanager
@@ -134,12 +137,12 @@ def wall_clock_paused() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    left, _ = signal.setitimer(signal.ITIMER_REAL, 0)
+    left, interval = signal.setitimer(signal.ITIMER_REAL, 0)
     try:
         yield
     finally:
         if left > 0:
-            signal.setitimer(signal.ITIMER_REAL, left)
+            signal.setitimer(signal.ITIMER_REAL, left, interval)
 
 
 def lift_own_memory_limit() -> None:

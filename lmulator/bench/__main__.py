@@ -14,6 +14,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=7)
     p = sub.add_parser("isolation", help="per-cell cost in a child process vs in-process")
     p.add_argument("--count", type=int, default=50)
+    p = sub.add_parser("sandbox", help="the sandbox and its broker vs the unconfined path")
+    p.add_argument("--rounds", type=int, default=3)
     p = sub.add_parser("latency", help="embedded model: cold start and per-emulation latency")
     p.add_argument("--count", type=int, default=10)
     p = sub.add_parser("replies", help="embedded model: first-try validity and type rates")
@@ -50,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         from .isolation import run as run_isolation
 
         run_isolation(count=args.count)
+    elif args.bench == "sandbox":
+        from .sandbox import run as run_sandbox
+
+        run_sandbox(rounds=args.rounds)
     elif args.bench == "latency":
         from .latency import run as run_latency
 

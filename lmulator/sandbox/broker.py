@@ -132,7 +132,12 @@ class Broker:
     # -- the runner --------------------------------------------------------------------
 
     def start(
-        self, argv: Sequence[str], *, cwd: str | None = None, extra_env: Mapping[str, str] = {}
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        stdout: Any = None,
     ) -> subprocess.Popen[bytes]:
         """Start the runner with a scrubbed environment and the channel; serve it in a thread."""
         self.tmpdir = tempfile.mkdtemp(prefix="lmulator-box-")
@@ -142,7 +147,7 @@ class Broker:
             tmpdir=self.tmpdir, workspace=os.path.abspath(self.spec.workspace or cwd or os.getcwd())
         )
         env = runner_environment(os.environ, self.tmpdir)
-        env.update(extra_env)
+        env.update(extra_env or {})
         env[FDS_ENV] = f"{to_runner_r},{from_runner_w}"
         env[SPEC_ENV] = spec.to_json()
         env[LM_ENV] = json.dumps({"base_url": self.config.base_url, "model": self.config.model,
@@ -153,6 +158,7 @@ class Broker:
                 pass_fds=(to_runner_r, from_runner_w),
                 env=env,
                 cwd=cwd,
+                stdout=stdout,
                 start_new_session=True,  # signals reach it through the broker, once
             )
         finally:

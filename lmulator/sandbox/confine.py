@@ -8,7 +8,9 @@ What a confined process may do:
   workspace and the extra ``read`` paths;
 * **write** the workspace (mode ``workspace``), the private temporary directory and the extra
   ``write`` paths; nothing else, and it may make no device nodes anywhere;
-* **execute** the Python interpreter only (so an isolated child can start), no other program;
+* **execute** no program at all, not even Python (through its dynamic loader, exec of the
+  interpreter would be exec of anything readable); isolated sessions fork their workers from a
+  zygote instead (:mod:`.zygote`);
 * **network**: bind only the TCP ports it is given (the kernel's own), connect nowhere, open no
   new socket of any family (seccomp); sockets opened before keep working;
 * **processes**: no privileges gained by ``execve``, no signals to processes outside the
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import struct
 import sys
 import sysconfig
 from dataclasses import dataclass, field
@@ -108,31 +109,6 @@ def workspace_of(spec: SandboxSpec) -> str | None:
     return None if _too_wide(workspace, _home()) else workspace
 
 
-def elf_interpreter(path: str) -> str | None:
-    """The dynamic loader an ELF executable names (``PT_INTERP``), or None."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(64)
-            if head[:4] != b"\x7fELF" or head[4] != 2:  # 64-bit ELF only
-                return None
-            end = "<" if head[5] == 1 else ">"
-            phoff = struct.unpack_from(end + "Q", head, 32)[0]
-            phentsize, phnum = struct.unpack_from(end + "HH", head, 54)
-            for i in range(min(phnum, 64)):
-                fh.seek(phoff + i * phentsize)
-                entry = fh.read(phentsize)
-                if struct.unpack_from(end + "I", entry, 0)[0] == 3:  # PT_INTERP
-                    offset, size = (
-                        struct.unpack_from(end + "Q", entry, 8)[0],
-                        struct.unpack_from(end + "Q", entry, 32)[0],
-                    )
-                    fh.seek(offset)
-                    return fh.read(min(size, 4096)).rstrip(b"\0").decode() or None
-    except (OSError, struct.error, UnicodeDecodeError):
-        return None
-    return None
-
-
 def _thread_count() -> int:
     try:
         return len(os.listdir("/proc/self/task"))
@@ -175,10 +151,6 @@ def confine(spec: SandboxSpec, *, syscalls: bool = True) -> Confinement:
     ruleset.allow_all(DEVICES_WRITE, landlock.FS_READ_FILE | landlock.FS_WRITE_FILE
                       | landlock.FS_TRUNCATE | landlock.FS_IOCTL_DEV)  # fmt: skip
     ruleset.allow(f"/proc/{os.getpid()}", landlock.READ)
-    python = os.path.realpath(sys.executable)
-    for program in (python, elf_interpreter(python)):  # the interpreter and its loader
-        if program:
-            ruleset.allow(os.path.realpath(program), landlock.FS_EXECUTE | landlock.FS_READ_FILE)
     for port in spec.bind_ports:
         ruleset.allow_port(port, landlock.NET_BIND_TCP)
     ruleset.restrict_self()

@@ -19,7 +19,7 @@ from ..config import Config
 from ..errors import ConfigError, EmulationError, ReplyError
 from ..wire import Channel, ChannelClosed
 from .broker import FDS_ENV, LM_ENV, SPEC_ENV
-from .confine import Confinement, confine
+from .confine import Confinement, confine, restrict_syscalls
 from .spec import SandboxSpec
 
 PR_SET_PDEATHSIG = 1
@@ -145,11 +145,13 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def enter_sandbox(*, syscalls: bool = True) -> Confinement:
+def enter_sandbox(*, syscalls: bool = True, workers: bool = False) -> Confinement:
     """Connect to the broker, die with it, and confine this process as it described.
 
     ``syscalls=False`` leaves the seccomp filter for later (:func:`restrict_syscalls`), for a
-    process that must open sockets first. Raises ConfigError if no broker started this process.
+    process that must open sockets first. ``workers=True`` forks a zygote that starts isolated
+    sessions' workers (the sandbox executes no program). Raises ConfigError if no broker started
+    this process.
     """
     global _channel, _confinement
     fds = os.environ.pop(FDS_ENV, "")
@@ -166,7 +168,15 @@ def enter_sandbox(*, syscalls: bool = True) -> Confinement:
         for sub in ("ipython", "matplotlib"):
             os.makedirs(os.path.join(spec.tmpdir, sub), exist_ok=True)
     _channel = Channel(read_fd, write_fd)
-    _confinement = confine(spec, syscalls=syscalls)
+    _confinement = confine(spec, syscalls=False)
+    if workers and _confinement.confined:
+        from .. import isolation
+        from .zygote import Zygote
+
+        zygote = Zygote()  # forked while this process is single-threaded
+        isolation.worker_spawner = zygote.spawn
+    if syscalls and _confinement.confined:
+        _confinement.syscalls = restrict_syscalls()
     if not _confinement.confined and spec.enabled:
         print(f"lmulator: {_confinement.describe()}", file=sys.stderr)
     return _confinement

@@ -1,0 +1,153 @@
+"""Confinement of one process, tried for real in fresh interpreters (it cannot be undone)."""
+
+import sys
+
+import pytest
+
+from lmulator.errors import ConfigError
+from lmulator.sandbox import SandboxSpec, parse_sandbox, sandbox_from_env
+from lmulator.sandbox.landlock import abi_version
+from lmulator.sandbox.seccomp import build_filter
+
+from .helpers import probe, run_python
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Landlock and seccomp are Linux's")
+
+CONFINE = """
+import json, os, sys
+from lmulator.sandbox import SandboxSpec, confine
+spec = SandboxSpec.from_json(sys.argv[1] if len(sys.argv) > 1 else {spec!r})
+result = confine(spec)
+def can(f):
+    try:
+        f()
+        return True
+    except OSError:
+        return False
+"""
+
+
+def confined(spec: SandboxSpec, checks: str, **kwargs: object) -> dict[str, object]:
+    return probe(CONFINE.format(spec=spec.to_json()) + checks, **kwargs)  # type: ignore[arg-type]
+
+
+def test_this_machine_has_landlock():
+    assert abi_version() >= 4  # TCP rules; the machines this project runs on have 7
+
+
+def test_the_workspace_is_written_and_nothing_else(tmp_path):
+    ws, other = tmp_path / "ws", tmp_path / "other"
+    ws.mkdir()
+    other.mkdir()
+    (other / "f").write_text("x")
+    out = confined(
+        SandboxSpec(workspace=str(ws)),
+        f"print(json.dumps({{'ws': can(lambda: open({str(ws / 'a')!r}, 'w').write('1')),"
+        f" 'other_read': can(lambda: open({str(other / 'f')!r}).read()),"
+        f" 'other_write': can(lambda: open({str(other / 'b')!r}, 'w')),"
+        f" 'stdlib': can(lambda: __import__('decimal')), 'confined': result.confined,"
+        f" 'syscalls': result.syscalls}}))",
+    )
+    assert out == {"ws": True, "other_read": False, "other_write": False, "stdlib": True,
+                   "confined": True, "syscalls": True}  # fmt: skip
+
+
+def test_read_only_mode_reads_the_workspace_but_does_not_write_it(tmp_path):
+    (tmp_path / "data.txt").write_text("kept")
+    out = confined(
+        SandboxSpec(mode="read-only", workspace=str(tmp_path)),
+        f"print(json.dumps({{'read': open({str(tmp_path / 'data.txt')!r}).read(),"
+        f" 'write': can(lambda: open({str(tmp_path / 'new')!r}, 'w'))}}))",
+    )
+    assert out == {"read": "kept", "write": False}
+
+
+def test_extra_paths_and_the_private_temporary_directory(tmp_path):
+    ws, extra, tmp = (tmp_path / n for n in ("ws", "extra", "tmp"))
+    for d in (ws, extra, tmp):
+        d.mkdir()
+    (extra / "in.txt").write_text("readable")
+    spec = SandboxSpec(workspace=str(ws), read=(str(extra),), tmpdir=str(tmp))
+    out = confined(
+        spec,
+        f"print(json.dumps({{'extra': open({str(extra / 'in.txt')!r}).read(),"
+        f" 'extra_write': can(lambda: open({str(extra / 'x')!r}, 'w')),"
+        f" 'tmp': can(lambda: open({str(tmp / 'x')!r}, 'w'))}}))",
+    )
+    assert out == {"extra": "readable", "extra_write": False, "tmp": True}
+
+
+def test_a_home_directory_is_never_opened_as_the_workspace(tmp_path):
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("secret")
+    out = confined(
+        SandboxSpec(workspace=str(home)),
+        f"print(json.dumps({{'key': can(lambda: open({str(home / '.ssh' / 'id_rsa')!r}).read())}}))",
+        env={"HOME": str(home)},
+    )
+    assert out == {"key": False}
+
+
+def test_confining_after_threads_started_is_refused():
+    proc = run_python(
+        "import threading, time\n"
+        "threading.Thread(target=time.sleep, args=(5,), daemon=True).start()\n"
+        "from lmulator.sandbox import SandboxSpec, confine, SandboxError\n"
+        "try:\n    confine(SandboxSpec())\nexcept SandboxError as e:\n    print('refused:', e)\n"
+    )
+    assert "refused: confine() must be called before the process starts threads" in proc.stdout
+
+
+def test_without_landlock_confinement_is_reported_not_faked():
+    out = probe(
+        "import json\nfrom lmulator.sandbox import SandboxSpec, confine\n"
+        "r = confine(SandboxSpec())\nprint(json.dumps([r.confined, r.describe()]))",
+        no_landlock=True,
+    )
+    assert out[0] is False and "NOT confined" in out[1] and "no Landlock" in out[1]
+
+
+def test_without_landlock_a_required_sandbox_refuses():
+    proc = run_python(
+        "from lmulator.sandbox import SandboxSpec, confine, SandboxUnavailable\n"
+        "try:\n    confine(SandboxSpec(required=True))\n"
+        "except SandboxUnavailable as e:\n    print('unavailable:', e)",
+        no_landlock=True,
+    )
+    assert "unavailable: the sandbox is required but this system has no Landlock" in proc.stdout
+
+
+def test_the_filter_checks_the_architecture_first():
+    prog = build_filter("x86_64")
+    assert prog[0] == (0x20, 0, 0, 4) and prog[1][3] == 0xC000003E
+    assert all(code != 0x06 or k in (0x7FFF0000,) or k >> 16 == 0x5 for code, _, _, k in prog)
+    jumps = [(i, jt, jf) for i, (code, jt, jf, _) in enumerate(prog) if code & 0x07 == 0x05]
+    assert jumps and all(i + 1 + max(jt, jf) < len(prog) for i, jt, jf in jumps)
+    assert prog[-1] == (0x06, 0, 0, 0x7FFF0000)  # what no rule refuses is allowed
+
+
+@pytest.mark.parametrize(
+    ("text", "mode", "required"),
+    [("workspace", "workspace", False), ("read-only", "read-only", False), ("off", "off", False),
+     ("required", "workspace", True), ("read-only,required", "read-only", True)],
+)  # fmt: skip
+def test_sandbox_settings_parse(text, mode, required):
+    spec = parse_sandbox(text)
+    assert (spec.mode, spec.required) == (mode, required)
+
+
+@pytest.mark.parametrize("text", ["", "loose", "off,required", "workspace,nope"])
+def test_bad_sandbox_settings_are_one_clear_error(text):
+    with pytest.raises(ConfigError, match="sandbox"):
+        parse_sandbox(text)
+
+
+def test_sandbox_from_the_environment(tmp_path):
+    spec = sandbox_from_env(
+        {"LMULATOR_SANDBOX": "read-only", "LMULATOR_SANDBOX_WRITE": f"{tmp_path}:/srv/data"}
+    )
+    assert spec.mode == "read-only" and spec.write == (str(tmp_path), "/srv/data")
+    assert SandboxSpec.from_json(spec.to_json()) == spec
+    with pytest.raises(ConfigError):
+        SandboxSpec.from_json('{"mode": "workspace"}')
