@@ -655,7 +655,7 @@ class Session:
             partial=self.config.partial and emulating,
             cell=name,
         ).run(tree)
-        add_stop_checks(inst.tree)
+        add_stop_checks(inst.tree, source)
         self._sites.update(inst.sites)
         try:
             if self.mode == "lm":

@@ -58,12 +58,29 @@ def test_a_cell_that_swallows_interrupts_still_stops():
     assert s.run("n > 0").value is True
 
 
-def test_checks_go_into_loops_and_functions_and_keep_docstrings():
-    tree = add_stop_checks(ast.parse("def f():\n    'doc'\n    for x in y:\n        pass\n"))
-    func = tree.body[0]
+def test_checks_go_where_a_stop_could_be_swallowed_and_keep_docstrings():
+    source = (
+        "def f():\n    'doc'\n    for x in y:\n        try:\n            g()\n"
+        "        except:\n            pass\n"
+    )
+    func = add_stop_checks(ast.parse(source)).body[0]
     assert ast.get_docstring(func) == "doc"
     assert ast.unparse(func.body[1]) == f"if {STOP_NAME}:\n    raise {STOP_NAME}"
     assert ast.unparse(func.body[2].body[0]) == f"if {STOP_NAME}:\n    raise {STOP_NAME}"
+
+
+@pytest.mark.parametrize(
+    ("body", "checked"),
+    [("x += 1", False), ("try:\n        x += 1\n    except (ValueError, Exception):\n        pass", False),
+     ("try:\n        x += 1\n    finally:\n        y = 2", False),
+     ("try:\n        x += 1\n    except BaseException:\n        pass", True),
+     ("try:\n        x += 1\n    except MyError:\n        pass", True),
+     ("try:\n        x += 1\n    finally:\n        continue", True),
+     ("with ctx():\n        x += 1", True)],
+)  # fmt: skip
+def test_only_loops_that_could_swallow_a_stop_pay_for_a_check(body, checked):
+    loop = add_stop_checks(ast.parse(f"while x < 10:\n    {body}\n")).body[0]
+    assert (STOP_NAME in ast.unparse(loop)) is checked
 
 
 def test_a_cell_cannot_clear_the_stop_under_the_restricted_policy():
