@@ -1,12 +1,16 @@
 """The kernel behind its broker: confined, interruptible, and no process outlives the other."""
 
+import json
 import os
 import select
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 
+from ..sandbox.helpers import NO_LANDLOCK
 from .helpers import Kernel
 
 
@@ -86,3 +90,43 @@ def test_a_c_level_loop_that_ignores_the_interrupt_ends_the_kernel(kernel):
             break
     kernel.km.interrupt_kernel()
     assert _wait_gone(broker, 20)  # the grace period is 5 s
+
+
+def _no_landlock_kernelspec(tmp_path, monkeypatch):
+    """A kernelspec that starts the coc kernel as on a system without Landlock."""
+    spec = tmp_path / "share" / "jupyter" / "kernels" / "coc-no-landlock"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, str(NO_LANDLOCK), "-m", "cockernel", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps(
+        {"argv": argv, "display_name": "coc (no Landlock)", "language": "python"}))  # fmt: skip
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "share" / "jupyter"))
+
+
+def test_without_landlock_the_kernel_starts_and_says_once_that_cells_are_not_confined(
+    tmp_path, monkeypatch
+):
+    _no_landlock_kernelspec(tmp_path, monkeypatch)
+    kernel = Kernel(kernel_name="coc-no-landlock", cwd=str(tmp_path))
+    try:
+        first, second = kernel.run("1 + 1"), kernel.run("2 + 2")
+        warnings = [c["text"] for c in first.of("stream") if c["name"] == "stderr"]
+        assert first.result == "2" and second.result == "4"
+        assert len(warnings) == 1 and "cells are NOT confined" in warnings[0]
+        assert not [c for c in second.of("stream") if c["name"] == "stderr"]
+        assert "NOT confined" in kernel.run("%sandbox").stdout
+    finally:
+        kernel.close()
+
+
+def test_without_landlock_a_required_sandbox_keeps_the_kernel_from_starting(tmp_path):
+    from jupyter_client.connect import write_connection_file
+
+    connection, _ = write_connection_file(str(tmp_path / "kernel.json"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LMULATOR_"))}
+    env["LMULATOR_SANDBOX"] = "required"
+    proc = subprocess.run(
+        [sys.executable, str(NO_LANDLOCK), "-m", "cockernel", "-f", connection],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "the sandbox is required but this system has no Landlock" in proc.stderr
