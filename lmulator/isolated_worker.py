@@ -18,10 +18,11 @@ import sys
 from typing import Any
 
 from .config import Config
-from .errors import EmulationError, ReplyError
+from .errors import EmulationError, LmulatorError, ReplyError
 from .errors_display import format_user_error
 from .executor import RunResult, Session
 from .limits import MIB, address_space_in_use
+from .sandbox import SandboxSpec, confine
 from .wire import Channel, ChannelClosed
 
 MAX_REPR_CHARS = 200_000
@@ -256,6 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     if start is None or start["op"] != "start":
         return 2
     apply_limits(start.get("limits") or {})
+    confined = False
+    if isinstance(start.get("sandbox"), str):  # before any cell, and before threads
+        try:
+            confined = confine(SandboxSpec.from_json(start["sandbox"])).confined
+        except LmulatorError as exc:  # required but unavailable, or a bad description
+            channel.send({"op": "ready", "pid": os.getpid(), "error": str(exc)})
+            return 2
     fields = {k: v for k, v in (start.get("config") or {}).items() if k in CONFIG_FIELDS}
     config = Config(**fields, cache="off")
     session = Session(
@@ -265,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sys.stdout = ChannelStream(channel, "stdout")
     sys.stderr = ChannelStream(channel, "stderr")
-    channel.send({"op": "ready", "pid": os.getpid()})
+    channel.send({"op": "ready", "pid": os.getpid(), "confined": confined})
     serve(session, channel, bool(start.get("snapshots", True)), parent_fd)
     return 0
 

@@ -32,6 +32,7 @@ from .errors import CellTimeout, ConfigError, EmulationError, LmulatorError, Rep
 from .executor import RunResult, make_client
 from .isolated_worker import CONFIG_FIELDS
 from .limits import default_memory_mb
+from .sandbox import SandboxSpec, sandbox_from_env
 from .sandbox.broker import valid_messages
 from .trace import TraceRecord
 from .wire import Channel, ChannelClosed
@@ -202,8 +203,11 @@ class IsolatedSession:
         policy: str = "restricted",
         client: ChatClient | None = None,
         limits: ChildLimits | None = None,
+        sandbox: SandboxSpec | None = None,
     ) -> None:
         self.config = (config or Config()).validate()
+        self.sandbox = (sandbox_from_env() if sandbox is None else sandbox).validate()
+        self.confined = False  # whether the child was confined by the operating system
         if self.config.record != "off":
             raise ConfigError("record and replay are not available in an isolated session")
         if policy not in ("restricted", "partial", "trusted"):
@@ -272,12 +276,19 @@ class IsolatedSession:
                 "model": self.config.model,
                 "limits": self.limits.to_message(),
                 "snapshots": self.limits.snapshots,
+                # the child's box: its own working directory is its workspace
+                "sandbox": self.sandbox.with_(workspace=self._workdir, tmpdir=self._workdir,
+                                              write=(), read=self.sandbox.read).to_json(),
             }
-        )
+        )  # fmt: skip
         msg = self._wait_for(("ready",), START_TIMEOUT_S)
         if msg is None:
             self.close()
             raise IsolationError("the isolated process did not start")
+        if isinstance(msg.get("error"), str):
+            self.close()
+            raise IsolationError(f"the isolated process did not start: {msg['error'][:300]}")
+        self.confined = msg.get("confined") is True
 
     def _wait_for(
         self, ops: tuple[str, ...], timeout: float, seq: int | None = None
@@ -385,7 +396,12 @@ class IsolatedSession:
             if op == "started" and isinstance(msg.get("pid"), int):
                 worker = self._worker = msg["pid"]
             elif op == "out":
-                self._write_out(msg)
+                try:
+                    self._write_out(msg)
+                except KeyboardInterrupt:  # an interrupt while showing the cell's output
+                    if interrupted_at is None:
+                        interrupted_at = time.monotonic()
+                        self._signal(worker, signal.SIGINT)
             elif op == "lm":
                 started = time.monotonic()
                 try:
