@@ -14,6 +14,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=7)
     p = sub.add_parser("isolation", help="per-cell cost in a child process vs in-process")
     p.add_argument("--count", type=int, default=50)
+    p = sub.add_parser("compat", help="ordinary programs: the same output as CPython?")
+    p.add_argument("folder", help="a folder with programs/NNN.py and expected/NNN.out")
+    p.add_argument("--seconds", type=float, default=60.0, help="time limit per program")
+    p.add_argument("--jobs", type=int, default=2, help="programs run at once")
+    p.add_argument("--policy", default="restricted", choices=("restricted", "trusted"))
+    p.add_argument("--verbose", action="store_true", help="name the programs that matched too")
     p = sub.add_parser("sandbox", help="the sandbox and its broker vs the unconfined path")
     p.add_argument("--rounds", type=int, default=3)
     p = sub.add_parser("latency", help="embedded model: cold start and per-emulation latency")
@@ -52,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         from .isolation import run as run_isolation
 
         run_isolation(count=args.count)
+    elif args.bench == "compat":
+        from .compat import run as run_compat
+
+        run_compat(args.folder, args.seconds, args.jobs, args.policy, args.verbose)
     elif args.bench == "sandbox":
         from .sandbox import run as run_sandbox
 
