@@ -174,8 +174,9 @@ class Broker:
 
         def forward(signum: int, _frame: object) -> None:
             if self.proc is not None and self.proc.poll() is None:
-                if self.interrupted_at is None:
-                    self.interrupted_at = time.monotonic()
+                first, started = self.interrupted_at, self.cell_started
+                if first is None or (started is not None and first < started):
+                    self.interrupted_at = time.monotonic()  # the first interrupt of this cell
                 self.proc.send_signal(signum)
 
         for sig in signals:
@@ -185,11 +186,12 @@ class Broker:
         """Why the runner must be killed now ('' if it need not): a limit or an interrupt it
         did not obey within ``grace_s``."""
         now = time.monotonic()
-        if self.interrupted_at is not None and now - self.interrupted_at > grace_s:
-            if self.cell_started is not None or self.cell_limit == 0:
+        started, limit = self.cell_started, self.cell_limit
+        interrupted = self.interrupted_at
+        if interrupted is not None and now - interrupted > grace_s:
+            if started is not None and interrupted >= started:
                 return f"did not stop within {grace_s:g} s of the interrupt"
             self.interrupted_at = None  # between cells: nothing to stop
-        started, limit = self.cell_started, self.cell_limit
         if started is not None and limit > 0 and now > started + limit + self.lm_seconds + grace_s:
             return f"ran past its {limit:g} s limit"
         return ""
@@ -237,11 +239,11 @@ class Broker:
             if msg is None:
                 continue
             if msg.get("op") == "cell":  # the runner starts a cell (with its time limit)
-                limit = msg.get("limit")
+                limit, at = msg.get("limit"), msg.get("at")
                 self.cell_limit = float(limit) if isinstance(limit, (int, float)) else 0.0
                 self.lm_seconds = 0.0
-                self.interrupted_at = None
-                self.cell_started = time.monotonic()
+                now = time.monotonic()  # the same clock in both processes
+                self.cell_started = min(float(at), now) if isinstance(at, (int, float)) else now
                 continue
             if msg.get("op") == "idle":
                 self.cell_started = None

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 from ..config import Config
@@ -85,7 +86,7 @@ def _notify(message: dict[str, Any]) -> None:
 
 def cell_started(limit: float) -> None:
     """Tell the broker a cell starts, so that it can end one that outruns ``limit`` (0: none)."""
-    _notify({"op": "cell", "limit": limit})
+    _notify({"op": "cell", "limit": limit, "at": time.monotonic()})
 
 
 def cell_finished() -> None:

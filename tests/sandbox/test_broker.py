@@ -1,5 +1,7 @@
 """The broker: the key stays with its endpoint, and the runner's requests are checked."""
 
+import time
+
 import pytest
 
 from lmulator.config import Config
@@ -82,3 +84,17 @@ def test_malformed_or_refused_requests_get_an_error_reply(broker, lm, msg):
     reply = broker.answer({**msg, "id": 1})
     assert reply["id"] == 1 and "error" in reply and "text" not in reply
     assert lm.log() == []  # nothing reached the LM
+
+
+def test_when_the_broker_ends_the_runner(broker):
+    now = time.monotonic()
+    broker.cell_started, broker.interrupted_at = now - 10, now - 5
+    assert broker.overdue(2.0) == "did not stop within 2 s of the interrupt"
+    broker.cell_started = now  # an interrupt from before this cell does not count
+    assert broker.overdue(2.0) == ""
+    broker.cell_started, broker.interrupted_at = None, now - 5  # between cells: nothing to end
+    assert broker.overdue(2.0) == "" and broker.interrupted_at is None
+    broker.cell_started, broker.cell_limit = now - 5, 1.0
+    assert broker.overdue(2.0) == "ran past its 1 s limit"
+    broker.lm_seconds = 4.0  # time spent waiting for the LM is not the cell's
+    assert broker.overdue(2.0) == ""
