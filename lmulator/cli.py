@@ -89,7 +89,9 @@ def run_brokered(argv: Sequence[str], config: object, spec: SandboxSpec, args: o
     broker = Broker(config, spec)  # type: ignore[arg-type]
     broker.start([sys.executable, "-m", "lmulator", *argv])
     broker.forward_signals(signal.SIGINT, signal.SIGTERM)
-    code = broker.wait()
+    # Under --isolate the isolated session ends an overdue cell itself (and says so) within
+    # its 2 s grace; the broker steps in only if that fails.
+    code = broker.wait(grace_s=5.0 if getattr(args, "isolate", False) else 2.0)
     if broker.killed_because:
         print(f"lmulator: the program {broker.killed_because} and was killed", file=sys.stderr)
         return 130 if "interrupt" in broker.killed_because else 1

@@ -1,6 +1,7 @@
 """The stepwise executor: runs a cell statement by statement in a persistent namespace."""
 
 from __future__ import annotations
+import __future__
 
 import ast
 import itertools
@@ -116,6 +117,55 @@ def make_client(config: Config) -> ChatClient:
     return CachedClient(client, ReplyCache(path), f"{endpoint}@t={config.temperature}")
 
 
+def _constant_key(value: Any) -> Any:
+    if isinstance(value, (tuple, frozenset)):
+        return (type(value), tuple(_constant_key(v) for v in value))
+    return (type(value), repr(value))
+
+
+def _shared_constant(value: Any, table: dict[Any, Any]) -> Any:
+    """The cell's one object for a constant equal to ``value`` (its items shared first)."""
+    if type(value) is tuple:
+        items = tuple(_shared_constant(v, table) for v in value)
+        if any(a is not b for a, b in zip(items, value, strict=True)):
+            value = items
+    elif type(value) is not frozenset:
+        return value
+    return table.setdefault(_constant_key(value), value)
+
+
+def share_constants(code: types.CodeType, table: dict[Any, Any]) -> types.CodeType:
+    """``code`` with its tuple constants shared with earlier statements of the same cell.
+
+    CPython compiles a whole file at once and keeps one object per equal constant, so
+    ``item = (5, 5)`` and ``[(0, 0), (5, 5)][1]`` are the same tuple there; the engine compiles
+    statement by statement and shares them here, so ``is`` answers as it does in CPython.
+    """
+    consts = []
+    changed = False
+    for value in code.co_consts:
+        new = value
+        if isinstance(value, types.CodeType):
+            new = share_constants(value, table)
+        elif type(value) in (tuple, frozenset) and value:
+            new = _shared_constant(value, table)
+        changed |= new is not value
+        consts.append(new)
+    return code.replace(co_consts=tuple(consts)) if changed else code
+
+
+def future_flags(tree: ast.Module) -> int:
+    """The compiler flags of the ``from __future__`` imports at the top of a cell."""
+    flags = 0
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
+            for alias in stmt.names:
+                feature = getattr(__future__, alias.name, None)
+                if isinstance(feature, __future__._Feature):
+                    flags |= feature.compiler_flag
+    return flags
+
+
 class Session:
     """A persistent namespace that runs cells under a policy, with an LM for what is missing."""
 
@@ -161,6 +211,10 @@ class Session:
         #: Says which top-level statements always run as Python, in every mode (a host's
         #: commands, such as a notebook's magics).
         self.native_statement: Callable[[ast.stmt], bool] | None = None
+        #: ``from __future__`` features the cells asked for (compiled in; never inherited from
+        #: the engine's own modules).
+        self.future_flags = 0
+        self._constants: dict[Any, Any] = {}  # tuple constants shared across a cell's statements
 
     # -- configuration -------------------------------------------------------------
 
@@ -626,6 +680,7 @@ class Session:
     def _run(self, source: str, name: str | None = None) -> RunResult:
         name = name or f"<cell-{next(self._cell_counter)}>"
         result = RunResult(source=source, name=name)
+        self._constants = {}
         self._trace = result.trace
         self._current_cell = name
         self._cells[name] = source
@@ -633,6 +688,7 @@ class Session:
         try:
             tree = ast.parse(source, filename=name)
             tree = self.policy.check(tree)
+            self.future_flags |= future_flags(tree)  # as a notebook does, for later cells too
         except SyntaxError as exc:  # PolicyViolation included
             exc.filename = name
             result.error = exc
@@ -673,8 +729,10 @@ class Session:
     def _compile(self, stmt: ast.stmt, name: str, as_value: bool) -> types.CodeType:
         if as_value:
             assert isinstance(stmt, ast.Expr)
-            return compile(ast.Expression(stmt.value), name, "eval")
-        return compile(ast.Module([stmt], []), name, "exec")
+            code = compile(ast.Expression(stmt.value), name, "eval", self.future_flags, True)
+        else:
+            code = compile(ast.Module([stmt], []), name, "exec", self.future_flags, True)
+        return share_constants(code, self._constants)
 
     def _run_steps(
         self,
@@ -893,5 +951,8 @@ def _standin_args(fn: Any) -> list[Any]:
 
 
 def _describe_error(exc: BaseException) -> str:
-    text = str(exc)
+    try:
+        text = str(exc)
+    except Exception:  # the program's own __str__ failed: its error is still its own
+        text = "<str() of the exception failed>"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

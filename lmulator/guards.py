@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _string
 import builtins
+import collections
 import functools
 import importlib
 import string
@@ -60,7 +61,9 @@ HOST_PACKAGES = frozenset(
         "cockernel",
     }
 )
-RUNTIME_GUARDED_ATTRIBUTES = frozenset({"format", "format_map", "obj"}) | HOST_ATTRIBUTES
+RUNTIME_GUARDED_ATTRIBUTES = (
+    frozenset({"format", "format_map", "obj", "__dict__", "__class__"}) | HOST_ATTRIBUTES
+)
 
 
 class PolicyError(Exception):
@@ -72,10 +75,14 @@ class ImportRefused(ImportError):
 
 
 def attribute_name_allowed(name: str) -> bool:
-    """Whether restricted code may read an attribute with this name."""
-    if name.startswith("_"):
-        return name in ALLOWED_DUNDER_ATTRIBUTES
-    return name not in INSPECT_ATTRIBUTES and not name.endswith("__roles__")
+    """Whether restricted code may read an attribute with this (computed) name: not one of the
+    policy's refused attributes, and not a private one (``obj._x`` spelled out is checked by
+    receiver instead)."""
+    from .policy import REFUSED_ATTRIBUTES, is_dunder
+
+    if name in REFUSED_ATTRIBUTES or name in INSPECT_ATTRIBUTES or name.endswith("__roles__"):
+        return False
+    return is_dunder(name) or not name.startswith("_")
 
 
 def _check_attribute_name(name: object) -> str:
@@ -84,6 +91,18 @@ def _check_attribute_name(name: object) -> str:
     if not attribute_name_allowed(name):
         raise PolicyError(f'access to attribute "{name}" is not allowed')
     return name
+
+
+def _check_written_name(name: object) -> str:
+    """An attribute name restricted code may set or delete (no special attribute but a few)."""
+    from .policy import WRITABLE_DUNDER_ATTRIBUTES, is_dunder
+
+    checked = _check_attribute_name(name)
+    if is_dunder(checked) and checked not in WRITABLE_DUNDER_ATTRIBUTES:
+        raise PolicyError(f'special attribute "{checked}" cannot be assigned or deleted')
+    if checked.startswith("_") and not is_dunder(checked):
+        raise PolicyError(f'private attribute "{checked}" cannot be set by name')
+    return checked
 
 
 class SafeFormatter(string.Formatter):
@@ -147,12 +166,32 @@ def template_is_plain(template: str) -> bool:
 def static_getattr(obj: Any, name: str) -> Any:
     """Attribute read for the few statically named attributes whose safety depends on the object."""
     if name == "format" or name == "format_map":
+        safe = safe_format if name == "format" else safe_format_map
+        if isinstance(obj, collections.UserString):
+            obj = obj.data  # its format() calls the real str.format on its data
         if isinstance(obj, str):
-            if template_is_plain(obj):
-                return getattr(obj, name)
-            return functools.partial(safe_format if name == "format" else safe_format_map, obj)
-        if obj is str:
-            return safe_format if name == "format" else safe_format_map
+            template = str.__str__(obj)  # a subclass's own text, whatever it overrides
+            if type(obj) is not str and name in vars(type(obj)).keys() - vars(str).keys():
+                return getattr(obj, name)  # the program's own format method
+            if template_is_plain(template):
+                return getattr(template, name)
+            return functools.partial(safe, template)
+        if isinstance(obj, type) and issubclass(obj, str):
+            return safe
+        if isinstance(obj, super):
+            raise PolicyError(f'access to "{name}" through super() is not allowed')
+    elif name == "__class__":
+        if isinstance(obj, (type, types.FunctionType)) or not _made_by_program(obj):
+            raise PolicyError(
+                f'access to "__class__" of {type(obj).__name__} objects is not allowed: the '
+                "program did not create them (type(x) gives the class)"
+            )
+    elif name == "__dict__":
+        if not _made_by_program(obj):
+            raise PolicyError(
+                f'access to "__dict__" of {type(obj).__name__} objects is not allowed: '
+                "the program did not create them"
+            )
     elif name == "obj" and isinstance(obj, BaseException):
         raise PolicyError('access to attribute "obj" of an exception is not allowed')
     elif name in HOST_ATTRIBUTES:
@@ -184,6 +223,66 @@ def guarded_hasattr(obj: Any, name: str) -> bool:
     except (AttributeError, PolicyError):
         return False
     return True
+
+
+def _made_by_program(obj: Any) -> bool:
+    """Whether ``obj`` is an instance of a class, a class, or a function the program defined."""
+    namespace_module = _PROGRAM_MODULE
+    if isinstance(obj, type):
+        return obj.__module__ == namespace_module
+    if isinstance(obj, types.FunctionType):
+        return obj.__module__ == namespace_module
+    cls = type(obj)
+    return getattr(cls, "__module__", None) == namespace_module and not isinstance(
+        obj, (types.ModuleType, types.BuiltinFunctionType)
+    )
+
+
+_PROGRAM_MODULE = "__main__"
+
+
+class PrivateGuard:
+    """Decides on which objects restricted code may use private attributes (``_x``, ``__x``):
+    instances of its own classes, its classes and its functions; never a module's or a library
+    object's internals. ``ok_types`` caches the types that passed, for the inline fast path."""
+
+    def __init__(self, user_module_name: str, namespace: dict[str, Any]) -> None:
+        self.user_module_name = user_module_name
+        self.namespace = namespace
+        self.ok_types: set[type] = set()
+        self.check = self._make_check()
+
+    def _make_check(self) -> Callable[[Any], Any]:
+        ok = self.ok_types
+        module = self.user_module_name
+        namespace = self.namespace
+
+        def check(obj: Any) -> Any:
+            """Return ``obj`` if restricted code may use its private attributes, else raise."""
+            cls = type(obj)
+            if cls in ok:
+                return obj
+            if isinstance(obj, super):
+                check(obj.__self__)  # super()._helper() on the program's own instance
+                return obj
+            if isinstance(obj, type):
+                if obj.__module__ == module:
+                    return obj
+            elif isinstance(obj, types.FunctionType):
+                if obj.__globals__ is namespace:
+                    return obj
+            elif isinstance(obj, types.MethodType):
+                check(obj.__self__)
+                return obj
+            elif getattr(cls, "__module__", None) == module:
+                ok.add(cls)
+                return obj
+            raise PolicyError(
+                f"private attributes of {cls.__name__} objects are not available: the program "
+                "did not create them"
+            )
+
+        return check
 
 
 class WriteGuard:
@@ -236,12 +335,12 @@ class WriteGuard:
 
     def setattr(self, obj: Any, name: str, value: Any) -> None:
         """``setattr`` for restricted code."""
-        _check_attribute_name(name)
+        _check_written_name(name)
         setattr(self(obj), name, value)
 
     def delattr(self, obj: Any, name: str) -> None:
         """``delattr`` for restricted code."""
-        _check_attribute_name(name)
+        _check_written_name(name)
         delattr(self(obj), name)
 
 
@@ -301,6 +400,40 @@ _REPLACED_MEMBERS: dict[str, dict[str, Any]] = {
     "operator": {"attrgetter": guarded_attrgetter, "methodcaller": guarded_methodcaller},
     "string": {"Formatter": SafeFormatter},
 }
+# Modules exposed name by name (the way Zope's ModuleSecurityInfo declares a module's public
+# names): their snapshots hold these members and nothing else.
+_DECLARED_MEMBERS: dict[str, frozenset[str]] = {
+    "contextlib": frozenset(
+        {
+            "contextmanager",
+            "suppress",
+            "nullcontext",
+            "closing",
+            "ExitStack",
+            "AbstractContextManager",
+            "redirect_stdout",
+            "redirect_stderr",
+            "ContextDecorator",
+        }
+    ),
+    "types": frozenset(
+        {
+            "SimpleNamespace",
+            "MappingProxyType",
+            "MethodType",
+            "FunctionType",
+            "LambdaType",
+            "GeneratorType",
+            "BuiltinFunctionType",
+            "NoneType",
+            "NotImplementedType",
+            "EllipsisType",
+            "GenericAlias",
+            "UnionType",
+        }
+    ),
+    "queue": frozenset({"Queue", "LifoQueue", "PriorityQueue", "SimpleQueue", "Empty", "Full"}),
+}
 # Members removed from module snapshots: they evaluate strings as code.
 _REMOVED_MEMBERS: dict[str, frozenset[str]] = {
     "typing": frozenset({"get_type_hints", "ForwardRef", "evaluate_forward_ref"}),
@@ -337,9 +470,14 @@ class ModuleGate:
         snap = FrozenModule(name, getattr(module, "__doc__", None))
         self._snapshots[name] = snap
         removed = _REMOVED_MEMBERS.get(name, frozenset())
+        declared = _DECLARED_MEMBERS.get(name)
         members: dict[str, Any] = {}
         for key, value in vars(module).items():
-            if key.startswith("_") or key in removed:
+            if (
+                key.startswith("_")
+                or key in removed
+                or (declared is not None and key not in declared)
+            ):
                 continue
             if isinstance(value, types.ModuleType):
                 sub = value.__name__

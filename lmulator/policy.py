@@ -11,14 +11,16 @@ from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTran
 
 from .astutil import located
 from .guards import (
-    ALLOWED_DUNDER_ATTRIBUTES,
     RUNTIME_GUARDED_ATTRIBUTES,
     ModuleGate,
+    PrivateGuard,
     WriteGuard,
     restricted_builtins,
     static_getattr,
     sys_module,
 )
+from .instrument import HOOK_PREFIX
+from .stops import STOP_NAME
 
 # The safe standard-library subset restricted code may import by default.
 DEFAULT_ALLOWED_MODULES: tuple[str, ...] = (
@@ -26,7 +28,8 @@ DEFAULT_ALLOWED_MODULES: tuple[str, ...] = (
     "copy", "csv", "dataclasses", "datetime", "decimal", "difflib", "enum", "fractions",
     "functools", "hashlib", "heapq", "html", "itertools", "json", "math", "numbers",
     "operator", "pprint", "random", "re", "statistics", "string", "textwrap", "time",
-    "typing", "unicodedata", "urllib", "urllib.parse", "uuid", "zoneinfo",
+    "typing", "unicodedata", "urllib", "urllib.parse", "uuid", "zoneinfo", "secrets",
+    "__future__", "contextlib", "types", "queue",
 )  # fmt: skip
 
 # Special methods a class defined in restricted code may implement.
@@ -55,6 +58,76 @@ GETATTR_HOOK = "_getattr_"
 WRITE_HOOK = "_write_"
 WRITE_TYPE_HOOK = "_write_type_"
 WRITABLE_TYPES_HOOK = "_write_ok_"
+PRIVATE_HOOK = "_private_"
+PRIVATE_TYPES_HOOK = "_private_ok_"
+
+#: Names a program may not bind or read: the interpreter's and the engine's own.
+RESERVED_NAMES = frozenset(
+    {"__builtins__", "__import__", "__loader__", "__spec__", "__build_class__", STOP_NAME}
+)
+
+#: The attributes that lead out of the program: refused in every read and write, whatever the
+#: object. One row each, with what it would hand out; ``tests/policy/test_attribute_table.py``
+#: tries every row.
+REFUSED_ATTRIBUTES: dict[str, str] = {
+    "__globals__": "a function's module namespace",
+    "__code__": "a function's code object",
+    "__closure__": "the cells a function captured",
+    "__builtins__": "the interpreter's builtins",
+    "__subclasses__": "every class in the interpreter",
+    "__mro__": "the classes a class inherits from, up to object",
+    "__bases__": "the classes a class inherits from, up to object",
+    "__base__": "the class a class inherits from, up to object",
+    "mro": "the classes a class inherits from, up to object",
+    "__self__": "the object a builtin is bound to (print.__self__ is the builtins module)",
+    "__func__": "the function behind a method",
+    "__wrapped__": "the function behind a wrapper (the engine's checked wrappers too)",
+    "__objclass__": "the class that defines a slot or method descriptor",
+    "__getattribute__": "the generic attribute lookup, which skips the guards",
+    "__setattr__": "the generic attribute write, which skips the guards",
+    "__delattr__": "the generic attribute delete, which skips the guards",
+    "__reduce__": "a foreign object's pickling hook (a callable and its arguments)",
+    "__reduce_ex__": "a foreign object's pickling hook (a callable and its arguments)",
+    "__getstate__": "a foreign object's internal state",
+    "__setstate__": "a write of a foreign object's internal state",
+    "__traceback__": "the frames an exception passed through",
+    "__context__": "the exception being handled when this one was raised (maybe the engine's)",
+    "__cause__": "the exception this one was raised from (maybe the engine's)",
+    "__loader__": "the loader that reads a module's files",
+    "__spec__": "the loader that reads a module's files",
+    "__import__": "the import machinery",
+    "__init_subclass__": "a foreign class's hook run for every subclass",
+    "__set_name__": "a descriptor's hook run at class creation",
+}
+
+#: Special attributes a program may write (on objects it may write at all).
+WRITABLE_DUNDER_ATTRIBUTES = frozenset({"__doc__", "__name__", "__qualname__", "__module__"})
+
+
+def name_refusal(name: str | None) -> str | None:
+    """Why a program may not use this name, or None if it may (any other ``_name`` may)."""
+    if name is None or not name.startswith("_"):
+        return None
+    if name in RESERVED_NAMES or name.startswith((HOOK_PREFIX, "__lmulator")):
+        return "is reserved for the interpreter and the engine"
+    if len(name) > 2 and name.endswith("_") and not name.startswith("__"):
+        return "is reserved for the engine's guards (_name_)"
+    return None
+
+
+def pattern_attribute_allowed(name: str) -> bool:
+    """Whether a class pattern may read this attribute (it reads past every guard)."""
+    return not (
+        name.startswith("_")
+        or name in REFUSED_ATTRIBUTES
+        or name in INSPECT_ATTRIBUTES
+        or name in RUNTIME_GUARDED_ATTRIBUTES
+    )
+
+
+def is_dunder(name: str) -> bool:
+    """Whether a name is a special name (``__x__``)."""
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
 
 
 class PolicyViolation(SyntaxError):
@@ -65,12 +138,10 @@ class _PolicyTransformer(RestrictingNodeTransformer):
     """RestrictedPython's checks, with guards only where a static check cannot decide."""
 
     def check_name(self, node: Any, name: str | None, allow_magic_methods: bool = False) -> None:
-        """Reject names starting with an underscore (bar definable special methods)."""
-        if name is None or name == "_" or not name.startswith("_"):
-            return
-        if allow_magic_methods and name in DEFINABLE_DUNDER_METHODS:
-            return
-        self.error(node, f'"{name}" is an invalid name because it starts with "_"')
+        """Reject the interpreter's and the engine's own names; a program's ``_names`` are its."""
+        why = name_refusal(name)
+        if why:
+            self.error(node, f'"{name}" {why}')
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
         """Check the name; leave the access as it is."""
@@ -78,14 +149,20 @@ class _PolicyTransformer(RestrictingNodeTransformer):
         return node
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
-        """Check the attribute name; guard reads that depend on the object, and writes."""
+        """Refuse the attributes that lead out; guard private ones, and writes, by receiver."""
         name = node.attr
         load = isinstance(node.ctx, ast.Load)
-        if name.startswith("_") and not (load and name in ALLOWED_DUNDER_ATTRIBUTES):
-            self.error(node, f'"{name}" is an invalid attribute name because it starts with "_"')
+        if name in REFUSED_ATTRIBUTES:
+            self.error(node, f'"{name}" is a restricted attribute ({REFUSED_ATTRIBUTES[name]})')
         elif name in INSPECT_ATTRIBUTES or name.endswith("__roles__"):
             self.error(node, f'"{name}" is a restricted attribute')
+        elif is_dunder(name) and not load and name not in WRITABLE_DUNDER_ATTRIBUTES:
+            self.error(node, f'"{name}" is a special attribute and cannot be assigned')
         node = self.node_contents_visit(node)
+        if name.startswith("_") and not is_dunder(name):
+            # A private attribute (``_x``, or ``__x`` which the compiler mangles): only on
+            # objects the program made. The attribute itself stays, so mangling still works.
+            node.value = self._receiver_guard(node.value, PRIVATE_HOOK, PRIVATE_TYPES_HOOK)
         if load:
             if name not in RUNTIME_GUARDED_ATTRIBUTES:
                 return node
@@ -95,20 +172,22 @@ class _PolicyTransformer(RestrictingNodeTransformer):
                 keywords=[],
             )
             return located(call, node)
-        guard = ast.Call(func=ast.Name(WRITE_HOOK, ast.Load()), args=[node.value], keywords=[])
-        if isinstance(node.value, ast.Name):
-            # Inline fast path: `(x if type(x) in writable else _write_(x)).attr = v`.
-            receiver = node.value
-            test = ast.Compare(
-                ast.Call(
-                    ast.Name(WRITE_TYPE_HOOK, ast.Load()), [ast.Name(receiver.id, ast.Load())], []
-                ),
-                [ast.In()],
-                [ast.Name(WRITABLE_TYPES_HOOK, ast.Load())],
-            )
-            guard = ast.IfExp(test, ast.Name(receiver.id, ast.Load()), guard)
-        node.value = located(guard, node.value)
+        node.value = self._receiver_guard(node.value, WRITE_HOOK, WRITABLE_TYPES_HOOK)
         return node
+
+    def _receiver_guard(self, value: ast.expr, hook: str, fast_types: str) -> ast.expr:
+        """``value`` checked by ``hook``; for a plain name, inline:
+        ``(x if type(x) in fast_types else hook(x))``."""
+        guard: ast.expr = ast.Call(func=ast.Name(hook, ast.Load()), args=[value], keywords=[])
+        if isinstance(value, ast.Name):
+            test = ast.Compare(
+                ast.Call(ast.Name(WRITE_TYPE_HOOK, ast.Load()), [ast.Name(value.id, ast.Load())],
+                         []),
+                [ast.In()],
+                [ast.Name(fast_types, ast.Load())],
+            )  # fmt: skip
+            guard = ast.IfExp(test, ast.Name(value.id, ast.Load()), guard)
+        return located(guard, value)
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         """Reject exec/eval/compile by name; leave other calls as they are."""
@@ -151,10 +230,24 @@ class _PolicyTransformer(RestrictingNodeTransformer):
         return self.node_contents_visit(node)
 
     def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
-        """Check the class name; metaclasses are not allowed."""
+        """Check the class name; metaclasses are not allowed; ``__match_args__`` is a literal
+        tuple of attribute names a class pattern may read."""
         self.check_name(node, node.name)
         if any(k.arg == "metaclass" for k in node.keywords):
             self.error(node, 'The keyword argument "metaclass" is not allowed.')
+        for stmt in node.body:
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else (
+                [stmt.target] if isinstance(stmt, ast.AnnAssign) else [])  # fmt: skip
+            if any(isinstance(t, ast.Name) and t.id == "__match_args__" for t in targets):
+                value = stmt.value
+                names = value.elts if isinstance(value, (ast.Tuple, ast.List)) else None
+                if names is None or not all(
+                    isinstance(n, ast.Constant)
+                    and isinstance(n.value, str)
+                    and pattern_attribute_allowed(n.value)
+                    for n in names
+                ):
+                    self.error(stmt, '"__match_args__" must be a tuple of plain attribute names')
         return self.node_contents_visit(node)
 
     def visit_Module(self, node: ast.Module) -> ast.AST:
@@ -214,9 +307,13 @@ class _PolicyTransformer(RestrictingNodeTransformer):
         return self.node_contents_visit(node)
 
     def visit_MatchClass(self, node: ast.MatchClass) -> ast.AST:
-        """Allow class patterns whose keyword attributes are allowed names."""
+        """Allow class patterns whose keyword attributes could be read as plain attributes.
+
+        A pattern reads attributes natively, past the guards, so it may not name a refused,
+        guarded (``format``, ``obj``) or private attribute.
+        """
         for attr in node.kwd_attrs:
-            if attr.startswith("_") or attr in INSPECT_ATTRIBUTES:
+            if not pattern_attribute_allowed(attr):
                 self.error(node, f'"{attr}" is not allowed in a class pattern')
         return self.node_contents_visit(node)
 
@@ -292,6 +389,9 @@ class Policy:
         namespace[WRITE_HOOK] = write_guard.check
         namespace[WRITE_TYPE_HOOK] = type
         namespace[WRITABLE_TYPES_HOOK] = write_guard.writable_types
+        private_guard = PrivateGuard(module_name, namespace)
+        namespace[PRIVATE_HOOK] = private_guard.check
+        namespace[PRIVATE_TYPES_HOOK] = private_guard.ok_types
 
     def builtin_names(self, namespace: dict[str, Any]) -> frozenset[str]:
         """Names the code can reach as builtins in this namespace."""

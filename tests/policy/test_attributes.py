@@ -7,8 +7,11 @@ def test_public_attributes_read():
     assert value("'a,b'.split(',')") == ["a", "b"]
 
 
-def test_hasattr_answers_false_for_private_names():
-    assert value("hasattr((), '__class__')") is False
+def test_hasattr_answers_false_for_refused_and_private_names():
+    assert value("hasattr(int, '__subclasses__')") is False
+    assert value("hasattr(int, '_private')") is False
+    assert value("hasattr((), '__class__')") is False  # a class the program did not make
+    assert value("class C:\n    pass\nhasattr(C(), '__class__')") is True
     assert value("hasattr('x', 'upper')") is True
 
 

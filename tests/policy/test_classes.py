@@ -28,13 +28,14 @@ def test_special_methods_can_be_defined():
     )
 
 
-def test_private_special_methods_cannot_be_defined():
-    assert isinstance(
-        refused("class A:\n    def __getattribute__(self, n):\n        pass"), PolicyViolation
+def test_the_programs_own_classes_may_define_any_special_method():
+    source = (
+        "class A:\n    def __getattribute__(self, n):\n        return n.upper()\n"
+        "    def __init_subclass__(cls):\n        cls.tag = 'sub'\nclass B(A):\n    pass\n"
+        "(A().x, B.tag)"
     )
-    assert isinstance(
-        refused("class A:\n    def __init_subclass__(cls):\n        pass"), PolicyViolation
-    )
+    assert value(source) == ("X", "sub")
+    assert isinstance(refused("x = A.__getattribute__"), PolicyViolation)
 
 
 def test_metaclass_keyword_is_refused():

@@ -12,16 +12,19 @@ COMPILE_TIME = [
     "s = type.__subclasses__(object)",
     "g = (lambda: 1).__globals__",
     "s = print.__self__",
-    "x = 1\nd = x.__dict__",
     "b = __builtins__",
     "i = __import__",
     "m = [].__class__.__mro__[-1]",
-    "class C:\n    pass\nd = C.__dict__",
     "def f():\n    pass\nc = f.__code__",
     "s = (1).__reduce_ex__(2)",
 ]
 
 RUN_TIME = [
+    "x = 1\nd = x.__dict__",
+    "import math\nd = math.__dict__",
+    "s = (1).__class__",
+    "s = [].__class__",
+    "class C:\n    pass\ns = C.__class__",
     "s = getattr((), '__class__')",
     "s = getattr((), '_' + '_class__')",
     "s = getattr(getattr(object, '__subcl' + 'asses__'), '__call__')()",
