@@ -181,11 +181,7 @@ def static_getattr(obj: Any, name: str) -> Any:
         if isinstance(obj, super):
             raise PolicyError(f'access to "{name}" through super() is not allowed')
     elif name == "__class__":
-        if isinstance(obj, (type, types.FunctionType)) or not _made_by_program(obj):
-            raise PolicyError(
-                f'access to "__class__" of {type(obj).__name__} objects is not allowed: the '
-                "program did not create them (type(x) gives the class)"
-            )
+        return guarded_type(obj)
     elif name == "__dict__":
         if not _made_by_program(obj):
             raise PolicyError(
@@ -357,9 +353,14 @@ _SENSITIVE_TYPES = (
 
 
 def guarded_type(obj: Any, *rest: Any) -> type:
-    """``type`` for restricted code: the one-argument form only."""
+    """``type`` (and ``x.__class__``) for restricted code: the one-argument form, and not for
+    a class (its class is a metaclass, which builds classes from any namespace)."""
     if rest:
         raise PolicyError("type() with three arguments is not allowed; use a class statement")
+    if isinstance(obj, type):
+        raise PolicyError(
+            f"the class of a class ({obj.__name__}) is a metaclass and is not available"
+        )
     return type(obj)
 
 

@@ -10,8 +10,8 @@ def test_public_attributes_read():
 def test_hasattr_answers_false_for_refused_and_private_names():
     assert value("hasattr(int, '__subclasses__')") is False
     assert value("hasattr(int, '_private')") is False
-    assert value("hasattr((), '__class__')") is False  # a class the program did not make
-    assert value("class C:\n    pass\nhasattr(C(), '__class__')") is True
+    assert value("hasattr((), '__class__')") is True  # x.__class__ is type(x)
+    assert value("hasattr(int, '__class__')") is False  # but a metaclass is not available
     assert value("hasattr('x', 'upper')") is True
 
 

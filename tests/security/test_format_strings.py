@@ -8,20 +8,20 @@ from ..policy.helpers import value
 from .attack import attack
 
 PAYLOADS = [
-    "s = '{0.__class__}'.format(1)",
+    "s = '{0.__class__.__base__}'.format(1)",
     "s = '{0.__class__.__base__}'.format(1)",
     "s = '{x.__init__.__globals__}'.format(x=1)",
-    "s = '{a.__class__}'.format_map({'a': 1})",
-    "s = str.format('{0.__class__}', 1)",
-    "f = '{0.__class__}'.format\ns = f(1)",
-    "f = getattr('{0.__class__}', 'format')\ns = f(1)",
-    "s = '{0:{1.__class__}}'.format(1, 2)",
-    "s = '{0[0].__class__}'.format([1])",
+    "s = '{a.__class__.__base__}'.format_map({'a': 1})",
+    "s = str.format('{0.__class__.__base__}', 1)",
+    "f = '{0.__class__.__base__}'.format\ns = f(1)",
+    "f = getattr('{0.__class__.__base__}', 'format')\ns = f(1)",
+    "s = '{0:{1.__class__.__base__}}'.format(1, 2)",
+    "s = '{0[0].__class__.__base__}'.format([1])",
     "s = '{0.gi_frame}'.format((x for x in []))",
-    "import string\ns = string.Formatter().format('{0.__class__}', 1)",
-    "import string\ns = string.Formatter().vformat('{0.__class__}', (1,), {})",
-    "import string\nf = string.Formatter()\ns = f.get_field('0.__class__', (1,), {})",
-    "import string\ns = string.Template('$x').substitute(x=1).__class__",
+    "import string\ns = string.Formatter().format('{0.__class__.__base__}', 1)",
+    "import string\ns = string.Formatter().vformat('{0.__class__.__base__}', (1,), {})",
+    "import string\nf = string.Formatter()\ns = f.get_field('0.__class__.__base__', (1,), {})",
+    "import string\ns = string.Template('$x').substitute(x=1).__class__.__base__",
 ]
 
 
@@ -31,7 +31,7 @@ def test_format_walks_are_refused(source):
 
 
 def test_walks_through_str_format_are_refused_by_the_format_guard():
-    (error, _) = attack("s = '{0.__class__}'.format(1)")
+    (error, _) = attack("s = '{0.__class__.__base__}'.format(1)")
     assert isinstance(error, PolicyError)
 
 
