@@ -166,6 +166,10 @@ def template_is_plain(template: str) -> bool:
 def static_getattr(obj: Any, name: str) -> Any:
     """Attribute read for the few statically named attributes whose safety depends on the object."""
     if name == "format" or name == "format_map":
+        if type(obj) is str:  # the common case first
+            if template_is_plain(obj):
+                return getattr(obj, name)
+            return functools.partial(safe_format if name == "format" else safe_format_map, obj)
         safe = safe_format if name == "format" else safe_format_map
         if isinstance(obj, collections.UserString):
             obj = obj.data  # its format() calls the real str.format on its data
