@@ -12,6 +12,7 @@ from .errors import ReplyError
 
 MAX_LITERAL_CHARS = 20_000
 MAX_LITERAL_DEPTH = 20
+MAX_LITERAL_ITEMS = 100_000  # items a set(), frozenset() or tuple() may build from a range
 
 # Constructors a literal may call, with literal arguments only.
 _CONSTRUCTORS: dict[str, Any] = {
@@ -92,6 +93,15 @@ def _value(node: ast.AST, depth: int) -> Any:
         kwargs = {k.arg: _value(k.value, d) for k in node.keywords if k.arg is not None}
         if len(kwargs) != len(node.keywords):
             raise ReplyError("$py literal may not unpack arguments")
+        if ctor in (set, frozenset, tuple):  # they materialise their argument: size it first
+            for arg in args:
+                try:
+                    size = len(arg)
+                except (TypeError, OverflowError):
+                    size = MAX_LITERAL_ITEMS + 1
+                if size > MAX_LITERAL_ITEMS:
+                    raise ReplyError(f"$py literal: {name}(...) of more than "
+                                     f"{MAX_LITERAL_ITEMS} items")  # fmt: skip
         try:
             return ctor(*args, **kwargs)
         except (TypeError, ValueError, OverflowError, ArithmeticError) as exc:

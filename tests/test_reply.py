@@ -54,11 +54,19 @@ def test_py_literals(text, expected):
         "datetime.date.today()",
         "'a' * 10**9",
         "{**{}}",
+        "set(range(10**18))",
+        "tuple(range(10**30))",
+        "frozenset(range(200_000))",
     ],
 )
 def test_non_literal_py_payloads_are_refused(text):
     with pytest.raises(ReplyError):
         parse_literal(text)
+
+
+def test_small_ranges_still_build():
+    assert parse_literal("set(range(3))") == {0, 1, 2}
+    assert parse_literal("range(1000000000000000000)") == range(10**18)  # lazy: nothing built
 
 
 def test_deeply_nested_values_are_refused():
