@@ -174,6 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.trace_json:
         with open(args.trace_json, "w", encoding="utf-8") as fh:
             json.dump([r.to_dict() for r in result.trace], fh, indent=1, default=str)
+    if isinstance(result.error, SystemExit):  # as Python does: the code, or the message and 1
+        code = result.error.code
+        if code is None or isinstance(code, int):
+            return code or 0
+        print(code, file=sys.stderr)
+        return 1
     if result.error is not None:
         print(format_user_error(result.error), file=sys.stderr, end="")
         return 1

@@ -786,6 +786,9 @@ class Session:
             except EmulationAbort as abort:
                 result.error = abort.error
                 return i
+            except SystemExit as exc:  # the program ends itself: its error, never emulated
+                result.error = exc
+                return i
             except Exception as exc:
                 native = self.native_statement is not None and self.native_statement(body[i])
                 if (

@@ -122,3 +122,13 @@ def test_isolate_kills_a_c_level_loop_at_the_time_limit(tmp_path):
     assert proc.returncode == 1
     assert proc.stdout.startswith("before")
     assert "CellTimeout" in proc.stderr and "killed" in proc.stderr
+
+
+def test_a_program_that_raises_system_exit_ends_as_python_ends(tmp_path):
+    program = tmp_path / "p.py"
+    for body, status, err in (("raise SystemExit(3)", 3, ""), ("raise SystemExit('bye')", 1, "bye\n"),
+                              ("print('x')\nraise SystemExit", 0, "")):  # fmt: skip
+        program.write_text(body + "\nprint('not reached')\n")
+        proc = run_cli("run", str(program), "--mode", "python")
+        assert proc.returncode == status and "not reached" not in proc.stdout, proc.stderr
+        assert proc.stderr == err
