@@ -368,6 +368,24 @@ def guarded_type(obj: Any, *rest: Any) -> type:
     return type(obj)
 
 
+def guarded_vars(*obj: Any) -> dict[str, Any]:
+    """``vars(obj)`` for restricted code: the attributes of the program's own objects only."""
+    if len(obj) != 1:
+        raise PolicyError("vars() needs an object of the program's (it does not show namespaces)")
+    return static_getattr(obj[0], "__dict__")
+
+
+def _set_recursion_limit(limit: int) -> None:
+    """``sys.setrecursionlimit`` for restricted code, capped so that the C stack cannot
+    overflow (which would end the whole process)."""
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise TypeError("an integer is required")
+    sys.setrecursionlimit(min(max(limit, 100), MAX_RECURSION_LIMIT))
+
+
+MAX_RECURSION_LIMIT = 10_000
+
+
 def guarded_attrgetter(*names: str) -> Callable[[Any], Any]:
     """``operator.attrgetter`` that checks every name on each dotted path."""
     for dotted in names:
@@ -594,8 +612,15 @@ def sys_module() -> dict[str, Any]:
         "version_info": tuple(sys.version_info),
         "platform": sys.platform,
         "maxsize": sys.maxsize,
+        "maxunicode": sys.maxunicode,
         "byteorder": sys.byteorder,
+        "float_info": sys.float_info,
+        "int_info": sys.int_info,
+        "hash_info": sys.hash_info,
         "argv": [],
+        "getsizeof": sys.getsizeof,
+        "getrecursionlimit": sys.getrecursionlimit,
+        "setrecursionlimit": _set_recursion_limit,
     }
 
 
@@ -625,6 +650,7 @@ def restricted_builtins(
             "setattr": write_guard.setattr,
             "delattr": write_guard.delattr,
             "type": guarded_type,
+            "vars": guarded_vars,
             "PolicyError": PolicyError,
         }
     )

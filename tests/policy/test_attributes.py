@@ -34,6 +34,10 @@ def test_exception_public_attributes_still_work():
     )
 
 
-@pytest.mark.parametrize("name", ["vars", "globals", "locals", "open", "breakpoint", "help"])
+@pytest.mark.parametrize("name", ["globals", "locals", "open", "breakpoint", "help"])
 def test_introspective_builtins_are_absent(name):
     assert isinstance(run(f"{name}()").error, NameError)
+
+
+def test_vars_without_an_object_shows_no_namespace():
+    assert "does not show namespaces" in str(run("vars()").error)

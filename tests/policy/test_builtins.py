@@ -43,3 +43,19 @@ def test_exceptions_are_available():
     assert (
         value("try:\n    raise ValueError('x')\nexcept ValueError as e:\n    m = str(e)\nm") == "x"
     )
+
+
+def test_vars_shows_only_the_programs_own_objects_and_the_recursion_limit_is_capped():
+    import sys
+
+    from lmulator.guards import MAX_RECURSION_LIMIT
+
+    before = sys.getrecursionlimit()
+    try:
+        assert refused("vars(object)") is not None
+        assert refused("vars()") is not None
+        assert value("import sys\nsys.setrecursionlimit(10**9)\nsys.getrecursionlimit()") == (
+            MAX_RECURSION_LIMIT
+        )
+    finally:
+        sys.setrecursionlimit(before)

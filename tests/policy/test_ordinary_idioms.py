@@ -48,6 +48,15 @@ IDIOMS = {
         5,
     ),
     "secrets": ("import secrets\nlen(secrets.token_hex(4))", 8),
+    "vars of the program's own object": (
+        "class C:\n    def __init__(self):\n        self.a = 1\nvars(C())",
+        {"a": 1},
+    ),
+    "sys facts and a deeper recursion limit": (
+        "import sys\nsys.setrecursionlimit(5000)\n"
+        "(sys.getrecursionlimit() >= 5000, sys.float_info.max > 1e300, sys.getsizeof(0) > 0)",
+        (True, True, True),
+    ),
     "annotations are objects without the future import": (
         "import dataclasses\n@dataclasses.dataclass\nclass P:\n    x: int\n"
         "dataclasses.fields(P)[0].type is int",
