@@ -7,6 +7,7 @@ import builtins
 import collections
 import functools
 import importlib
+import operator
 import string
 import sys
 import types
@@ -418,9 +419,112 @@ class FrozenModule(types.ModuleType):
         raise PolicyError(f"cannot modify module {self.__name__!r}")
 
 
+def _checked_wrapper_names(assigned: Any, updated: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    assigned, updated = tuple(assigned), tuple(updated)
+    for name in assigned + updated:
+        _check_attribute_name(name)
+    if not set(assigned) <= set(functools.WRAPPER_ASSIGNMENTS) or updated not in (
+        (),
+        ("__dict__",),
+    ):
+        raise PolicyError(
+            "update_wrapper()/wraps() copy only the standard attributes "
+            f"({', '.join(functools.WRAPPER_ASSIGNMENTS)}; __dict__)"
+        )
+    return assigned, updated
+
+
+def guarded_update_wrapper(
+    wrapper: Any,
+    wrapped: Any,
+    assigned: Any = functools.WRAPPER_ASSIGNMENTS,
+    updated: Any = functools.WRAPPER_UPDATES,
+) -> Any:
+    """``functools.update_wrapper`` that copies only the standard attributes, and only public
+    or special entries of the wrapped object's ``__dict__`` that the policy lets a program read."""
+    assigned, updated = _checked_wrapper_names(assigned, updated)
+    for name in assigned:
+        try:
+            value = getattr(wrapped, name)
+        except AttributeError:
+            continue
+        setattr(wrapper, name, value)
+    if updated:
+        entries = getattr(wrapped, "__dict__", {})
+        wrapper.__dict__.update(
+            {
+                k: v
+                for k, v in dict(entries).items()
+                if isinstance(k, str) and attribute_name_allowed(k)
+            }
+        )
+    wrapper.__wrapped__ = wrapped
+    return wrapper
+
+
+def guarded_wraps(
+    wrapped: Any,
+    assigned: Any = functools.WRAPPER_ASSIGNMENTS,
+    updated: Any = functools.WRAPPER_UPDATES,
+) -> Callable[[Any], Any]:
+    """``functools.wraps`` built on the checked ``update_wrapper``."""
+    assigned, updated = _checked_wrapper_names(assigned, updated)
+    return functools.partial(
+        guarded_update_wrapper, wrapped=wrapped, assigned=assigned, updated=updated
+    )
+
+
+def _resolve_annotation(text: str, namespace: dict[str, Any]) -> Any:
+    """A string annotation as a type, read without evaluating it: dotted names joined by ``|``."""
+    resolved = []
+    for part in text.split("|"):
+        names = part.strip().split(".")
+        if not all(n.isidentifier() and not n.startswith("_") for n in names):
+            raise PolicyError(f"annotation {text!r} is not a plain dotted name; register(type)")
+        table = namespace.get("__builtins__", {})
+        table = table if isinstance(table, dict) else vars(table)
+        if names[0] in namespace:
+            obj = namespace[names[0]]
+        elif names[0] in table:
+            obj = table[names[0]]
+        else:
+            raise NameError(f"name {names[0]!r} is not defined")
+        for name in names[1:]:
+            obj = guarded_getattr(obj, name)
+        resolved.append(obj)
+    return functools.reduce(operator.or_, resolved)
+
+
+def guarded_singledispatch(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``functools.singledispatch`` whose ``register`` reads a string annotation as a dotted
+    name (the real one evaluates it with ``typing.get_type_hints``, past every guard)."""
+    dispatcher = functools.singledispatch(func)
+    register = dispatcher.register
+
+    def checked_register(cls: Any, method: Any = None) -> Any:
+        if method is None and not isinstance(cls, type) and callable(cls):
+            annotations = dict(getattr(cls, "__annotations__", {}) or {})
+            annotations.pop("return", None)
+            if not annotations:
+                raise TypeError(f"invalid first argument to register(): {cls!r}")
+            first = next(iter(annotations.values()))
+            if isinstance(first, str):
+                first = _resolve_annotation(first, getattr(cls, "__globals__", {}))
+            return register(first, cls)
+        return register(cls, method)
+
+    dispatcher.register = checked_register  # type: ignore[attr-defined]
+    return dispatcher
+
+
 # Members replaced in module snapshots, by module name.
 _REPLACED_MEMBERS: dict[str, dict[str, Any]] = {
     "operator": {"attrgetter": guarded_attrgetter, "methodcaller": guarded_methodcaller},
+    "functools": {
+        "update_wrapper": guarded_update_wrapper,
+        "wraps": guarded_wraps,
+        "singledispatch": guarded_singledispatch,
+    },
     "string": {"Formatter": SafeFormatter},
 }
 # Modules exposed name by name (the way Zope's ModuleSecurityInfo declares a module's public
@@ -459,6 +563,7 @@ _DECLARED_MEMBERS: dict[str, frozenset[str]] = {
 }
 # Members removed from module snapshots: they evaluate strings as code.
 _REMOVED_MEMBERS: dict[str, frozenset[str]] = {
+    "functools": frozenset({"singledispatchmethod"}),
     "typing": frozenset({"get_type_hints", "ForwardRef", "evaluate_forward_ref"}),
 }
 

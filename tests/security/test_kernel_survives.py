@@ -11,6 +11,7 @@ from . import (
     test_generator_frames,
     test_guard_name_shadowing,
     test_import_routes,
+    test_module_functions,
     test_module_writes,
 )
 
@@ -23,6 +24,7 @@ FAMILIES = {
     "dunder walks": test_dunder_walks.PAYLOADS,
     "module writes": test_module_writes.PAYLOADS,
     "import routes": test_import_routes.PAYLOADS,
+    "module functions": test_module_functions.PAYLOADS,
 }
 
 
