@@ -564,6 +564,8 @@ _DECLARED_MEMBERS: dict[str, frozenset[str]] = {
 # Members removed from module snapshots: they evaluate strings as code.
 _REMOVED_MEMBERS: dict[str, frozenset[str]] = {
     "functools": frozenset({"singledispatchmethod"}),
+    # global_enum writes a class's members into the globals of whatever module it names
+    "enum": frozenset({"global_enum", "global_enum_repr", "global_flag_repr", "global_str"}),
     "typing": frozenset({"get_type_hints", "ForwardRef", "evaluate_forward_ref"}),
 }
 
