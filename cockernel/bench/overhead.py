@@ -12,9 +12,12 @@ from jupyter_client.manager import KernelManager
 from lmulator.bench.overhead import CELLS
 
 
-class _Kernel:
-    def __init__(self, name: str) -> None:
+class BenchKernel:
+    """A kernel started with a clean environment (plus ``extra_env``) and a blocking client."""
+
+    def __init__(self, name: str, extra_env: dict[str, str] | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LMULATOR_"))}
+        env.update(extra_env or {})
         self.km = KernelManager(kernel_name=name)
         self.km.start_kernel(env=env)
         self.kc = self.km.client()
@@ -31,13 +34,14 @@ class _Kernel:
         return elapsed
 
     def close(self) -> None:
+        """Stop the client and the kernel."""
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)
 
 
 def run(repeats: int = 7, out: Callable[[str], None] = print) -> float:
     """Run the cells in both kernels, interleaved; print per-cell and median ratios."""
-    stock, coc = _Kernel("python3"), _Kernel("coc")
+    stock, coc = BenchKernel("python3"), BenchKernel("coc")
     try:
         times: dict[str, dict[str, list[float]]] = {n: {"python3": [], "coc": []} for n in CELLS}
         for _ in range(repeats):

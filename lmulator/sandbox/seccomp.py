@@ -5,7 +5,9 @@ reading other processes (``ptrace``, ``process_vm_*``, ``pidfd_getfd``), kernel 
 (``bpf``, ``io_uring_*``, ``userfaultfd``, ``perf_event_open``, keyrings), mounts, namespaces
 (``unshare``, ``setns``, ``clone`` with namespace flags; ``clone3`` answers ``ENOSYS`` so the C
 library falls back to ``clone``, whose flags can be read), modules, reboot, clocks, host names,
-file handles (``open_by_handle_at``), and **new sockets of any family** (``socketpair`` stays,
+file handles (``open_by_handle_at``), a file's mode, owner and extended attributes (``chmod``,
+``chown``, ``setxattr`` and their variants: Landlock does not cover metadata), and **new
+sockets of any family** (``socketpair`` stays,
 and sockets opened before the filter keep working). Calls made through another ABI (32-bit
 ``int 0x80``, x32) are refused outright.
 """
@@ -50,6 +52,11 @@ DENIED = (
     "swapon", "swapoff", "open_by_handle_at", "name_to_handle_at", "acct", "syslog", "iopl",
     "ioperm", "quotactl", "settimeofday", "clock_settime", "adjtimex", "clock_adjtime",
     "sethostname", "setdomainname", "vhangup", "fanotify_init", "lookup_dcookie", "socket",
+    # Landlock (ABI <= 7) does not cover a file's metadata: as root, these would change the
+    # mode, owner or extended attributes of any file on the machine, outside the box too.
+    "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
+    "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr",
+    "setxattrat", "removexattrat",
 )  # fmt: skip
 
 _X86_64 = {
@@ -65,6 +72,10 @@ _X86_64 = {
     "quotactl": 179, "settimeofday": 164, "clock_settime": 227, "adjtimex": 159,
     "clock_adjtime": 305, "sethostname": 170, "setdomainname": 171, "vhangup": 153,
     "fanotify_init": 300, "lookup_dcookie": 212, "socket": 41, "clone": 56, "clone3": 435,
+    "chmod": 90, "fchmod": 91, "fchmodat": 268, "fchmodat2": 452, "chown": 92, "fchown": 93,
+    "lchown": 94, "fchownat": 260, "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190,
+    "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199, "setxattrat": 463,
+    "removexattrat": 466,
 }  # fmt: skip
 
 _AARCH64 = {
@@ -80,6 +91,9 @@ _AARCH64 = {
     "clock_settime": 112, "adjtimex": 171, "clock_adjtime": 266, "sethostname": 161,
     "setdomainname": 162, "vhangup": 58, "fanotify_init": 262, "lookup_dcookie": 18,
     "socket": 198, "clone": 220, "clone3": 435,
+    "fchmod": 52, "fchmodat": 53, "fchmodat2": 452, "fchownat": 54, "fchown": 55, "setxattr": 5,
+    "lsetxattr": 6, "fsetxattr": 7, "removexattr": 14, "lremovexattr": 15, "fremovexattr": 16,
+    "setxattrat": 463, "removexattrat": 466,
 }  # fmt: skip
 
 #: machine → (audit architecture, syscall table, lowest number of a foreign ABI or None)

@@ -11,12 +11,12 @@ domain, so the runner may signal them, and nothing outside.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import select
 import signal
 import socket
 import subprocess
-import sys
 from typing import Any
 
 from .confine import restrict_syscalls
@@ -80,8 +80,6 @@ class Zygote:
 
     def spawn(self, workdir: str, env: dict[str, str]) -> tuple[ForeignChild, int, int]:
         """Fork a worker in ``workdir`` with ``env``; return it and (read, write) descriptors."""
-        import json
-
         request = json.dumps({"workdir": workdir, "env": env}).encode()
         if len(request) > MAX_REQUEST:
             raise OSError("worker request too long")
@@ -103,8 +101,6 @@ def _die_with(parent: int) -> None:
 
 def _serve(sock: socket.socket) -> None:
     """The zygote's loop: one worker per request, until the runner closes the socket."""
-    import json
-
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     buffer = b""
@@ -150,7 +146,6 @@ def _fork_worker(sock: socket.socket, workdir: str, env: dict[str, str]) -> None
         except BaseException:
             code = 1
         finally:
-            sys.stdout.flush() if sys.stdout else None
             os._exit(code)
     os.close(to_child_r)
     os.close(from_child_w)

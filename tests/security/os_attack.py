@@ -55,13 +55,16 @@ class Target:
         self.victim = subprocess.Popen(["sleep", "600"])
         self._before = self._listing()
 
-    def _listing(self) -> dict[str, bytes]:
-        """Every file outside the workspace that a payload might create, change or remove."""
-        files = {}
+    def _listing(self) -> dict[str, tuple[object, ...]]:
+        """Every file outside the workspace that a payload might create, change or remove:
+        its bytes, mode, owner and extended attributes."""
+        files: dict[str, tuple[object, ...]] = {}
         for top in (self.home, self.outside):
             for path in top.rglob("*"):
                 if path.is_file():
-                    files[str(path)] = path.read_bytes()
+                    st = path.stat()
+                    xattrs = tuple(sorted(os.listxattr(path)))
+                    files[str(path)] = (path.read_bytes(), st.st_mode, st.st_uid, st.st_gid, xattrs)
         return files
 
     def _serve_tcp(self) -> int:

@@ -24,6 +24,11 @@ PAYLOADS = [
     "import os\nfd = os.open('OUTSIDE/notes.txt', os.O_PATH)\nprint(open(f'/proc/self/fd/{fd}').read())",
     "import os\nos.truncate('OUTSIDE/notes.txt', 0)",
     "import os\nos.unlink('OUTSIDE/notes.txt')",
+    "import os\nos.chmod('OUTSIDE/notes.txt', 0o777)",
+    "import os\nos.chown('OUTSIDE/notes.txt', 1000, 1000)",
+    "import os\nos.setxattr('OUTSIDE/notes.txt', 'user.mark', b'1')",
+    "import os\nfd = os.open('/usr/lib/os-release', os.O_RDONLY)\nos.fchmod(fd, 0o777)\n"
+    "print('BREACH: fchmod of a system file')",
     "import shutil\nshutil.copy('OUTSIDE/notes.txt', 'copy.txt')\nprint(open('copy.txt').read())",
     "import sqlite3\nsqlite3.connect('OUTSIDE/db.sqlite').execute('create table t (x)')",
     "import os\nos.mknod('disk', 0o600 | 0o060000, os.makedev(8, 0))\n"
