@@ -6,7 +6,8 @@ reading other processes (``ptrace``, ``process_vm_*``, ``pidfd_getfd``), kernel 
 (``unshare``, ``setns``, ``clone`` with namespace flags; ``clone3`` answers ``ENOSYS`` so the C
 library falls back to ``clone``, whose flags can be read), modules, reboot, clocks, host names,
 file handles (``open_by_handle_at``), a file's mode, owner and extended attributes (``chmod``,
-``chown``, ``setxattr`` and their variants: Landlock does not cover metadata), and **new
+``chown``, ``setxattr`` and their variants: Landlock does not cover metadata), terminal
+injection through an inherited terminal (``TIOCSTI``, ``TIOCLINUX``), and **new
 sockets of any family** (``socketpair`` stays,
 and sockets opened before the filter keep working). Calls made through another ABI (32-bit
 ``int 0x80``, x32) are refused outright.
@@ -37,6 +38,11 @@ RET_KILL_PROCESS = 0x80000000
 _OFF_NR = 0
 _OFF_ARCH = 4
 _OFF_ARG0 = 16  # low 32 bits of args[0] on little-endian machines
+_OFF_ARG1 = 24  # low 32 bits of args[1]
+
+#: Terminal ioctls that push input into a terminal (TIOCSTI) or drive a virtual console
+#: (TIOCLINUX): through an inherited terminal they would type commands into the user's shell.
+TERMINAL_INJECTION = (0x5412, 0x541C)
 
 #: Namespace flags of clone(2): CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET.
 CLONE_NAMESPACES = (
@@ -72,7 +78,7 @@ _X86_64 = {
     "quotactl": 179, "settimeofday": 164, "clock_settime": 227, "adjtimex": 159,
     "clock_adjtime": 305, "sethostname": 170, "setdomainname": 171, "vhangup": 153,
     "fanotify_init": 300, "lookup_dcookie": 212, "socket": 41, "clone": 56, "clone3": 435,
-    "chmod": 90, "fchmod": 91, "fchmodat": 268, "fchmodat2": 452, "chown": 92, "fchown": 93,
+    "ioctl": 16, "chmod": 90, "fchmod": 91, "fchmodat": 268, "fchmodat2": 452, "chown": 92, "fchown": 93,
     "lchown": 94, "fchownat": 260, "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190,
     "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199, "setxattrat": 463,
     "removexattrat": 466,
@@ -90,7 +96,7 @@ _AARCH64 = {
     "name_to_handle_at": 264, "acct": 89, "syslog": 116, "quotactl": 60, "settimeofday": 170,
     "clock_settime": 112, "adjtimex": 171, "clock_adjtime": 266, "sethostname": 161,
     "setdomainname": 162, "vhangup": 58, "fanotify_init": 262, "lookup_dcookie": 18,
-    "socket": 198, "clone": 220, "clone3": 435,
+    "socket": 198, "clone": 220, "clone3": 435, "ioctl": 29,
     "fchmod": 52, "fchmodat": 53, "fchmodat2": 452, "fchownat": 54, "fchown": 55, "setxattr": 5,
     "lsetxattr": 6, "fsetxattr": 7, "removexattr": 14, "lremovexattr": 15, "fremovexattr": 16,
     "setxattrat": 463, "removexattrat": 466,
@@ -136,6 +142,14 @@ def build_filter(machine: str | None = None) -> list[tuple[int, int, int, int]]:
     numbers = sorted({table[name] for name in DENIED if name in table})
     for nr in numbers:
         prog += [_jump(_JEQ_K, nr, 0, 1), _stmt(_RET_K, deny)]
+    prog += [  # ioctl: refuse terminal injection, allow the rest
+        _jump(_JEQ_K, table["ioctl"], 0, 5),
+        _stmt(_LD_W_ABS, _OFF_ARG1),
+        _jump(_JEQ_K, TERMINAL_INJECTION[0], 1, 0),
+        _jump(_JEQ_K, TERMINAL_INJECTION[1], 0, 1),
+        _stmt(_RET_K, deny),
+        _stmt(_RET_K, RET_ALLOW),
+    ]
     prog += [
         _jump(_JEQ_K, table["clone3"], 0, 1),
         _stmt(_RET_K, RET_ERRNO | errno.ENOSYS),  # the C library falls back to clone()

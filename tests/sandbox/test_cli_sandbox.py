@@ -93,3 +93,23 @@ def test_an_interrupt_reaches_the_program_through_the_broker(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130 and "interrupted" in err
+
+
+def test_a_program_cannot_type_into_the_terminal_it_inherited(tmp_path):
+    import pty
+
+    program = tmp_path / "p.py"
+    program.write_text(
+        "import fcntl, termios\ntry:\n    fcntl.ioctl(0, termios.TIOCSTI, b'x')\n"
+        "    print('injected')\nexcept OSError as e:\n    print('refused', e.errno)\n"
+    )
+    master, slave = pty.openpty()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LMULATOR_"))}
+        proc = subprocess.run([sys.executable, "-m", "lmulator", "run", str(program), "--mode",
+                               "python", "--policy", "trusted"], stdin=slave,
+                              capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert proc.stdout == "refused 1\n", proc.stdout + proc.stderr
