@@ -5,16 +5,20 @@ from __future__ import annotations
 import _string
 import builtins
 import collections
+import dataclasses
 import functools
 import importlib
 import operator
 import string
 import sys
 import types
+import typing
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
+
+from . import writes
 
 # Dunder attributes that restricted code may read: they give back bound methods or
 # plain strings, never a way to the interpreter's internals.
@@ -287,7 +291,8 @@ class PrivateGuard:
 
 
 class WriteGuard:
-    """Decides which objects restricted code may set or delete attributes on.
+    """Decides which objects restricted code may set or delete attributes on (the rule is in
+    :mod:`lmulator.writes`).
 
     ``writable_types`` caches the types whose instances passed the check, so that
     instrumented code can skip the call for them.
@@ -297,21 +302,25 @@ class WriteGuard:
         self.user_module_name = user_module_name
         self.namespace = namespace
         self.writable_types: set[type] = set()
+        writes.track_type_cache(self)
         self.check = self._make_check()
 
     def _make_check(self) -> Callable[[Any], Any]:
         writable = self.writable_types
-        sensitive = _SENSITIVE_TYPES
-        check_sensitive = self._check_sensitive
+        refusal = writes.refusal
+        cacheable = writes.type_is_cacheable
+        module = self.user_module_name
+        namespace = self.namespace
 
         def check(obj: Any) -> Any:
             """Return ``obj`` if restricted code may write its attributes, else raise."""
             cls = type(obj)
             if cls in writable:
                 return obj
-            if isinstance(obj, sensitive):
-                check_sensitive(obj)
-            else:
+            why = refusal(obj, module, namespace)
+            if why is not None:
+                raise PolicyError(why)
+            if not isinstance(obj, writes.SENSITIVE_TYPES) and cacheable(cls):
                 writable.add(cls)
             return obj
 
@@ -320,19 +329,6 @@ class WriteGuard:
     def __call__(self, obj: Any) -> Any:
         """Return ``obj`` if restricted code may write its attributes, else raise."""
         return self.check(obj)
-
-    def _check_sensitive(self, obj: Any) -> None:
-        if isinstance(obj, type):
-            if obj.__module__ == self.user_module_name:
-                return
-            raise PolicyError(f"cannot modify class {obj.__name__!r}: it was not defined here")
-        if isinstance(obj, types.FunctionType):
-            if obj.__globals__ is self.namespace:
-                return
-            raise PolicyError(f"cannot modify function {obj.__name__!r}: it was not defined here")
-        if isinstance(obj, types.ModuleType):
-            raise PolicyError(f"cannot modify module {obj.__name__!r}")
-        raise PolicyError(f"cannot modify {type(obj).__name__} objects")
 
     def setattr(self, obj: Any, name: str, value: Any) -> None:
         """``setattr`` for restricted code."""
@@ -343,18 +339,6 @@ class WriteGuard:
         """``delattr`` for restricted code."""
         _check_written_name(name)
         delattr(self(obj), name)
-
-
-_SENSITIVE_TYPES = (
-    type,
-    types.ModuleType,
-    types.FunctionType,
-    types.BuiltinFunctionType,
-    types.MethodType,
-    types.CodeType,
-    types.FrameType,
-    types.TracebackType,
-)
 
 
 def guarded_type(obj: Any, *rest: Any) -> type:
@@ -443,6 +427,7 @@ def guarded_update_wrapper(
     """``functools.update_wrapper`` that copies only the standard attributes, and only public
     or special entries of the wrapped object's ``__dict__`` that the policy lets a program read."""
     assigned, updated = _checked_wrapper_names(assigned, updated)
+    writes.check_writable(wrapper, PolicyError)
     for name in assigned:
         try:
             value = getattr(wrapped, name)
@@ -517,6 +502,39 @@ def guarded_singledispatch(func: Callable[..., Any]) -> Callable[..., Any]:
     return dispatcher
 
 
+def _writing_into_own(
+    function: Callable[..., Any], what: str, *, factory: bool = False
+) -> Callable[..., Any]:
+    """``function(obj, ...)`` that first checks the program may write into ``obj``; with
+    ``factory``, also its decorator-factory form (``@dataclass(frozen=True)``)."""
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if factory and not args:
+            return lambda target: checked(target, **kwargs)
+        if args:
+            why = writes.refusal(args[0])
+            if why is not None:
+                raise PolicyError(f"{what}: {why}")
+        return function(*args, **kwargs)
+
+    checked.__name__ = checked.__qualname__ = function.__name__
+    checked.__doc__ = function.__doc__
+    return checked
+
+
+def guarded_make_dataclass(cls_name: str, fields: Any, *, namespace: Any = None, **kw: Any) -> Any:
+    """``dataclasses.make_dataclass`` whose class belongs to the program, with a namespace of
+    names a class body could define."""
+    from .policy import name_refusal
+
+    entries = dict(namespace or {})
+    for key in entries:
+        if not isinstance(key, str) or name_refusal(key) is not None or key == "__module__":
+            raise PolicyError(f"make_dataclass: namespace entry {key!r} is not allowed")
+    entries["__module__"] = writes.PROGRAM_MODULE
+    return dataclasses.make_dataclass(cls_name, fields, namespace=entries, **kw)
+
+
 # Members replaced in module snapshots, by module name.
 _REPLACED_MEMBERS: dict[str, dict[str, Any]] = {
     "operator": {"attrgetter": guarded_attrgetter, "methodcaller": guarded_methodcaller},
@@ -526,7 +544,19 @@ _REPLACED_MEMBERS: dict[str, dict[str, Any]] = {
         "singledispatch": guarded_singledispatch,
     },
     "string": {"Formatter": SafeFormatter},
+    "dataclasses": {
+        "dataclass": _writing_into_own(dataclasses.dataclass, "dataclass()", factory=True),
+        "make_dataclass": guarded_make_dataclass,
+    },
+    "typing": {
+        "final": _writing_into_own(typing.final, "final()"),
+        "no_type_check": _writing_into_own(typing.no_type_check, "no_type_check()"),
+        "runtime_checkable": _writing_into_own(typing.runtime_checkable, "runtime_checkable()"),
+    },
 }
+_REPLACED_MEMBERS["functools"]["total_ordering"] = _writing_into_own(
+    functools.total_ordering, "total_ordering()"
+)
 # Modules exposed name by name (the way Zope's ModuleSecurityInfo declares a module's public
 # names): their snapshots hold these members and nothing else.
 _DECLARED_MEMBERS: dict[str, frozenset[str]] = {
@@ -579,6 +609,7 @@ class ModuleGate:
         self.synthetic = dict(synthetic or {})
         self.allowed = frozenset(allowed) | frozenset(self.synthetic)
         self._snapshots: dict[str, FrozenModule] = {}
+        writes.install_copy_check()
         # When set, a refused import yields this instead of an error (partial programs).
         self.on_refused: Callable[[str], Any] | None = None
 
@@ -600,6 +631,7 @@ class ModuleGate:
         snap = FrozenModule(name, getattr(module, "__doc__", None))
         self._snapshots[name] = snap
         removed = _REMOVED_MEMBERS.get(name, frozenset())
+        writes.register_shared(vars(module).values())
         declared = _DECLARED_MEMBERS.get(name)
         members: dict[str, Any] = {}
         for key, value in vars(module).items():
@@ -731,6 +763,43 @@ def sys_module() -> dict[str, Any]:
     }
 
 
+def _cell_traceback(tb: types.TracebackType | None, namespace: dict[str, Any]) -> Any:
+    """``tb`` with only the entries of frames that run the program's own code."""
+    entries = []
+    while tb is not None:
+        if tb.tb_frame.f_globals is namespace:
+            entries.append((tb.tb_frame, tb.tb_lasti, tb.tb_lineno))
+        tb = tb.tb_next
+    cut = None
+    for frame, lasti, lineno in reversed(entries):
+        cut = types.TracebackType(cut, frame, lasti, lineno)
+    return cut
+
+
+def build_class_for(namespace: dict[str, Any]) -> Callable[..., Any]:
+    """``__build_class__`` for restricted code: a class's ``__exit__`` receives tracebacks cut
+    to the program's own frames (never the engine's or a library's)."""
+
+    def build_class(func: Any, name: Any, *bases: Any, **kwargs: Any) -> Any:
+        cls = builtins.__build_class__(func, name, *bases, **kwargs)
+        exit_ = vars(cls).get("__exit__") if isinstance(cls, type) else None
+        if isinstance(exit_, types.FunctionType):
+
+            @functools.wraps(exit_)
+            def __exit__(self: Any, exc_type: Any, exc: Any, tb: Any, /) -> Any:
+                if tb is not None:
+                    tb = _cell_traceback(tb, namespace)
+                return exit_(self, exc_type, exc, tb)
+
+            try:
+                type.__setattr__(cls, "__exit__", __exit__)
+            except (TypeError, AttributeError):
+                pass  # a metaclass that refuses it: the class keeps its own __exit__
+        return cls
+
+    return build_class
+
+
 def restricted_builtins(
     gate: ModuleGate, write_guard: WriteGuard, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -750,7 +819,7 @@ def restricted_builtins(
             table[n] = v
     table.update(
         {
-            "__build_class__": builtins.__build_class__,
+            "__build_class__": build_class_for(write_guard.namespace),
             "__import__": gate.import_,
             "getattr": guarded_getattr,
             "hasattr": guarded_hasattr,

@@ -11,6 +11,7 @@ from . import (
     test_generator_frames,
     test_guard_name_shadowing,
     test_import_routes,
+    test_library_writes,
     test_module_functions,
     test_module_writes,
 )
@@ -25,6 +26,7 @@ FAMILIES = {
     "module writes": test_module_writes.PAYLOADS,
     "import routes": test_import_routes.PAYLOADS,
     "module functions": test_module_functions.PAYLOADS,
+    "library writes": test_library_writes.PAYLOADS,
 }
 
 
