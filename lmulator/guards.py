@@ -18,7 +18,7 @@ from typing import Any
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
-from . import writes
+from . import exposed_modules, writes
 
 # Dunder attributes that restricted code may read: they give back bound methods or
 # plain strings, never a way to the interpreter's internals.
@@ -402,6 +402,15 @@ class FrozenModule(types.ModuleType):
     def __delattr__(self, name: str) -> None:
         raise PolicyError(f"cannot modify module {self.__name__!r}")
 
+    def __getattr__(self, name: str) -> Any:
+        real = sys.modules.get(self.__name__)
+        if real is not None and not name.startswith("_") and hasattr(real, name):
+            raise AttributeError(
+                f"module {self.__name__!r} has no attribute {name!r} under the restricted "
+                "policy (it exposes its declared names only)"
+            )
+        raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+
 
 def _checked_wrapper_names(assigned: Any, updated: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     assigned, updated = tuple(assigned), tuple(updated)
@@ -557,47 +566,6 @@ _REPLACED_MEMBERS: dict[str, dict[str, Any]] = {
 _REPLACED_MEMBERS["functools"]["total_ordering"] = _writing_into_own(
     functools.total_ordering, "total_ordering()"
 )
-# Modules exposed name by name (the way Zope's ModuleSecurityInfo declares a module's public
-# names): their snapshots hold these members and nothing else.
-_DECLARED_MEMBERS: dict[str, frozenset[str]] = {
-    "contextlib": frozenset(
-        {
-            "contextmanager",
-            "suppress",
-            "nullcontext",
-            "closing",
-            "ExitStack",
-            "AbstractContextManager",
-            "redirect_stdout",
-            "redirect_stderr",
-            "ContextDecorator",
-        }
-    ),
-    "types": frozenset(
-        {
-            "SimpleNamespace",
-            "MappingProxyType",
-            "MethodType",
-            "FunctionType",
-            "LambdaType",
-            "GeneratorType",
-            "BuiltinFunctionType",
-            "NoneType",
-            "NotImplementedType",
-            "EllipsisType",
-            "GenericAlias",
-            "UnionType",
-        }
-    ),
-    "queue": frozenset({"Queue", "LifoQueue", "PriorityQueue", "SimpleQueue", "Empty", "Full"}),
-}
-# Members removed from module snapshots: they evaluate strings as code.
-_REMOVED_MEMBERS: dict[str, frozenset[str]] = {
-    "functools": frozenset({"singledispatchmethod"}),
-    # global_enum writes a class's members into the globals of whatever module it names
-    "enum": frozenset({"global_enum", "global_enum_repr", "global_flag_repr", "global_str"}),
-    "typing": frozenset({"get_type_hints", "ForwardRef", "evaluate_forward_ref"}),
-}
 
 
 class ModuleGate:
@@ -630,16 +598,11 @@ class ModuleGate:
         module = importlib.import_module(name)
         snap = FrozenModule(name, getattr(module, "__doc__", None))
         self._snapshots[name] = snap
-        removed = _REMOVED_MEMBERS.get(name, frozenset())
         writes.register_shared(vars(module).values())
-        declared = _DECLARED_MEMBERS.get(name)
+        declared = exposed_modules.declared_names(name, module)
         members: dict[str, Any] = {}
         for key, value in vars(module).items():
-            if (
-                key.startswith("_")
-                or key in removed
-                or (declared is not None and key not in declared)
-            ):
+            if key.startswith("_") or (declared is not None and key not in declared):
                 continue
             if isinstance(value, types.ModuleType):
                 sub = value.__name__
