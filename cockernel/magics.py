@@ -13,6 +13,7 @@ from IPython.display import display
 from lmulator.config import MODES
 from lmulator.errors import ConfigError, EmulationError
 from lmulator.executor import state_repr
+from lmulator.guards import PolicyError
 from lmulator.isolation import IsolationError
 from lmulator.limits import wall_clock_paused
 from lmulator.reason import PROGRAM_NAME, write_program
@@ -20,6 +21,7 @@ from lmulator.replay import replay_path_for
 from lmulator.sandbox.runner import broker_holds_key, current_confinement
 
 from .render import mark_bundle, marked_records, trace_table
+from .sandbox import KERNEL_NAMES, LM_PROGRAM_FILE, path_in_notebook_dir
 
 LM_SETTINGS = ("base_url", "model", "temperature", "cache", "record", "replay_file", "timeout")
 
@@ -54,7 +56,7 @@ class CocMagics(Magics):
             return
         try:
             self._apply(changes)
-        except (ConfigError, ValueError) as exc:
+        except (ConfigError, ValueError, PolicyError) as exc:
             print(f"%lm: {exc}")
             return
         print("set " + ", ".join(f"{k}={v}" for k, v in changes.items() if k != "base_url" or v))
@@ -70,10 +72,17 @@ class CocMagics(Magics):
             update["temperature"] = float(changes["temperature"])
         if "timeout" in changes:
             update["timeout"] = float(changes["timeout"])
+        confined = self.session.policy.restricted
         if "cache" in changes:
-            update["cache"] = changes["cache"]
+            cache = changes["cache"]
+            if confined and cache not in ("auto", "off"):
+                cache = path_in_notebook_dir(cache, "%lm cache")
+            update["cache"] = cache
         if "replay_file" in changes:
-            update["record_path"] = changes["replay_file"]
+            path = changes["replay_file"]
+            update["record_path"] = (
+                path_in_notebook_dir(path, "%lm replay_file") if confined else path
+            )
         if "record" in changes:
             update["record"] = changes["record"]
             if changes["record"] != "off" and not (update.get("record_path") or cfg.record_path):
@@ -291,11 +300,17 @@ class CocMagics(Magics):
             },
             raw=True,
         )
+        ns = self.shell.user_ns
+        kernel_names = {n: ns[n] for n in KERNEL_NAMES if n in ns}
         self.shell.lm_program_running = True
         try:
-            run = self.session.run(program + "\nanswer\n", name="<coc-program>")
+            run = self.session.run(program + "\nanswer\n", name=LM_PROGRAM_FILE)
         finally:
             self.shell.lm_program_running = False
+            rebound = sorted(n for n, v in kernel_names.items() if ns.get(n) is not v)
+            ns.update(kernel_names)  # the program may not rebind the kernel's names
+        if rebound:
+            print(f"%%coc: the program rebound {', '.join(rebound)}; they were put back")
         marks = mark_bundle(program + "\nanswer\n", run.trace)
         if marks is not None:
             display(marks[0], metadata=marks[1], raw=True)

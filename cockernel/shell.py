@@ -28,7 +28,7 @@ from lmulator.sandbox.runner import (
 )
 
 from .render import mark_bundle
-from .sandbox import RestrictedIPython, kernel_policy, notebook_builtins
+from .sandbox import KERNEL_NAMES, RestrictedIPython, kernel_policy, notebook_builtins
 
 PROGRESS_DELAY_S = 0.5
 
@@ -92,6 +92,7 @@ class CocShell(ZMQInteractiveShell):
             module_name="__main__",
         )
         self.lm_session.native_statement = is_magic_statement  # magics are never emulated
+        self.lm_session.protected_names = KERNEL_NAMES
         self.progress = ProgressDisplay()
         self._attach_progress()
         self._apply_policy_extras()
@@ -110,6 +111,15 @@ class CocShell(ZMQInteractiveShell):
         else:
             ns["get_ipython"] = self.get_ipython
             ns["open"] = ipython_open
+
+    def var_expand(self, cmd: str, depth: int = 0, formatter: Any = None) -> str:
+        """``$name``/``{expr}`` in magic arguments: IPython's expansion evaluates Python past
+        every guard, so under the restricted policy the line is passed on as written."""
+        if self.lm_session is not None and self.lm_session.policy.restricted:
+            return cmd
+        if formatter is None:
+            return super().var_expand(cmd, depth + 1)
+        return super().var_expand(cmd, depth + 1, formatter)
 
     def set_lm_policy(self, name: str) -> None:
         """Switch the cells' policy (restricted or trusted)."""

@@ -211,6 +211,8 @@ class Session:
         #: Says which top-level statements always run as Python, in every mode (a host's
         #: commands, such as a notebook's magics).
         self.native_statement: Callable[[ast.stmt], bool] | None = None
+        # Names the host put in the namespace (get_ipython, display) that no LM reply may bind.
+        self.protected_names: frozenset[str] = frozenset()
         #: ``from __future__`` features the cells asked for (compiled in; never inherited from
         #: the engine's own modules).
         self.future_flags = 0
@@ -289,8 +291,10 @@ class Session:
     def forbidden_keys(self) -> frozenset[str]:
         """Names a delta may never bind: builtins not shadowed by the user, guards, hooks."""
         ns = self.namespace
-        return frozenset(n for n in self._builtin_names() if n not in ns) | frozenset(
-            k for k in ns if k.startswith("_")
+        return (
+            frozenset(n for n in self._builtin_names() if n not in ns)
+            | frozenset(k for k in ns if k.startswith("_"))
+            | self.protected_names
         )
 
     def state_for(self, names: Iterable[str], local_vars: dict[str, Any]) -> dict[str, str]:

@@ -53,7 +53,19 @@ ALLOWED_DUNDER_ATTRIBUTES = frozenset(
 # AttributeError's ``obj`` hands out the object whose access failed).
 # Attributes through which objects of the notebook machinery (widgets, displays) reach the
 # kernel and its shell; refused on objects of those packages.
-HOST_ATTRIBUTES = frozenset({"kernel", "shell", "comm", "comm_manager", "session", "parent", "log"})
+# Trait introspection hands out every trait value (a widget's comm, a comm's kernel) and
+# from_file/from_url read files or URLs by name.
+HOST_ATTRIBUTES = frozenset(
+    {
+        "kernel", "shell", "comm", "comm_manager", "session", "parent", "log", "trait_values",
+        "traits", "class_traits", "class_own_traits", "trait_metadata", "trait_defaults",
+        "class_trait_names", "trait_events", "observe", "unobserve", "unobserve_all",
+        "on_trait_change", "set_trait", "add_traits", "from_file", "from_url",
+        "get_manager_state", "widgets", "_active_widgets", "handle_comm_opened",
+    }
+)  # fmt: skip
+#: Host attributes given back in a checked form instead of refused.
+HOST_CHECKED: dict[str, Callable[[Any], Any]] = {}
 HOST_PACKAGES = frozenset(
     {
         "ipywidgets",
@@ -202,6 +214,8 @@ def static_getattr(obj: Any, name: str) -> Any:
     elif name in HOST_ATTRIBUTES:
         package = (getattr(type(obj), "__module__", None) or "").partition(".")[0]
         if package in HOST_PACKAGES:
+            if name in HOST_CHECKED:
+                return HOST_CHECKED[name](obj)
             raise PolicyError(
                 f'access to attribute "{name}" of {type(obj).__name__} is not allowed'
             )
@@ -542,6 +556,11 @@ def guarded_make_dataclass(cls_name: str, fields: Any, *, namespace: Any = None,
             raise PolicyError(f"make_dataclass: namespace entry {key!r} is not allowed")
     entries["__module__"] = writes.PROGRAM_MODULE
     return dataclasses.make_dataclass(cls_name, fields, namespace=entries, **kw)
+
+
+def replace_members(module: str, members: dict[str, Any]) -> None:
+    """Give restricted code checked versions of some of ``module``'s members."""
+    _REPLACED_MEMBERS.setdefault(module, {}).update(members)
 
 
 # Members replaced in module snapshots, by module name.
