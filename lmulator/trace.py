@@ -44,7 +44,7 @@ def short_repr(value: Any, limit: int = MAX_REPR) -> str:
     """A stable ``repr`` cut to ``limit`` characters; never raises."""
     try:
         text = stable_repr(value)
-    except Exception as exc:  # a user __repr__ may fail
+    except (Exception, KeyboardInterrupt, SystemExit) as exc:  # a user __repr__ may fail
         text = f"<{type(value).__name__} (repr failed: {type(exc).__name__})>"
     if len(text) > limit:
         text = text[: limit - 3] + "..."

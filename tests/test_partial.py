@@ -120,6 +120,35 @@ def test_measure_counts_lines_run_to_completion(tmp_path, snippet, coverage):
     assert result.coverage == pytest.approx(coverage)
 
 
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "x = 1\nraise SystemExit(3)\ny = 2\n",
+        "def f():\n    raise SystemExit\nf()\nz = 1\n",
+        "class R:\n    def __repr__(self):\n        raise KeyboardInterrupt\nr = R()\nprint([r])\n",
+    ],
+)
+def test_a_snippet_that_exits_or_interrupts_itself_is_counted_and_the_bench_goes_on(
+    tmp_path, snippet, capsys
+):
+    from lmulator.bench.__main__ import main
+
+    (tmp_path / "a.py").write_text(snippet)
+    (tmp_path / "b.py").write_text("ok = 1\n")
+    assert main(["coverage", str(tmp_path), "--lm", "none", "--verbose"]) == 0
+    out = capsys.readouterr().out
+    assert "a.py" in out and ("SystemExit" in out or "KeyboardInterrupt" in out)
+    assert "files: 2 under" in out and "mean line coverage" in out
+
+
+def test_a_bench_given_bad_settings_says_so(tmp_path, capsys):
+    from lmulator.bench.__main__ import main
+
+    (tmp_path / "a.py").write_text("ok = 1\n")
+    assert main(["coverage", str(tmp_path), "--lm", "off"]) == 2
+    assert "base URL" in capsys.readouterr().err
+
+
 def test_interweave_coverage_goes_on_after_a_failure(tmp_path):
     path = tmp_path / "s.py"
     path.write_text("a = 1\nb = a + 'x'\nc = 3\nd = 4\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..errors import ConfigError
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run one benchmark."""
@@ -50,6 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=None)
     p.add_argument("--json", dest="json_out", default=None)
     args = parser.parse_args(argv)
+    try:
+        _dispatch(args)
+    except (ConfigError, OSError, ValueError) as exc:
+        print(f"python -m lmulator.bench {args.bench}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _dispatch(args: argparse.Namespace) -> None:
+    """Run the benchmark ``args`` names."""
     if args.bench == "overhead":
         from .overhead import run
 
@@ -92,7 +104,6 @@ def main(argv: list[str] | None = None) -> int:
         run_coverage(
             args.paths, args.lm, args.seconds, args.json_out, args.raise_errors, args.verbose
         )
-    return 0
 
 
 if __name__ == "__main__":

@@ -44,6 +44,19 @@ def run_program(
             return result, False
     except TimeLimit:
         return None, True
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if not _raised_in(exc, name):
+            raise  # a real interrupt of the benchmark
+        trace = result.trace if result is not None else session.current_trace
+        return RunResult(source=source, name=name, trace=list(trace), error=exc), False
+
+
+def _raised_in(exc: BaseException, filename: str) -> bool:
+    """Whether ``exc`` was raised by code compiled from ``filename`` (the program itself)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename == filename
 
 
 def python_files(*paths: str | Path) -> list[Path]:
