@@ -367,6 +367,30 @@ def guarded_type(obj: Any, *rest: Any) -> type:
     return type(obj)
 
 
+class _TypeNameMeta(type):
+    """The class of the ``type`` restricted code sees: ``isinstance(x, type)``,
+    ``issubclass(c, type)`` and ``type.__name__`` work; calling it is :func:`guarded_type`."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, type)
+
+    def __subclasscheck__(cls, sub: Any) -> bool:
+        return isinstance(sub, type) and issubclass(sub, type)
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is not RestrictedType or kwargs or not args:
+            raise PolicyError(
+                "type() takes one argument here; subclasses of type are not available"
+            )
+        return guarded_type(*args)
+
+    def __repr__(cls) -> str:
+        return "<class 'type'>"
+
+
+RestrictedType = _TypeNameMeta("type", (), {"__module__": "builtins", "__doc__": type.__doc__})
+
+
 def guarded_vars(*obj: Any) -> dict[str, Any]:
     """``vars(obj)`` for restricted code: the attributes of the program's own objects only."""
     if len(obj) != 1:
@@ -807,7 +831,7 @@ def restricted_builtins(
             "hasattr": guarded_hasattr,
             "setattr": write_guard.setattr,
             "delattr": write_guard.delattr,
-            "type": guarded_type,
+            "type": RestrictedType,
             "vars": guarded_vars,
             "PolicyError": PolicyError,
         }

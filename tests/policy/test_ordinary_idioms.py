@@ -62,6 +62,11 @@ IDIOMS = {
         "dataclasses.fields(P)[0].type is int",
         True,
     ),
+    "type as a class: isinstance, issubclass, its name": (
+        "def kind(x):\n    return 'class' if isinstance(x, type) else type(x).__name__\n"
+        "(kind(int), kind(3), issubclass(bool, int), type.__name__)",
+        ("class", "int", True, "type"),
+    ),
 }
 
 
