@@ -99,10 +99,10 @@ class CocMagics(Magics):
 
     def _show(self) -> None:
         cfg = self.session.config
-        endpoint = cfg.base_url or "embedded SmolLM2-135M-Instruct (local llama.cpp server)"
+        endpoint = cfg.base_url or "embedded model (local llama.cpp server)"
         rows = [
             ("endpoint", endpoint),
-            ("model", cfg.model if cfg.base_url else "smollm2-135m-instruct"),
+            ("model", cfg.model if cfg.base_url else embedded_model_name()),
             ("api key", key_state(cfg)),
             ("temperature", f"{cfg.temperature:g}"),
             ("cache", cfg.cache),
@@ -318,6 +318,16 @@ class CocMagics(Magics):
             print(f"the program failed: {type(run.error).__name__}: {run.error}")
             return None
         return run.value
+
+
+def embedded_model_name() -> str:
+    """The name of the embedded model this kernel would serve."""
+    try:
+        from lmulator.local_model import model_alias
+
+        return model_alias()
+    except ConfigError as exc:
+        return f"(none: {exc})"
 
 
 def key_state(cfg: Any) -> str:

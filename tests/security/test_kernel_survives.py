@@ -12,8 +12,11 @@ from . import (
     test_guard_name_shadowing,
     test_import_routes,
     test_library_writes,
+    test_match_patterns,
+    test_metaclass_calls,
     test_module_functions,
     test_module_writes,
+    test_tracebacks,
 )
 
 FAMILIES = {
@@ -27,6 +30,9 @@ FAMILIES = {
     "import routes": test_import_routes.PAYLOADS,
     "module functions": test_module_functions.PAYLOADS,
     "library writes": test_library_writes.PAYLOADS,
+    "match patterns": test_match_patterns.PAYLOADS,
+    "metaclass calls": test_metaclass_calls.PAYLOADS,
+    "tracebacks": test_tracebacks.PAYLOADS,
 }
 
 
