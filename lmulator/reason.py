@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from .errors import EmulationError
@@ -39,11 +41,56 @@ EXAMPLES: list[tuple[str, str]] = [
 
 _CODE_BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|$)", re.DOTALL)
 
+#: Exemplar files may hold at most this much text (they go into every program request).
+MAX_EXAMPLES_CHARS = 40_000
 
-def program_messages(question: str) -> list[dict[str, str]]:
-    """The chat messages that ask for a program answering ``question``."""
+
+def example_tasks() -> list[str]:
+    """The tasks that ship per-task exemplars (BIG-Bench Hard's 27)."""
+    folder = resources.files("lmulator") / "coc_examples"
+    return sorted(p.name[: -len(".txt")] for p in folder.iterdir() if p.name.endswith(".txt"))
+
+
+def parse_examples(text: str, where: str = "examples") -> list[tuple[str, str]]:
+    """Question -> program pairs from an exemplar file (``### Question`` / ``### Program``)."""
+    if len(text) > MAX_EXAMPLES_CHARS:
+        raise ValueError(f"{where}: more than {MAX_EXAMPLES_CHARS} characters")
+    pairs = []
+    for block in re.split(r"^### Question[ \t]*\n", text, flags=re.MULTILINE)[1:]:
+        question, sep, program = block.partition("\n### Program")
+        program = program.partition("\n")[2] if sep else ""
+        program = extract_program(program) if "```" in program else program.strip("\n") + "\n"
+        if not question.strip() or not program.strip():
+            raise ValueError(f"{where}: a block needs a question and a program")
+        pairs.append((question.strip(), program.rstrip("\n")))
+    if not pairs:
+        raise ValueError(f"{where}: no '### Question' / '### Program' blocks")
+    return pairs
+
+
+def load_examples(name_or_path: str) -> list[tuple[str, str]]:
+    """The exemplars of a shipped task (``navigate``) or of an exemplar file (a path)."""
+    if name_or_path in example_tasks():
+        text = (resources.files("lmulator") / "coc_examples" / f"{name_or_path}.txt").read_text(
+            encoding="utf-8"
+        )
+        return parse_examples(text, name_or_path)
+    path = Path(name_or_path).expanduser()
+    if not path.is_file():
+        raise ValueError(
+            f"{name_or_path!r} is neither a task with exemplars ({', '.join(example_tasks())}) "
+            "nor an exemplar file"
+        )
+    return parse_examples(path.read_text(encoding="utf-8", errors="replace"), str(path))
+
+
+def program_messages(
+    question: str, examples: list[tuple[str, str]] | None = None
+) -> list[dict[str, str]]:
+    """The chat messages that ask for a program answering ``question`` (with ``examples``, the
+    task's own exemplars; else two generic ones)."""
     messages = [{"role": "system", "content": SYSTEM}]
-    for q, program in EXAMPLES:
+    for q, program in examples or EXAMPLES:
         messages.append({"role": "user", "content": f"Question: {q}"})
         messages.append({"role": "assistant", "content": f"```python\n{program}\n```"})
     messages.append({"role": "user", "content": f"Question: {question.strip()}"})
@@ -71,18 +118,24 @@ class Reasoning:
         return self.run.value if self.run.has_value else None
 
 
-def write_program(session: Session, question: str) -> str:
+def write_program(
+    session: Session, question: str, examples: list[tuple[str, str]] | None = None
+) -> str:
     """Ask the session's LM for a program that answers the question."""
     client = session.emulator.client
     if not hasattr(client, "complete_text"):
         raise EmulationError("this LM client cannot write programs")
-    return extract_program(client.complete_text(program_messages(question)))  # type: ignore[attr-defined]
+    return extract_program(client.complete_text(program_messages(question, examples)))  # type: ignore[attr-defined]
 
 
-def reason(question: str, session: Session | None = None) -> Reasoning:
+def reason(
+    question: str,
+    session: Session | None = None,
+    examples: list[tuple[str, str]] | None = None,
+) -> Reasoning:
     """Chain of Code: the LM writes a program for ``question``; the engine runs it."""
     session = session or Session()
-    program = write_program(session, question)
+    program = write_program(session, question, examples)
     session.namespace[PROGRAM_NAME] = program
     run = session.run(
         program + "\nanswer\n" if "answer" in program else program, name="<coc-program>"

@@ -1,10 +1,20 @@
 """Chain of Code end to end, and the BBH harness, against the scripted LM."""
 
+import ast
 import json
+
+import pytest
 
 from lmulator.bench.bbh import extract_final, normalize
 from lmulator.bench.bbh import run as run_bbh
-from lmulator.reason import PROGRAM_NAME, extract_program, reason
+from lmulator.reason import (
+    PROGRAM_NAME,
+    example_tasks,
+    extract_program,
+    load_examples,
+    parse_examples,
+    reason,
+)
 from lmulator.testing import value_rule
 
 PROGRAM = "items = ['apple', 'rock', 'pear']\nanswer = sum(1 for i in items if is_fruit(i))"
@@ -41,7 +51,9 @@ def test_extract_program():
 def test_normalisation():
     assert normalize("(B)") == normalize("B") == "(b)"
     assert normalize(" 7. ") == normalize(7) == normalize("7.0") == "7"
-    assert normalize("True") == "true"
+    assert normalize("True") == "true"  # a boolean is Yes/No only where the targets are
+    assert normalize(True, yes_no=True) == normalize("Yes", yes_no=True) == "yes"
+    assert normalize("valid", yes_no=True) == "valid"  # nothing else is loosened
     assert extract_final("Two apples plus one. So the answer is 3.") == "3"
 
 
@@ -64,8 +76,9 @@ def test_bbh_harness_on_a_tiny_task(lm, tmp_path, capsys):
         str(tmp_path), ["fruit_count"], method="coc", base_url=lm.base_url, model="m"
     )
     out = capsys.readouterr().out.strip().splitlines()
-    assert accuracy == 0.5
-    assert out[0].startswith("fruit_count: 1/2 = 50.0%  (LM calls 5,")  # 2 programs + 3 values
+    assert accuracy == {"coc": 0.5}
+    assert out[0] == "fruit_count: coc 1/2"
+    assert out[1].startswith("coc: 50.0% (1/2); LM calls 5;")  # 2 programs + 3 values
     assert len(lm.log()) == 5
     assert out[-1] == "overall accuracy: 50.0% (2 examples)"
 
@@ -76,5 +89,70 @@ def test_bbh_direct_and_cot(lm, tmp_path, capsys):
         {"match": ["Answer the question with the answer only"], "content": "4"},
         {"match": ["Think step by step"], "content": "Two and two. So the answer is 4."},
     )
-    assert run_bbh(str(tmp_path), ["t"], method="direct", base_url=lm.base_url) == 1.0
-    assert run_bbh(str(tmp_path), ["t"], method="cot", base_url=lm.base_url) == 1.0
+    assert run_bbh(str(tmp_path), ["t"], method="direct", base_url=lm.base_url) == {"direct": 1.0}
+    assert run_bbh(str(tmp_path), ["t"], method="cot", base_url=lm.base_url) == {"cot": 1.0}
+
+
+def test_each_task_has_three_exemplars_that_parse():
+    tasks = example_tasks()
+    assert len(tasks) == 27
+    for task in tasks:
+        pairs = load_examples(task)
+        assert len(pairs) == 3, task
+        for _, program in pairs:
+            ast.parse(program)
+            assert "answer =" in program, task
+
+
+def test_exemplars_go_into_the_prompt_and_are_never_scored(lm, tmp_path, capsys):
+    """A task with shipped exemplars: all three methods see them; their questions are skipped."""
+    shipped = load_examples("navigate")
+    items = [{"input": q, "target": "No"} for q, _ in shipped]
+    question = "If you follow these instructions, do you return to the starting point? Take 1 step."
+    items.append({"input": question, "target": "No"})
+    (tmp_path / "navigate.json").write_text(json.dumps({"examples": items}))
+    lm.rules(
+        {"match": ["Answer the question with the answer only", question], "content": "No"},
+        {"match": ["Think step by step", question], "content": "One step. So the answer is No."},
+        {"match": ["Question: " + question], "content": "```python\nanswer = False\n```"},
+    )
+    accuracy = run_bbh(str(tmp_path), ["navigate"], method="all", base_url=lm.base_url)
+    assert accuracy == {"coc": 1.0, "cot": 1.0, "direct": 1.0}  # False reads as No here
+    assert len(lm.log()) == 3  # one question per method: the exemplars were not scored
+    for request in lm.log():
+        text = json.dumps(request["messages"])
+        assert "Take 3 steps. Take 6 steps. Take 9 steps." in text  # an exemplar question
+    coc = next(r for r in lm.log() if "You write short Python" in json.dumps(r["messages"]))
+    assert "x, y, dx, dy = 0, 0, 0, 1" in json.dumps(coc["messages"])  # its program
+    out = capsys.readouterr().out
+    assert "navigate: coc 1/1, cot 1/1, direct 1/1" in out
+
+
+def test_jobs_run_examples_at_once_with_the_same_figures(lm, tmp_path, capsys):
+    items = [{"input": f"What is {n} + 1?", "target": str(n + 1)} for n in range(6)]
+    (tmp_path / "add.json").write_text(json.dumps({"examples": items}))
+    lm.rules(
+        *[
+            {
+                "match": [f"Question: What is {n} + 1?"],
+                "content": f"```python\nanswer = {n} + 1\n```",
+            }
+            for n in range(6)
+        ]
+    )
+    accuracy = run_bbh(str(tmp_path), ["add"], method="coc", base_url=lm.base_url, jobs=3)
+    assert accuracy == {"coc": 1.0}
+    assert "(jobs: 3)" in capsys.readouterr().out
+    assert len(lm.log()) == 6
+
+
+def test_bad_exemplar_files_are_clear_errors(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("### Question\nno program here\n")
+    with pytest.raises(ValueError, match="needs a question and a program"):
+        load_examples(str(bad))
+    with pytest.raises(ValueError, match="neither a task"):
+        load_examples("no_such_task")
+    assert parse_examples("### Question\nQ?\n### Program\n```python\nanswer = 1\n```\n") == [
+        ("Q?", "answer = 1")
+    ]

@@ -45,9 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--verbose", action="store_true", help="print each file's figures")
     p = sub.add_parser("bbh", help="BIG-Bench Hard: Chain of Code vs chain of thought vs direct")
     p.add_argument("--data", required=True, help="folder of BBH task files (TASK.json)")
-    p.add_argument("--tasks", required=True, help="comma-separated task names")
+    p.add_argument("--tasks", default="all", help="comma-separated task names (default: all 27)")
     p.add_argument("--limit", type=int, default=None, help="examples per task")
-    p.add_argument("--method", default="coc", choices=("coc", "cot", "direct"))
+    p.add_argument("--offset", type=int, default=0, help="skip this many examples per task")
+    p.add_argument("--method", default="coc", choices=("coc", "cot", "direct", "all"))
+    p.add_argument("--jobs", type=int, default=1, help="examples at once (an endpoint's fleet)")
+    p.add_argument("--seconds", type=float, default=300.0, help="time limit per CoC example")
     p.add_argument("--base-url", default=None, help="endpoint (default: the embedded model)")
     p.add_argument("--model", default=None)
     p.add_argument("--json", dest="json_out", default=None)
@@ -87,16 +90,21 @@ def _dispatch(args: argparse.Namespace) -> None:
 
         run_replies(args.paths, args.limit, args.seconds)
     elif args.bench == "bbh":
+        from ..reason import example_tasks
         from .bbh import run as run_bbh
 
+        tasks = example_tasks() if args.tasks == "all" else args.tasks.split(",")
         run_bbh(
             args.data,
-            args.tasks.split(","),
+            tasks,
             args.limit,
             args.method,
             args.base_url,
             args.model,
             args.json_out,
+            seconds=args.seconds,
+            jobs=args.jobs,
+            offset=args.offset,
         )
     elif args.bench == "coverage":
         from .coverage import run as run_coverage

@@ -1,11 +1,21 @@
-"""BIG-Bench Hard with Chain of Code, chain of thought, or a direct answer, on any endpoint."""
+"""BIG-Bench Hard with Chain of Code, chain of thought, or a direct answer, on any endpoint.
+
+Chain of Code runs as the paper does: per task, three question -> program exemplars
+(``lmulator/coc_examples/<task>.txt``, written from dev-split examples that are never scored), the
+LM writes a program for the question, the engine runs it and emulates the helpers nobody defined.
+Chain of thought and direct answers see the same three questions with their answers, so all
+three methods know the answer's format. Examples run one at a time on the embedded model, or
+``--jobs N`` at once (each in its own process) against an endpoint that can take it.
+"""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -13,27 +23,29 @@ from typing import Any
 from ..config import Config
 from ..executor import Session
 from ..limits import wall_clock_limit
-from ..reason import reason
+from ..reason import example_tasks, load_examples, reason
 from .runner import TimeLimit, quiet_io
 
 METHODS = ("coc", "cot", "direct")
 
 COT_PROMPT = (
     "Answer the question. Think step by step, then end with a line of the form "
-    "'So the answer is X.'"
+    "'So the answer is X.' where X has the same form as in the examples."
 )
-DIRECT_PROMPT = "Answer the question with the answer only, nothing else."
+DIRECT_PROMPT = "Answer the question with the answer only, in the same form as the examples."
+YES_NO = {"yes", "no"}
 
 
-def normalize(answer: Any) -> str:
-    """The usual normalisation before exact match: case, spaces, quotes, a final period, (A) vs A."""
+def normalize(answer: Any, yes_no: bool = False) -> str:
+    """The usual normalisation before exact match: case, spaces, quotes, a final period, (A) vs
+    A; with ``yes_no`` (the task's targets are Yes/No), a boolean answer reads as Yes/No."""
     text = str(answer).strip()
     text = re.sub(r"\s+", " ", text).strip().strip("'\"").rstrip(".").strip().lower()
+    if yes_no and text in ("true", "false"):
+        return "yes" if text == "true" else "no"
     match = re.fullmatch(r"\(?([a-z])\)?", text)
     if match:
         return f"({match.group(1)})"
-    if text in ("true", "false"):
-        return text
     try:
         number = float(text)
     except ValueError:
@@ -52,31 +64,135 @@ class Example:
     """One scored example."""
 
     task: str
+    method: str
     input: str
     target: str
     prediction: str
     correct: bool
+    calls: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
 
 
-def _ask_text(session: Session, system: str, question: str) -> str:
-    client = session.emulator.client
-    return client.complete_text(  # type: ignore[attr-defined]
-        [{"role": "user", "content": f"{system}\n\nQuestion: {question.strip()}"}]
-    )
+@dataclass(frozen=True)
+class Job:
+    """One example to answer with one method."""
+
+    task: str
+    method: str
+    input: str
+    target: str
+    base_url: str | None
+    model: str | None
+    seconds: float
+    yes_no: bool
+    examples: tuple[tuple[str, str], ...] = ()
+    answers: tuple[str, ...] = ()
 
 
-def answer(session: Session, method: str, question: str, seconds: float) -> str:
+def _ask_text(session: Session, system: str, job: Job, final: Callable[[str], str]) -> str:
+    messages = []
+    for (question, _), target in zip(job.examples, job.answers, strict=True):
+        messages.append({"role": "user", "content": f"{system}\n\nQuestion: {question}"})
+        messages.append({"role": "assistant", "content": final(target)})
+    messages.append({"role": "user", "content": f"{system}\n\nQuestion: {job.input.strip()}"})
+    return session.emulator.client.complete_text(messages)  # type: ignore[attr-defined]
+
+
+def answer(session: Session, job: Job) -> str:
     """One method's answer to one question."""
-    if method == "direct":
-        return _ask_text(session, DIRECT_PROMPT, question)
-    if method == "cot":
-        return extract_final(_ask_text(session, COT_PROMPT, question))
+    if job.method == "direct":
+        return _ask_text(session, DIRECT_PROMPT, job, lambda t: t)
+    if job.method == "cot":
+        return extract_final(
+            _ask_text(session, COT_PROMPT, job, lambda t: f"So the answer is {t}.")
+        )
     try:
-        with quiet_io(), wall_clock_limit(seconds, TimeLimit):
-            result = reason(question, session)
+        with quiet_io(), wall_clock_limit(job.seconds, TimeLimit):
+            result = reason(job.input, session, list(job.examples) or None)
     except TimeLimit:
         return ""
     return "" if result.answer is None else str(result.answer)
+
+
+_sessions: dict[tuple[str | None, str | None], Session] = {}
+
+
+def run_job(job: Job) -> Example:
+    """Answer one job in a fresh session (the client is shared within a process)."""
+    key = (job.base_url, job.model)
+    config = Config(base_url=job.base_url, model=job.model or "default", cache="off")
+    shared = _sessions.get(key)
+    session = Session(config, emulator=shared.emulator if shared else None)
+    _sessions.setdefault(key, session)
+    usage = getattr(session.emulator.client, "usage", None)
+    before = (usage.calls, usage.prompt_tokens + usage.completion_tokens) if usage else (0, 0)
+    start = time.perf_counter()
+    try:
+        prediction = answer(session, job)
+    except Exception as exc:  # one failed example must not end the benchmark
+        prediction = f"<error: {type(exc).__name__}: {exc}>"[:300]
+    after = (usage.calls, usage.prompt_tokens + usage.completion_tokens) if usage else (0, 0)
+    ok = normalize(prediction, job.yes_no) == normalize(job.target, job.yes_no)
+    return Example(
+        job.task,
+        job.method,
+        job.input,
+        job.target,
+        prediction,
+        ok,
+        after[0] - before[0],
+        after[1] - before[1],
+        time.perf_counter() - start,
+    )
+
+
+def make_jobs(
+    data: str,
+    tasks: list[str],
+    methods: list[str],
+    offset: int,
+    limit: int | None,
+    base_url: str | None,
+    model: str | None,
+    seconds: float,
+) -> list[Job]:
+    """The jobs for these tasks and methods; exemplar questions are never scored."""
+    jobs = []
+    shipped = set(example_tasks())
+    for task in tasks:
+        path = Path(data) / f"{task}.json"
+        try:
+            items = json.loads(path.read_text(encoding="utf-8"))["examples"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ValueError(f"{path}: not a BBH task file ({exc})") from None
+        examples = tuple(load_examples(task)) if task in shipped else ()
+        exemplar_questions = {q for q, _ in examples}
+        answers = tuple(
+            next((i["target"] for i in items if i["input"].strip() == q), "") for q, _ in examples
+        )
+        if examples and not all(answers):  # exemplars from elsewhere: no answers to show
+            examples, answers = (), ()
+        chosen = [i for i in items if i["input"].strip() not in exemplar_questions]
+        chosen = chosen[offset : offset + limit if limit is not None else None]
+        yes_no = {str(i["target"]).lower() for i in items} <= YES_NO
+        for item in chosen:
+            for method in methods:
+                jobs.append(
+                    Job(
+                        task,
+                        method,
+                        item["input"],
+                        str(item["target"]),
+                        base_url,
+                        model,
+                        seconds,
+                        yes_no,
+                        examples,
+                        answers,
+                    )
+                )
+    return jobs
 
 
 def run(
@@ -87,46 +203,50 @@ def run(
     base_url: str | None = None,
     model: str | None = None,
     json_out: str | None = None,
-    seconds: float = 60.0,
+    seconds: float = 300.0,
     out: Callable[[str], None] = print,
-) -> float:
-    """Score a method on BBH task files (``DIR/<task>.json``); print per-task and overall accuracy."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
-    examples: list[Example] = []
-    total_calls = total_tokens = 0
+    jobs: int = 1,
+    offset: int = 0,
+) -> dict[str, float]:
+    """Score methods on BBH task files (``DIR/<task>.json``); print per-task and overall
+    accuracy, LM calls, tokens and wall time per method. Returns accuracy by method."""
+    methods = list(METHODS) if method == "all" else [method]
+    if any(m not in METHODS for m in methods):
+        raise ValueError(f"unknown method {method!r} (choose from {', '.join(METHODS)}, all)")
+    if jobs < 1:
+        raise ValueError("--jobs must be at least 1")
+    if base_url is None and jobs > 1:
+        out("the embedded model answers one request at a time: --jobs 1")
+        jobs = 1
+    work = make_jobs(data, tasks, methods, offset, limit, base_url, model, seconds)
     start = time.perf_counter()
+    if jobs == 1:
+        results = [run_job(j) for j in work]
+    else:
+        context = multiprocessing.get_context("spawn")  # forking a threaded process can hang
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            results = list(pool.map(run_job, work))
+    wall = time.perf_counter() - start
     for task in tasks:
-        path = Path(data) / f"{task}.json"
-        items = json.loads(path.read_text(encoding="utf-8"))["examples"][:limit]
-        config = Config(base_url=base_url, model=model or "default", cache="off")
-        session = Session(config)
-        right = 0
-        for item in items:
-            session = Session(config, emulator=session.emulator)  # fresh state, shared client
-            try:
-                prediction = answer(session, method, item["input"], seconds)
-            except Exception as exc:  # one failed example must not end the benchmark
-                prediction = f"<error: {type(exc).__name__}>"
-            ok = normalize(prediction) == normalize(item["target"])
-            right += ok
-            examples.append(Example(task, item["input"], item["target"], prediction, ok))
-        client = session.emulator.client
-        usage = getattr(client, "usage", None)
-        calls = usage.calls if usage else session.emulator.requests_sent
-        tokens = (usage.prompt_tokens + usage.completion_tokens) if usage else 0
-        total_calls += calls
-        total_tokens += tokens
-        n = len(items)
+        cells = []
+        for m in methods:
+            mine = [e for e in results if e.task == task and e.method == m]
+            right = sum(e.correct for e in mine)
+            cells.append(f"{m} {right}/{len(mine)}")
+        out(f"{task}: " + ", ".join(cells))
+    accuracy = {}
+    for m in methods:
+        mine = [e for e in results if e.method == m]
+        n = len(mine)
+        accuracy[m] = sum(e.correct for e in mine) / n if n else 0.0
         out(
-            f"{task}: {right}/{n} = {right / n if n else 0:.1%}  (LM calls {calls}, tokens {tokens})"
+            f"{m}: {accuracy[m] * 100:.1f}% ({sum(e.correct for e in mine)}/{n}); "
+            f"LM calls {sum(e.calls for e in mine)}; tokens {sum(e.tokens for e in mine)}; "
+            f"time {sum(e.seconds for e in mine):.0f} s"
         )
     if json_out:
-        Path(json_out).write_text(json.dumps([asdict(e) for e in examples], indent=1))
-    n = len(examples)
-    accuracy = sum(e.correct for e in examples) / n if n else 0.0
-    out(
-        f"method: {method}; LM calls: {total_calls}; tokens: {total_tokens}; wall time: {time.perf_counter() - start:.1f} s"
-    )
-    out(f"overall accuracy: {accuracy * 100:.1f}% ({n} examples)")
+        Path(json_out).write_text(json.dumps([asdict(e) for e in results], indent=1))
+    out(f"wall time: {wall:.1f} s (jobs: {jobs})")
+    if len(methods) == 1:
+        out(f"overall accuracy: {accuracy[methods[0]] * 100:.1f}% ({len(results)} examples)")
     return accuracy
