@@ -16,7 +16,7 @@ from lmulator.executor import state_repr
 from lmulator.guards import PolicyError
 from lmulator.isolation import IsolationError
 from lmulator.limits import wall_clock_paused
-from lmulator.reason import PROGRAM_NAME, write_program
+from lmulator.reason import PROGRAM_NAME, example_tasks, load_examples, write_program
 from lmulator.replay import replay_path_for
 from lmulator.sandbox.runner import broker_holds_key, current_confinement
 
@@ -280,15 +280,31 @@ class CocMagics(Magics):
         self.shell.lm_explorer = explorer
         return explorer.widget
 
+    def _coc_examples(self, line: str) -> list[tuple[str, str]] | None:
+        """The exemplars ``%%coc --examples`` names: a shipped task, or a file (which, under
+        the restricted policy, must be in the notebook's directory)."""
+        name = _parse_examples_option(line)
+        if name is None:
+            return None
+        if name not in example_tasks() and self.session.policy.restricted:
+            name = path_in_notebook_dir(name, "%%coc --examples")
+        return load_examples(name)
+
     @cell_magic
     def coc(self, line: str, cell: str) -> Any:
-        """%%coc: the cell is a question; the LM writes a program for it, which then runs."""
+        """%%coc [--examples TASK|FILE]: the cell is a question; the LM writes a program for it
+        (shown the task's exemplars, if named), which then runs."""
         question = cell.strip()
         if not question:
             print("%%coc: write a question in the cell")
             return None
         try:
-            program = write_program(self.session, question)
+            examples = self._coc_examples(line)
+        except (ValueError, PolicyError) as exc:
+            print(f"%%coc: {exc}")
+            return None
+        try:
+            program = write_program(self.session, question, examples)
         except EmulationError as exc:
             print(f"%%coc: {exc}")
             return None
@@ -318,6 +334,18 @@ class CocMagics(Magics):
             print(f"the program failed: {type(run.error).__name__}: {run.error}")
             return None
         return run.value
+
+
+def _parse_examples_option(line: str) -> str | None:
+    """The value of ``--examples`` in a ``%%coc`` line (None if absent)."""
+    words = shlex.split(line)
+    if not words:
+        return None
+    if len(words) == 2 and words[0] == "--examples":
+        return words[1]
+    if len(words) == 1 and words[0].startswith("--examples="):
+        return words[0].partition("=")[2]
+    raise ValueError(f"expected --examples TASK|FILE, got {line.strip()!r}")
 
 
 def embedded_model_name() -> str:

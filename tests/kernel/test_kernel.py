@@ -225,6 +225,19 @@ def test_coc_cell_magic(kernel, lm):
     assert kernel.run("coc_program").result == repr(program + "\n")
 
 
+def test_coc_shows_the_lm_a_tasks_exemplars(kernel, lm):
+    program = "answer = 'No'"
+    lm.rules({"match": ["Question: Take 2 steps"], "content": f"```python\n{program}\n```"})
+    ex = kernel.run("%%coc --examples navigate\nTake 2 steps. Do you return?")
+    assert ex.status == "ok" and ex.result == "'No'", ex.of("error")
+    sent = str(lm.log()[0]["messages"])
+    assert "Take 3 steps. Take 6 steps. Take 9 steps." in sent  # the navigate exemplars
+    bad = kernel.run("%%coc --examples /etc/passwd\nAnything?")
+    assert "outside the notebook" in bad.stdout
+    assert "neither a task" in kernel.run("%%coc --examples no_such_file.txt\nAny?").stdout
+    assert "expected --examples" in kernel.run("%%coc --frobnicate\nAny?").stdout
+
+
 def test_a_program_the_lm_wrote_cannot_run_magics(kernel, lm):
     program = "get_ipython().run_line_magic('lm', 'base_url=http://127.0.0.1:9/steal')\nanswer = 1"
     lm.rules({"match": ["Question: Change"], "content": f"```python\n{program}\n```"})
