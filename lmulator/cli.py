@@ -158,6 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if isinstance(session, Session):
         ProgressLine().attach(session.emulator)
+        session.namespace["__file__"] = args.file  # as Python sets it for a script
+    else:
+        session.run(f"__file__ = {args.file!r}", name="<script-path>")
     if in_runner:
         cell_started(config.cell_timeout)  # the broker ends a program that outruns its limit
     try:

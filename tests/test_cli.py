@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from lmulator.testing import value_rule
 
 EXAMPLE = """\
@@ -132,3 +134,12 @@ def test_a_program_that_raises_system_exit_ends_as_python_ends(tmp_path):
         proc = run_cli("run", str(program), "--mode", "python")
         assert proc.returncode == status and "not reached" not in proc.stdout, proc.stderr
         assert proc.stderr == err
+
+
+@pytest.mark.parametrize("extra", [[], ["--isolate"], ["--policy", "trusted"]])
+def test_a_script_knows_its_own_path_and_that_it_is_main(tmp_path, extra):
+    script = tmp_path / "where.py"
+    script.write_text("print(__name__, __file__)\n")
+    out = run_cli("run", str(script), "--mode", "python", *extra, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == f"__main__ {script}"
