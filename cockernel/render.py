@@ -115,7 +115,7 @@ def mark_bundle(
 def trace_table(records: list[TraceRecord]) -> dict[str, str]:
     """``%trace``: the records as a table, plain and HTML."""
     header = ("line", "status", "what", "ms")
-    rows = [(str(r.line), r.status, describe(r), f"{r.ms:.0f}") for r in records]
+    rows = [(str(r.line), r.status, describe(r, with_ms=False), f"{r.ms:.0f}") for r in records]
     widths = [
         max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
         for i, h in enumerate(header)

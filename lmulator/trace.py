@@ -95,8 +95,8 @@ class TraceRecord:
         return out
 
 
-def describe(record: TraceRecord) -> str:
-    """One short phrase for what the LM supplied at a record."""
+def describe(record: TraceRecord, with_ms: bool = True) -> str:
+    """One short phrase for what the LM supplied at a record (its time too, with ``with_ms``)."""
     if record.status == "error":
         return f"error: {record.error}"
     if record.delta is not None:
@@ -110,7 +110,7 @@ def describe(record: TraceRecord) -> str:
         text = ""
     if record.masked_error:
         text += f"  [masked {record.masked_error}]"
-    if record.how == "lm" and record.ms >= 1:
+    if with_ms and record.how == "lm" and record.ms >= 1:
         text += f" ({record.ms:.0f} ms)"
     return text
 
