@@ -9,6 +9,7 @@ from typing import Any
 from lmulator.trace import TraceRecord, describe, listing
 
 TRACE_MIME = "application/vnd.lmulator.trace+json"
+TERMINAL_WIDTH = 80
 MAX_FULL_LISTING_LINES = 40
 
 _LEFT = "text-align:left;white-space:pre"
@@ -39,13 +40,11 @@ def _shown_lines(source: str, records: list[TraceRecord]) -> list[int]:
 
 
 def plain_text(source: str, records: list[TraceRecord]) -> str:
-    """The listing for a terminal (jupyter console)."""
-    text = listing(source, records)
+    """The listing for a terminal (jupyter console: notes wrap under their line at 80 columns)."""
+    keep = None
     if len(source.splitlines()) > MAX_FULL_LISTING_LINES:
         keep = set(_shown_lines(source, records))
-        rows = text.splitlines()
-        text = "\n".join(row for i, row in enumerate(rows, start=1) if i in keep)
-    return text
+    return listing(source, records, width=TERMINAL_WIDTH, only=keep)
 
 
 def _row_class(recs: list[TraceRecord]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Sequence
@@ -171,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.flush()
     if not args.no_listing and result.trace:
         print("\n── emulated lines " + "─" * 40)
-        print(listing(source, result.trace))
+        print(listing(source, result.trace, shutil.get_terminal_size((120, 24)).columns))
     if result.has_value and result.value is not None:
         print(repr(result.value))
     if args.trace_json:

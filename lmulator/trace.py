@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,15 +96,15 @@ class TraceRecord:
         return out
 
 
-def describe(record: TraceRecord, with_ms: bool = True) -> str:
+def describe(record: TraceRecord, with_ms: bool = True, limit: int = 60) -> str:
     """One short phrase for what the LM supplied at a record (its time too, with ``with_ms``)."""
     if record.status == "error":
         return f"error: {record.error}"
     if record.delta is not None:
-        body = ", ".join(f"{k} = {short_repr(v, 60)}" for k, v in record.delta.items())
+        body = ", ".join(f"{k} = {short_repr(v, limit)}" for k, v in record.delta.items())
         text = f"{{{body}}}" if body else "(no change)"
     elif record.has_value:
-        text = short_repr(record.value, 60)
+        text = short_repr(record.value, limit)
         if record.target:
             text = f"{record.target} → {text}"
     else:
@@ -115,8 +116,12 @@ def describe(record: TraceRecord, with_ms: bool = True) -> str:
     return text
 
 
-def listing(source: str, records: list[TraceRecord], width: int = 120) -> str:
-    """The program with emulated lines flagged and what the LM supplied beside them."""
+def listing(
+    source: str, records: list[TraceRecord], width: int = 120, only: set[int] | None = None
+) -> str:
+    """The program with emulated lines flagged and what the LM supplied beside them (or, where
+    that would pass ``width``, wrapped under them: code and values are never cut); ``only``
+    keeps just those line numbers."""
     by_line: dict[int, list[TraceRecord]] = {}
     for rec in records:
         if rec.status != "ran":
@@ -125,6 +130,8 @@ def listing(source: str, records: list[TraceRecord], width: int = 120) -> str:
     number_width = len(str(len(lines)))
     out = []
     for i, text in enumerate(lines, start=1):
+        if only is not None and i not in only:
+            continue
         recs = by_line.get(i, [])
         flag = " "
         if any(r.status == "error" for r in recs):
@@ -135,12 +142,25 @@ def listing(source: str, records: list[TraceRecord], width: int = 120) -> str:
         if recs:
             notes = []
             for rec in recs[:3]:
-                notes.append(describe(rec))
+                notes.append(describe(rec, limit=200))
             if len(recs) > 3:
                 notes.append(f"… {len(recs) - 3} more")
-            note = "; ".join(notes)
-            row = f"{row}    ⇐ {note}"
-            if len(row) > width:
-                row = row[: width - 1] + "…"
+            inline = f"{row}    ⇐ {'; '.join(notes)}"
+            if len(inline) <= width:
+                out.append(inline)
+                continue
+            out.append(row)
+            indent = " " * (number_width + 4) + "⇐ "
+            for note in notes:
+                out.extend(
+                    textwrap.wrap(
+                        note,
+                        max(width, len(indent) + 20),
+                        initial_indent=indent,
+                        subsequent_indent=" " * len(indent),
+                        break_on_hyphens=False,
+                    )
+                )
+            continue
         out.append(row)
     return "\n".join(out)

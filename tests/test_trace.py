@@ -40,3 +40,20 @@ def test_short_repr_caps_and_never_raises():
 
     assert short_repr("x" * 500).endswith("...") and len(short_repr("x" * 500)) == 200
     assert "repr failed" in short_repr(Bad())
+
+
+def test_a_long_note_wraps_under_its_line_and_nothing_is_cut():
+    src = "countries = [get_country(c) for c in cities]\n"
+    value = "The United Kingdom of Great Britain and Northern Ireland"
+    records = [
+        TraceRecord(
+            1, src.strip(), "emulated", value=value, has_value=True, target="get_country('London')"
+        ),
+    ]
+    lines = listing(src, records, width=60).splitlines()
+    assert lines[0] == "~ 1 │ countries = [get_country(c) for c in cities]"  # the code, whole
+    assert len(lines) > 2 and all(len(line) <= 60 for line in lines[1:])
+    assert lines[1].lstrip().startswith("⇐ get_country('London') →")
+    assert " ".join(line.strip() for line in lines[1:]).endswith(repr(value))
+    assert "…" not in "\n".join(lines)
+    assert listing(src, records, width=500).count("\n") == 0  # fits: stays beside the line
