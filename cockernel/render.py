@@ -13,6 +13,8 @@ TERMINAL_WIDTH = 80
 MAX_FULL_LISTING_LINES = 40
 
 _LEFT = "text-align:left;white-space:pre"
+# Code keeps its natural width (the table scrolls sideways if it must); notes wrap.
+_NOTE = "text-align:left;white-space:normal;overflow-wrap:anywhere;min-width:18em"
 _STYLE = {
     "emulated": "background:rgba(255,196,0,0.22);",
     "masked": "background:rgba(255,140,0,0.28);",
@@ -68,7 +70,7 @@ def html_table(source: str, records: list[TraceRecord]) -> str:
         if not recs:
             rows.append(
                 f'<tr class="lm-line"><td class="lm-no">{n}</td><td class="lm-flag"></td>'
-                f'<td style="{_LEFT}"><code>{code}</code></td><td></td></tr>'
+                f'<td style="{_LEFT}"><code style="white-space:pre">{code}</code></td><td></td></tr>'
             )
             continue
         kind = _row_class(recs)
@@ -81,12 +83,13 @@ def html_table(source: str, records: list[TraceRecord]) -> str:
         rows.append(
             f'<tr class="lm-line lm-{kind}" style="{_STYLE[kind]}" title="{tip}">'
             f'<td class="lm-no">{n}</td><td class="lm-flag">{flag}</td>'
-            f'<td style="{_LEFT}"><code>{code}</code></td>'
-            f'<td class="lm-note" style="{_LEFT}">{notes}</td></tr>'
+            f'<td style="{_LEFT}"><code style="white-space:pre">{code}</code></td>'
+            f'<td class="lm-note" style="{_NOTE}">{notes}</td></tr>'
         )
     return (
+        '<div class="lmulator-marks-scroll" style="overflow-x:auto;max-width:100%">'
         '<table class="lmulator-marks" style="font-family:monospace;border-collapse:collapse;'
-        'text-align:left">' + "".join(rows) + "</table>"
+        'text-align:left;table-layout:auto;margin-left:0">' + "".join(rows) + "</table></div>"
     )
 
 

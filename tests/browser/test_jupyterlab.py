@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -18,6 +19,8 @@ import pytest
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
+LONG_LINE = "result = {'first': 1, 'second': 2}['a key that this dictionary does not have at all']"
+LONG_CELL = "%mode python\n" + LONG_LINE
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM)
@@ -44,6 +47,16 @@ def lab(tmp_path):
             cell["execution_count"] = None
         else:
             cell.pop("outputs", None)
+    # A long line with a long note (an error mark needs no LM): the code must keep its width.
+    nb["cells"].append(
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": [LONG_CELL],
+        }
+    )
     (tmp_path / "coc_running_example.ipynb").write_text(json.dumps(nb))
     ARTIFACTS.mkdir(exist_ok=True)
     port, token = _free_port(), "browser-test-token"
@@ -81,6 +94,24 @@ def lab(tmp_path):
     proc.wait(timeout=20)
 
 
+def run_all_cells(page, timeout: float = 60.0) -> None:
+    """Run > Run All Cells until the first cell is queued or done (a click can be lost while
+    JupyterLab is still settling: a toast that appears closes the open menu)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    deadline = time.monotonic() + timeout
+    started = page.locator(".jp-CodeCell .jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
+    while True:
+        page.keyboard.press("Escape")
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.locator(".lm-Menu-item:not(.lm-mod-disabled)", has_text="Run All Cells").first.click()
+        try:
+            started.first.wait_for(timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            assert time.monotonic() < deadline, "Run All Cells never started the notebook"
+
+
 def test_coc_example_is_marked_in_jupyterlab(lab):
     from playwright.sync_api import sync_playwright
 
@@ -106,16 +137,27 @@ def test_coc_example_is_marked_in_jupyterlab(lab):
             ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000
         )
         page.locator(".jp-Notebook .jp-Cell.jp-CodeCell").first.click()
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_text("Run All Cells", exact=True).click()
+        run_all_cells(page)
         try:
             row = page.wait_for_selector("tr.lm-emulated", timeout=60_000)
         finally:
             page.screenshot(path=str(shot), full_page=False)
         text = row.inner_text()
+        error_row = page.wait_for_selector("tr.lm-error", timeout=60_000)
+        error_row.scroll_into_view_if_needed()
         page.screenshot(path=str(shot), full_page=False)
+        code = error_row.query_selector("code")
+        line_height = code.evaluate("e => parseFloat(getComputedStyle(e).lineHeight) || 16")
+        code_box, note_box = (
+            code.bounding_box(),
+            error_row.query_selector(".lm-note").bounding_box(),
+        )
+        saved_progress = page.locator(".jp-OutputArea-output:has-text('emulating')").count()
         kernel_name = page.locator(".jp-KernelName").first.inner_text()
         browser.close()
     assert "get_country" in text and "France" in text
+    assert code_box["height"] < 1.6 * line_height, "the code column wraps"  # one line
+    assert note_box["x"] >= code_box["x"] + code_box["width"] - 1  # the note sits beside it
+    assert saved_progress == 0  # progress lines are transient
     assert "Chain of Code" in kernel_name
     assert shot.stat().st_size > 10_000
