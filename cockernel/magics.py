@@ -304,7 +304,8 @@ class CocMagics(Magics):
             print(f"%%coc: {exc}")
             return None
         try:
-            program = write_program(self.session, question, examples)
+            with self.shell.progress.working("the LM is writing a program"):
+                program = write_program(self.session, question, examples)
         except EmulationError as exc:
             print(f"%%coc: {exc}")
             return None

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import contextvars
 import linecache
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ipykernel.zmqshell import ZMQInteractiveShell
@@ -34,22 +39,66 @@ PROGRESS_DELAY_S = 0.5
 
 
 class ProgressDisplay(DelayedNotice):
-    """A display in the running cell naming the line being emulated, blanked when done."""
+    """One display in the running cell naming what the LM is doing, blanked when done.
 
-    def __init__(self) -> None:
+    Only for clients a person watches: a request that allows stdin (JupyterLab, Notebook,
+    console). Batch clients (nbconvert, papermill, nbval send ``allow_stdin: false``) get no
+    progress output at all, so nothing of it is saved in their notebooks.
+    """
+
+    def __init__(self, interactive: Callable[[], bool] = lambda: True) -> None:
         super().__init__(PROGRESS_DELAY_S)
-        self._count = 0
+        self.interactive = interactive
+        self._display_id = ""
+        self._cells = 0
+
+    def new_cell(self) -> None:
+        """A cell starts: its first notice opens a new display, later ones reuse it."""
+        self._cells += 1
         self._display_id = ""
 
+    def put(self, text: str) -> None:
+        """Show ``text`` in this cell's progress display."""
+        if not self.interactive():
+            return
+        if not self._display_id:
+            self._display_id = f"lmulator-progress-{id(self)}-{self._cells}"
+            display({"text/plain": text}, raw=True, display_id=self._display_id)
+        else:
+            update_display({"text/plain": text}, raw=True, display_id=self._display_id)
+
     def show(self, req: Request) -> None:
-        """Put the progress line into the running cell's output."""
-        self._count += 1
-        self._display_id = f"lmulator-progress-{id(self)}-{self._count}"
-        display({"text/plain": self.text(req)}, raw=True, display_id=self._display_id)
+        """Put the progress line for a request into the running cell's output."""
+        self.put(self.text(req))
 
     def clear(self) -> None:
         """Blank the progress line."""
-        update_display({"text/plain": ""}, raw=True, display_id=self._display_id)
+        if self._display_id and self.interactive():
+            update_display({"text/plain": ""}, raw=True, display_id=self._display_id)
+
+    @contextlib.contextmanager
+    def working(self, what: str, every: float = 1.0) -> Iterator[None]:
+        """Show ``what`` with the seconds elapsed while the body runs (after the usual delay)."""
+        done = threading.Event()
+        start = time.monotonic()
+        ctx = contextvars.copy_context()
+
+        def tick() -> None:
+            if done.wait(self.delay):
+                return
+            while True:
+                ctx.run(self.put, f"⋯ {what} ({time.monotonic() - start:.0f} s)")
+                if done.wait(every):
+                    return
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            done.set()
+            ticker.join(timeout=2.0)
+            self.clear()
 
 
 MAGIC_METHODS = frozenset({"run_line_magic", "run_cell_magic", "getoutput", "system"})
@@ -93,7 +142,9 @@ class CocShell(ZMQInteractiveShell):
         )
         self.lm_session.native_statement = is_magic_statement  # magics are never emulated
         self.lm_session.protected_names = KERNEL_NAMES
-        self.progress = ProgressDisplay()
+        self.progress = ProgressDisplay(
+            lambda: bool(getattr(self.kernel, "_allow_stdin", False)) if self.kernel else True
+        )
         self._attach_progress()
         self._apply_policy_extras()
 
@@ -160,6 +211,7 @@ class CocShell(ZMQInteractiveShell):
         cached = linecache.cache.get(cell_name)
         source = "".join(cached[2]) if cached else "\n".join(ast.unparse(n) for n in nodelist)
         self._warn_unconfined_once()
+        self.progress.new_cell()
         cell_started(self.lm_session.config.cell_timeout)  # the repr and display count too
         try:
             return self._run_and_show(source, cell_name, nodelist, interactivity, result)

@@ -50,9 +50,9 @@ class Kernel:
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)
 
-    def send(self, code: str) -> str:
-        """Send an execute_request; return its msg_id."""
-        return self.kc.execute(code, allow_stdin=False)
+    def send(self, code: str, allow_stdin: bool = False) -> str:
+        """Send an execute_request (as a batch client does, unless ``allow_stdin``)."""
+        return self.kc.execute(code, allow_stdin=allow_stdin)
 
     def collect(self, msg_id: str, timeout: float = 60) -> Execution:
         """Gather iopub messages until the kernel is idle again, then the reply."""
@@ -69,9 +69,9 @@ class Kernel:
             if reply["parent_header"].get("msg_id") == msg_id:
                 return Execution(reply, messages)
 
-    def run(self, code: str, timeout: float = 60) -> Execution:
+    def run(self, code: str, timeout: float = 60, allow_stdin: bool = False) -> Execution:
         """Execute code and wait for everything it produced."""
-        return self.collect(self.send(code), timeout)
+        return self.collect(self.send(code, allow_stdin), timeout)
 
     def interrupt_once_printed(
         self, code: str, marker: str, timeout: float = 20

@@ -1,5 +1,6 @@
 """The coc kernel, started with jupyter_client, talking to the scripted LM over HTTP."""
 
+import re
 import time
 
 import pytest
@@ -236,6 +237,54 @@ def test_coc_shows_the_lm_a_tasks_exemplars(kernel, lm):
     assert "outside the notebook" in bad.stdout
     assert "neither a task" in kernel.run("%%coc --examples no_such_file.txt\nAny?").stdout
     assert "expected --examples" in kernel.run("%%coc --frobnicate\nAny?").stdout
+
+
+def _progress(ex):
+    """The progress display's messages: its display_data and its updates, as (type, text)."""
+    return [
+        (m["msg_type"], m["content"]["data"].get("text/plain", ""))
+        for m in ex.messages
+        if m["msg_type"] in ("display_data", "update_display_data")
+        and "lmulator-progress" in str(m["content"].get("transient", {}))
+    ]
+
+
+def test_progress_shows_to_a_person_and_is_blanked(kernel, lm):
+    lm.rules(
+        {"match": ["Emulate: slow_a()"], "reply": {"value": 1}, "fault": {"delay": 1.2}},
+        {"match": ["Emulate: slow_b()"], "reply": {"value": 2}, "fault": {"delay": 1.2}},
+    )
+    ex = kernel.run("a = slow_a()\nb = slow_b()\na + b", allow_stdin=True)
+    assert ex.result == "3"
+    shown = _progress(ex)
+    assert [t for t, _ in shown].count("display_data") == 1  # one display per cell, reused
+    texts = [text for _, text in shown]
+    assert any("slow_a()" in t for t in texts) and any("slow_b()" in t for t in texts)
+    assert texts[-1] == ""  # blanked at the end
+
+
+def test_batch_clients_get_no_progress_output(kernel, lm):
+    lm.rules({"match": ["Emulate: slow()"], "reply": {"value": 1}, "fault": {"delay": 1.2}})
+    ex = kernel.run("x = slow()\nx")  # allow_stdin false, as nbconvert and papermill send
+    assert ex.result == "1"
+    assert _progress(ex) == []
+    texts = [d["data"].get("text/plain") for d in ex.of("display_data")]
+    assert "" not in texts and not any(t and t.startswith("⋯") for t in texts)
+
+
+def test_coc_shows_progress_while_the_program_is_written(kernel, lm):
+    lm.rules(
+        {
+            "match": ["Question: Slowly"],
+            "content": "```python\nanswer = 5\n```",
+            "fault": {"delay": 2.2},
+        }
+    )
+    ex = kernel.run("%%coc\nSlowly, what is five?", allow_stdin=True)
+    assert ex.result == "5", ex.of("error")
+    texts = [text for _, text in _progress(ex)]
+    assert any(re.fullmatch(r"⋯ the LM is writing a program \(\d+ s\)", t) for t in texts)
+    assert texts[-1] == ""
 
 
 def test_a_program_the_lm_wrote_cannot_run_magics(kernel, lm):
