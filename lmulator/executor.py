@@ -97,9 +97,9 @@ def make_client(config: Config) -> ChatClient:
         return broker_client(config)
     client: ChatClient
     if not config.base_url:
-        from .local_model import local_client, model_path
+        from .local_model import LazyLocalClient, model_path
 
-        client = local_client(temperature=config.temperature, timeout=config.timeout)
+        client = LazyLocalClient(temperature=config.temperature, timeout=config.timeout)
         endpoint = f"embedded:{model_path().name}"
     else:
         client = OpenAIChatClient(

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError, EmulationError
 from .model_files import model_file, models_dir, selected_model
@@ -138,6 +139,42 @@ def local_client(temperature: float = 0.0, timeout: float = 60.0):  # noqa: ANN2
         timeout=timeout,
         max_tokens=256,
     )
+
+
+class LazyLocalClient:
+    """The embedded model's chat client; its server starts on the first request that reaches
+    it, so replies answered from the cache or a replay file never start one."""
+
+    def __init__(self, temperature: float = 0.0, timeout: float = 60.0) -> None:
+        from .client import Usage
+
+        self.model = model_alias()
+        self.temperature = temperature
+        self.timeout = timeout
+        self.usage = Usage()
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def started(self) -> bool:
+        """Whether the server has been started for this client."""
+        return self._client is not None
+
+    def _inner(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                client = local_client(temperature=self.temperature, timeout=self.timeout)
+                client.usage = self.usage
+                self._client = client
+            return self._client
+
+    def complete(self, messages: list[dict[str, str]], schema: dict[str, Any], name: str) -> str:
+        """Return the text of the model's reply (starting the server if needed)."""
+        return self._inner().complete(messages, schema, name)
+
+    def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
+        """Return the model's text reply, without a schema (starting the server if needed)."""
+        return self._inner().complete_text(messages, max_tokens)
 
 
 def prime() -> None:

@@ -110,3 +110,18 @@ def test_server_does_not_outlive_its_owner(how):
     owner.stdout.close()
     owner.stdin.close()
     assert _wait_gone(server_pid), f"server {server_pid} outlived its owner"
+
+
+def test_a_cached_reply_never_starts_the_embedded_server(tmp_path, monkeypatch):
+    from lmulator.cache import cache_key
+    from lmulator.executor import make_client
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    client = make_client(Config(cache=str(tmp_path / "replies.sqlite3")))
+    lazy = client.client  # the embedded model's client, behind the cache
+    messages = [{"role": "user", "content": ">>> get_country('Paris')"}]
+    schema = {"type": "object"}
+    key = cache_key(client.model, client.endpoint, messages, schema)
+    client.cache.put(key, client.model, client.endpoint, {"messages": messages}, '{"value": "F"}')
+    assert client.complete(messages, schema, "value") == '{"value": "F"}'
+    assert not lazy.started  # answered from the cache: no llama.cpp server was started
