@@ -18,6 +18,8 @@ from lmulator.errors import ConfigError
 from lmulator.sandbox import SandboxSpec, sandbox_from_env
 from lmulator.sandbox.broker import Broker
 
+from .paths import notebook_directory
+
 #: How long a running cell may ignore an interrupt or its time limit before the kernel is ended.
 KERNEL_GRACE_S = 5.0
 
@@ -34,7 +36,8 @@ def connection_file(argv: list[str]) -> str | None:
 
 
 def kernel_sandbox(argv: list[str], spec: SandboxSpec) -> SandboxSpec:
-    """The kernel's sandbox: its working directory (the notebook's) is the workspace; it may
+    """The kernel's sandbox: the notebook's directory (where the client says, else the working
+    directory) is the workspace; it may
     read its connection file and bind the ports named there."""
     path = connection_file(argv)
     ports: list[int] = []
@@ -49,7 +52,7 @@ def kernel_sandbox(argv: list[str], spec: SandboxSpec) -> SandboxSpec:
             ports.append(0)  # the kernel's own pipe for subprocess output binds a free port
         except (OSError, ValueError, TypeError):
             ports = []
-    return spec.with_(workspace=spec.workspace or os.getcwd(), read=tuple(read),
+    return spec.with_(workspace=spec.workspace or str(notebook_directory()), read=tuple(read),
                       bind_ports=tuple(ports))  # fmt: skip
 
 

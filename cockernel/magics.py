@@ -7,6 +7,7 @@ import html
 import shlex
 from typing import Any
 
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
@@ -20,8 +21,9 @@ from lmulator.reason import PROGRAM_NAME, example_tasks, load_examples, write_pr
 from lmulator.replay import replay_path_for
 from lmulator.sandbox.runner import broker_holds_key, current_confinement
 
+from .paths import path_in_notebook_dir, resolve_in_notebook_dir
 from .render import mark_bundle, marked_records, trace_table
-from .sandbox import KERNEL_NAMES, LM_PROGRAM_FILE, path_in_notebook_dir
+from .sandbox import KERNEL_NAMES, LM_PROGRAM_FILE
 
 LM_SETTINGS = ("base_url", "model", "temperature", "cache", "record", "replay_file", "timeout")
 
@@ -42,14 +44,14 @@ class CocMagics(Magics):
         try:
             words = shlex.split(line)
         except ValueError as exc:
-            print(f"%lm: {exc}")
-            return
+            raise UsageError(f"%lm: {exc}") from None
         for word in words:
             key, sep, value = word.partition("=")
             key = key.replace("-", "_")
             if not sep or key not in LM_SETTINGS:
-                print(f"%lm: expected key=value with key in {', '.join(LM_SETTINGS)}; got {word!r}")
-                return
+                raise UsageError(
+                    f"%lm: expected key=value with key in {', '.join(LM_SETTINGS)}; got {word!r}"
+                )
             changes[key] = value
         if not changes:
             self._show()
@@ -57,8 +59,7 @@ class CocMagics(Magics):
         try:
             self._apply(changes)
         except (ConfigError, ValueError, PolicyError) as exc:
-            print(f"%lm: {exc}")
-            return
+            raise UsageError(f"%lm: {exc}") from None
         print("set " + ", ".join(f"{k}={v}" for k, v in changes.items() if k != "base_url" or v))
 
     def _apply(self, changes: dict[str, Any]) -> None:
@@ -81,12 +82,16 @@ class CocMagics(Magics):
         if "replay_file" in changes:
             path = changes["replay_file"]
             update["record_path"] = (
-                path_in_notebook_dir(path, "%lm replay_file") if confined else path
+                path_in_notebook_dir(path, "%lm replay_file")
+                if confined
+                else resolve_in_notebook_dir(path)
             )
         if "record" in changes:
             update["record"] = changes["record"]
             if changes["record"] != "off" and not (update.get("record_path") or cfg.record_path):
-                update["record_path"] = str(replay_path_for(self._notebook_path()))
+                update["record_path"] = resolve_in_notebook_dir(
+                    str(replay_path_for(self._notebook_path()))
+                )
         from dataclasses import replace
 
         self.shell.set_lm_config(replace(cfg, **update))

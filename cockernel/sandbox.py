@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from pathlib import Path
 from typing import Any
 
 from lmulator import exposed_modules
@@ -18,6 +17,8 @@ from lmulator.guards import (
     sys_module,
 )
 from lmulator.policy import DEFAULT_ALLOWED_MODULES, Policy
+
+from .paths import path_in_notebook_dir
 
 #: The file name of programs the LM writes for ``%%coc``; code compiled under it never runs a magic.
 LM_PROGRAM_FILE = "<coc-program>"
@@ -161,18 +162,6 @@ def lm_code_on_stack() -> bool:
             return True
         frame = frame.f_back
     return False
-
-
-def path_in_notebook_dir(text: str, what: str) -> str:
-    """``text`` as a path inside the notebook's directory (the kernel's working directory)."""
-    base = Path.cwd().resolve()
-    path = (base / os.path.expanduser(text)).resolve()
-    if path != base and base not in path.parents:
-        raise PolicyError(
-            f"{what}: {text!r} is outside the notebook's directory ({base}); "
-            "%policy trusted lifts this"
-        )
-    return str(path)
 
 
 # Magics that look up an object by a dotted name, and the option of %history that writes a file.

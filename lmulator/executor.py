@@ -241,11 +241,11 @@ class Session:
         """Use a new configuration; a changed endpoint, model or record mode gets a new emulator."""
         config = config.validate()
         old = self.config
-        self.config = config
         lm_fields = ("base_url", "api_key", "model", "temperature", "schema_style", "timeout",
                      "prompt_style", "cache", "record", "record_path")  # fmt: skip
         if any(getattr(old, f) != getattr(config, f) for f in lm_fields):
-            self.emulator = self._new_emulator(config)
+            self.emulator = self._new_emulator(config)  # may refuse (no replay file): kept as was
+        self.config = config
 
     def _new_emulator(self, config: Config) -> Emulator:
         book = None
