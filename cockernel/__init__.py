@@ -1,5 +1,7 @@
 """cockernel: a Chain-of-Code Jupyter kernel that runs cells through lmulator."""
 
-__version__ = "0.1.0"
+from lmulator import __version__
+
+__all__ = ["DISPLAY_NAME", "KERNEL_NAME", "__version__"]
 KERNEL_NAME = "coc"
 DISPLAY_NAME = "Chain of Code (Python)"

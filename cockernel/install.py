@@ -9,8 +9,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from jupyter_client.kernelspec import KernelSpecManager
-
 from . import DISPLAY_NAME, KERNEL_NAME
 
 RESOURCES = Path(__file__).parent / "resources"
@@ -34,6 +32,12 @@ def install(
     display_name: str = DISPLAY_NAME,
 ) -> str:
     """Install the kernelspec; return the directory it went to."""
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+    except ImportError:
+        raise OSError(
+            "jupyter_client is not installed: pip install 'cockernel[kernel]' first"
+        ) from None
     with tempfile.TemporaryDirectory() as tmp:
         spec_dir = Path(tmp) / name
         spec_dir.mkdir()

@@ -5,4 +5,4 @@ from .executor import RunResult, Session
 from .reason import reason
 
 __all__ = ["Config", "RunResult", "Session", "reason"]
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the project's one version (pyproject.toml and cockernel read it)

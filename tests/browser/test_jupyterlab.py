@@ -25,7 +25,7 @@ LONG_CELL = "%mode python\n" + LONG_LINE
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM)
     or shutil.which("jupyter-lab", path=os.path.dirname(sys.executable)) is None,
-    reason="needs Debian's chromium and jupyterlab (.ci/run installs both)",
+    reason="needs Debian's Chromium (./setup.sh --browser installs it) and jupyterlab",
 )
 
 
