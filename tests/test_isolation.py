@@ -15,6 +15,8 @@ from lmulator.errors import CellTimeout, ConfigError, EmulationError
 from lmulator.isolation import ChildError, ChildLimits, IsolatedSession, IsolationError
 from lmulator.testing import value_rule
 
+from .lines import LineReader
+
 KEY = "sk-test-ISOLATED-SECRET"
 
 
@@ -192,14 +194,17 @@ def test_an_interrupt_stops_a_c_level_loop_within_the_grace_period(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
     )
+    lines = LineReader(proc.stdout)
     try:
-        assert proc.stdout.readline().strip() == "looping"
+        assert lines.next().strip() == "looping"
         start = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        error = proc.stdout.readline()
+        error = lines.next(timeout=20)
         elapsed = time.monotonic() - start
-        kept = proc.stdout.readline()
+        kept = lines.next(timeout=20)
     finally:
+        if proc.poll() is None:
+            proc.kill()
         proc.wait(timeout=20)
     assert "KeyboardInterrupt" in error and "killed" in error
     assert elapsed < 2.0 + 1.0  # the grace period, plus the kill and the hand-over
@@ -274,8 +279,9 @@ def test_the_child_does_not_outlive_a_killed_parent(tmp_path, moment):
     proc = subprocess.Popen(
         [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
-    pgid = int(proc.stdout.readline())
-    assert proc.stdout.readline().strip() == "ready"
+    lines = LineReader(proc.stdout)
+    pgid = int(lines.next())
+    assert lines.next().strip() == "ready"
     members = _live_members(pgid)
     # (between cells, the copy that kept the state of the last one may still be dying)
     assert copies <= len(members) <= 2

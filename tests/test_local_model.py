@@ -13,6 +13,8 @@ import pytest
 from lmulator.config import Config
 from lmulator.executor import Session
 
+from .lines import LineReader
+
 pytestmark = pytest.mark.llm
 
 
@@ -102,7 +104,7 @@ def test_server_does_not_outlive_its_owner(how):
         stdout=subprocess.PIPE,
         text=True,
     )
-    server_pid = int(owner.stdout.readline())
+    server_pid = int(LineReader(owner.stdout).next(timeout=120))
     assert _alive(server_pid)
     if how == "is killed":
         os.kill(owner.pid, signal.SIGKILL)

@@ -1,6 +1,7 @@
 """``python -m lmulator run`` as the broker of a confined runner."""
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -89,6 +90,7 @@ def test_an_interrupt_reaches_the_program_through_the_broker(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "lmulator", "run", str(program), "--mode",
                              "python"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)  # fmt: skip
+    assert select.select([proc.stdout], [], [], 30)[0], "the runner never said it started"
     assert proc.stdout.readline() == "started\n"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)
