@@ -28,6 +28,14 @@ class CocKernel(IPythonKernel):
         super().__init__(**kwargs)
         self.shell.register_magics(CocMagics)
 
+    def _process_children(self) -> list[Any]:
+        """The kernel's child processes, for ipykernel's shutdown; a confined kernel may not
+        list ``/proc`` (its own workers are ended by the broker and the zygote)."""
+        try:
+            return super()._process_children()
+        except PermissionError:
+            return []
+
     def init_metadata(self, parent: Any) -> dict[str, Any]:
         """Start a request's metadata; forget the previous cell's run."""
         self.shell.last_run = None
