@@ -51,7 +51,8 @@ def test_undefined_call_is_emulated_and_marked(kernel, lm):
     assert ex.result == "2"
     (marks,) = [d for d in ex.of("display_data") if TRACE in d["data"]]
     plain = marks["data"]["text/plain"].splitlines()
-    assert plain[1].startswith("~ 2 │ countries") and "get_country('Paris') → 'France'" in plain[1]
+    assert plain[1].startswith("~ 2 │ countries")
+    assert "get_country('Paris') → 'France'" in " ".join(p.strip() for p in plain[1:])
     assert not plain[0].startswith("~")
     assert 'class="lm-line lm-emulated"' in marks["data"]["text/html"]
     records = marks["data"][TRACE]["records"]
