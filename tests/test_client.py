@@ -13,7 +13,7 @@ from lmulator.executor import Session
         ({"status": 500, "message": "boom"}, "HTTP 500: boom"),
         ({"empty_choices": True}, "no choices"),
         ({"refusal": "I will not"}, "refused: I will not"),
-        ({"truncate": 20}, ""),
+        ({"truncate": 20}, "cannot reach the LM at http://127.0.0.1:"),  # a cut-off reply
     ],
 )
 def test_faults_end_the_cell_cleanly(lm, session, fault, words):

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lmulator.config import Config
+from lmulator.errors import EmulationError
 from lmulator.executor import Session
 
 NAMES = ["a", "b", "c", "xs", "d"]
@@ -88,8 +89,13 @@ def test_engine_matches_cpython_on_code_with_nothing_to_emulate(source):
 @settings(max_examples=60, deadline=None)
 @given(program())
 def test_interweave_never_fails_internally(source):
-    # No LM is reachable: a failing statement ends the cell with an EmulationError, never a crash.
+    # No LM is reachable: code CPython runs gives CPython's result; a statement CPython fails on
+    # is handed to the LM, which cannot answer: an EmulationError (or the program's own error),
+    # never some other exception from inside the engine.
+    expected, error = _plain(source)
     result = Session(Config(base_url="http://127.0.0.1:9/v1", timeout=0.5, cache="off")).run(source)
-    assert result.error is None or type(result.error).__module__.startswith(
-        ("lmulator", "builtins")
-    )
+    if error is None:
+        assert result.error is None, (source, result.error)
+        assert repr(result.value) == repr(expected)
+    else:
+        assert isinstance(result.error, (EmulationError, error)), (source, result.error)
