@@ -44,8 +44,10 @@ def test_running_example_under_the_cli(lm, tmp_path):
     proc = run_cli("run", str(program), "--base-url", lm.base_url, "--trace-json", str(trace))
     assert proc.returncode == 0, proc.stderr
     assert "distinct countries: 2" in proc.stdout
-    flagged = [line for line in proc.stdout.splitlines() if line.startswith("~")]
-    assert len(flagged) == 1 and "get_country('Paris') → 'France'" in flagged[0]
+    listing = proc.stdout.split("── emulated lines")[1]
+    flagged = [line for line in listing.splitlines() if line.startswith("~")]
+    assert len(flagged) == 1 and flagged[0].startswith("~ 4 │")
+    assert "get_country('Paris') → 'France'" in " ".join(p.strip() for p in listing.splitlines())
     assert len(lm.log()) == 3
     records = json.loads(trace.read_text())
     assert [r["value"] for r in records] == ["France", "Italy", "France", "France"]

@@ -2,6 +2,7 @@
 environment with only the wheel installed lists and starts the coc kernel."""
 
 import json
+import os
 import subprocess
 import sys
 import sysconfig
@@ -12,6 +13,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The build and the install must not see this checkout through PYTHONPATH (its egg-info would
+# pass for an installed cockernel).
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +26,7 @@ def wheel(tmp_path_factory):
         capture_output=True,
         text=True,
         timeout=300,
+        env=CLEAN_ENV,
     )
     assert built.returncode == 0, built.stderr[-2000:]
     (path,) = out.glob("cockernel-*.whl")
@@ -46,7 +51,7 @@ def test_a_fresh_environment_with_the_wheel_lists_and_starts_coc(wheel, tmp_path
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
          "--no-index", str(wheel)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, env=CLEAN_ENV,
     )  # fmt: skip
     assert installed.returncode == 0, installed.stderr[-2000:]
     # The dependencies come from this environment's site-packages (a path, not its .pth files,

@@ -139,11 +139,11 @@ def test_coc_example_is_marked_in_jupyterlab(lab):
         page.locator(".jp-Notebook .jp-Cell.jp-CodeCell").first.click()
         run_all_cells(page)
         try:
-            row = page.wait_for_selector("tr.lm-emulated", timeout=60_000)
+            row = page.wait_for_selector("tr.lm-emulated", timeout=120_000)
         finally:
             page.screenshot(path=str(shot), full_page=False)
         text = row.inner_text()
-        error_row = page.wait_for_selector("tr.lm-error", timeout=60_000)
+        error_row = page.wait_for_selector("tr.lm-error", timeout=120_000)
         error_row.scroll_into_view_if_needed()
         page.screenshot(path=str(shot), full_page=False)
         code = error_row.query_selector("code")
