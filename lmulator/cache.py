@@ -153,7 +153,7 @@ class CachedClient:
         if hit is not None:
             self.hits += 1
             return hit
-        reply = self.client.complete_text(messages, max_tokens)  # type: ignore[attr-defined]
+        reply = self.client.complete_text(messages, max_tokens)
         self.cache.put(key, self.model, self.endpoint, {"messages": messages}, reply)
         return reply
 

@@ -19,6 +19,10 @@ class ChatClient(Protocol):
         """Return the text of the LM's reply."""
         ...
 
+    def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
+        """Return the LM's free-text reply (no schema): a program, a chain of thought."""
+        ...
+
 
 @dataclass
 class Usage:

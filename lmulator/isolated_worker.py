@@ -55,6 +55,10 @@ class ChannelClient:
             raise ReplyError("the parent sent no reply text")
         return text
 
+    def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
+        """Free text is not asked from inside an isolated cell (programs are written outside)."""
+        raise EmulationError("an isolated cell cannot ask the LM for free text")
+
 
 class ChannelStream(io.TextIOBase):
     """A text stream whose writes go to the parent as ``out`` messages."""

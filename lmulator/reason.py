@@ -8,7 +8,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import EmulationError
 from .executor import RunResult, Session
 
 PROGRAM_NAME = "coc_program"
@@ -123,9 +122,7 @@ def write_program(
 ) -> str:
     """Ask the session's LM for a program that answers the question."""
     client = session.emulator.client
-    if not hasattr(client, "complete_text"):
-        raise EmulationError("this LM client cannot write programs")
-    return extract_program(client.complete_text(program_messages(question, examples)))  # type: ignore[attr-defined]
+    return extract_program(client.complete_text(program_messages(question, examples)))
 
 
 def reason(

@@ -96,7 +96,7 @@ def _ask_text(session: Session, system: str, job: Job, final: Callable[[str], st
         messages.append({"role": "user", "content": f"{system}\n\nQuestion: {question}"})
         messages.append({"role": "assistant", "content": final(target)})
     messages.append({"role": "user", "content": f"{system}\n\nQuestion: {job.input.strip()}"})
-    return session.emulator.client.complete_text(messages)  # type: ignore[attr-defined]
+    return session.emulator.client.complete_text(messages)
 
 
 def answer(session: Session, job: Job) -> str:
