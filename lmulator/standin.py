@@ -280,8 +280,62 @@ def fits_uses(value: Any, uses: dict | None) -> str | None:
     return None
 
 
+_BINARY_OPS = (
+    "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and", "or", "xor", "lshift",
+    "rshift", "matmul",
+)  # fmt: skip
+_ORDERING = ("lt", "le", "gt", "ge")
+
+
+def _builtin_base(cls: type) -> type:
+    """The builtin type a dressed class extends (str, int, float, list, dict)."""
+    return next(t for t in cls.__mro__ if t in _DRESS)
+
+
+def _operator_with_fallback(name: str) -> Any:
+    """An operator of a dressed value: the value's own, and where its type cannot do it (a
+    ``TypeError`` or ``NotImplemented``), what a stand-in does."""
+
+    reflected = name.replace("__r", "__", 1) if name.startswith("__r") else "__r" + name[2:]
+
+    def method(self: Any, other: Any) -> Any:
+        base = _builtin_base(type(self))
+        attempts = [(getattr(base, name, None), self, other)]
+        if not isinstance(other, (_Dressed, StandIn)):  # the other side's own reflected operator
+            attempts.append((getattr(type(other), reflected, None), other, base(self)))
+        for op, left, right in attempts:
+            if op is None:
+                continue
+            try:
+                result = op(left, right)
+            except TypeError:
+                continue
+            if result is not NotImplemented:
+                return result
+        return StandIn(f"({self!r} op ...)")
+
+    method.__name__ = name
+    return method
+
+
+def _ordering_with_fallback(name: str) -> Any:
+    """A comparison of a dressed value: the value's own, else a stand-in's (False)."""
+
+    def method(self: Any, other: Any) -> Any:
+        own = getattr(_builtin_base(type(self)), name)
+        try:
+            result = own(self, other)
+        except TypeError:
+            return False
+        return False if result is NotImplemented else result
+
+    method.__name__ = name
+    return method
+
+
 class _Dressed:
-    """Mixin for an LM value: what the value itself cannot do, a stand-in does."""
+    """Mixin for an LM value: what the value itself cannot do, a stand-in does (attributes,
+    calls, ``with``, and operators its type does not support with the other operand)."""
 
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("__") and attr.endswith("__"):
@@ -296,6 +350,13 @@ class _Dressed:
 
     def __exit__(self, *exc: Any) -> bool:
         return False
+
+
+for _op in _BINARY_OPS:
+    for _name in (f"__{_op}__", f"__r{_op}__"):
+        setattr(_Dressed, _name, _operator_with_fallback(_name))
+for _op in _ORDERING:
+    setattr(_Dressed, f"__{_op}__", _ordering_with_fallback(f"__{_op}__"))
 
 
 class _DressedNumber(_Dressed):
@@ -315,6 +376,18 @@ class DressedStr(_Dressed, str):
     def keys(self) -> list[Any]:
         return []
 
+    def __int__(self) -> int:
+        try:
+            return int(str(self))
+        except ValueError:
+            return 1  # as a stand-in converts
+
+    def __float__(self) -> float:
+        try:
+            return float(str(self))
+        except ValueError:
+            return 1.0
+
 
 class DressedInt(_DressedNumber, int):
     """An integer from the LM."""
@@ -333,6 +406,9 @@ class DressedList(_Dressed, list):
 
 class DressedDict(_Dressed, dict):
     """A dict from the LM."""
+
+    def __missing__(self, key: Any) -> StandIn:
+        return StandIn(f"{self!r}[{key!r}]")
 
 
 _DRESS = {

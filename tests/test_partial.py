@@ -174,3 +174,16 @@ def test_benchmark_command_prints_the_comparable_figure_last(tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == "mean line coverage: 75.0%"
     assert len(json.loads(out.read_text())) == 2
+
+
+def test_an_lm_value_does_what_it_can_and_a_stand_in_does_the_rest():
+    from lmulator.standin import StandIn, dress
+
+    country, count, items, table = dress("France"), dress(3), dress([1, 2]), dress({"a": 1})
+    assert country + "!" == "France!" and count + 2 == 5 and 2**count == 8
+    assert count * "ab" == "ababab" and items * count == [1, 2] * 3
+    assert isinstance(country + 1, StandIn) and isinstance(1 + country, StandIn)  # str + int
+    assert isinstance(items + "x", StandIn) and isinstance(count + country, StandIn)
+    assert (country > 3) is False and (country == "France") is True
+    assert int(country) == 1 and int(dress("7")) == 7 and float(dress("2.5")) == 2.5
+    assert table["a"] == 1 and isinstance(table["missing"], StandIn)
