@@ -7,6 +7,11 @@ class LmulatorError(Exception):
     """Base class of the engine's own errors."""
 
 
+class Refusal:
+    """Mixin of every error by which the policy refuses something (at compile time, at run time,
+    an import, a write): a refusal is never handed to the LM as a gap to fill."""
+
+
 class ConfigError(LmulatorError):
     """The configuration is unusable (unknown mode, no endpoint, bad value)."""
 

@@ -17,8 +17,14 @@ from .cache import CachedClient, ReplyCache, default_cache_path
 from .client import ChatClient, OpenAIChatClient
 from .config import MODES, Config
 from .emulator import Emulator, Exchange, Request, cap_context, make_memo_key
-from .errors import CellTimeout, ConfigError, EmulationAbort, EmulationError, LmulatorError
-from .guards import ImportRefused, PolicyError
+from .errors import (
+    CellTimeout,
+    ConfigError,
+    EmulationAbort,
+    EmulationError,
+    LmulatorError,
+    Refusal,
+)
 from .instrument import (
     COMPOUND_STATEMENTS,
     HOOK_PREFIX,
@@ -28,7 +34,7 @@ from .instrument import (
     referenced_names,
 )
 from .limits import interrupts_stop, memory_allowance, wall_clock_limit
-from .policy import Policy, PolicyViolation
+from .policy import Policy
 from .replay import ReplayBook
 from .reply import check_delta_key
 from .runtime import MISSING_DEFINITION_ERRORS, Runtime, render_call
@@ -273,9 +279,9 @@ class Session:
 
     def emulates(self, exc: BaseException) -> bool:
         """Whether a failing statement with this exception is handed to the LM."""
-        if isinstance(
-            exc, (PolicyViolation, PolicyError, ImportRefused, MemoryError, LmulatorError)
-        ) or getattr(exc, "isolated", False):
+        if isinstance(exc, (Refusal, MemoryError, LmulatorError)) or getattr(
+            exc, "isolated", False
+        ):
             # A refusal, an exhausted resource, the engine's own error or an error from an
             # isolated process is not a gap for the LM to fill.
             return False

@@ -19,6 +19,7 @@ from typing import Any
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from . import exposed_modules, writes
+from .errors import Refusal
 
 # Dunder attributes that restricted code may read: they give back bound methods or
 # plain strings, never a way to the interpreter's internals.
@@ -83,11 +84,11 @@ RUNTIME_GUARDED_ATTRIBUTES = (
 )
 
 
-class PolicyError(Exception):
+class PolicyError(Refusal, Exception):
     """Restricted code tried something the policy forbids."""
 
 
-class ImportRefused(ImportError):
+class ImportRefused(Refusal, ImportError):
     """An import the policy's allow-list does not allow."""
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
 
 from .astutil import located
+from .errors import Refusal
 from .guards import (
     RUNTIME_GUARDED_ATTRIBUTES,
     ModuleGate,
@@ -130,7 +131,7 @@ def is_dunder(name: str) -> bool:
     return len(name) > 4 and name.startswith("__") and name.endswith("__")
 
 
-class PolicyViolation(SyntaxError):
+class PolicyViolation(Refusal, SyntaxError):
     """A cell uses a construct the policy forbids (raised at compile time)."""
 
 

@@ -21,6 +21,8 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .errors import Refusal
+
 #: The module name restricted code runs as; its classes and functions carry it.
 PROGRAM_MODULE = "__main__"
 
@@ -52,7 +54,7 @@ _shared_keep: list[Any] = []
 _type_caches: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-class WriteRefused(Exception):
+class WriteRefused(Refusal, Exception):
     """Base of the refusal raised when a program writes into an object it may not."""
 
 

@@ -54,3 +54,18 @@ def test_syntax_errors_are_reported_not_raised():
     result = run("def broken(:\n  pass")
     assert isinstance(result.error, SyntaxError)
     assert result.trace and result.trace[0].status == "error"
+
+
+def test_every_refusal_shares_one_base_and_is_never_emulated():
+    from lmulator.errors import Refusal
+    from lmulator.guards import ImportRefused, PolicyError
+    from lmulator.policy import PolicyViolation
+    from lmulator.writes import WriteRefused
+
+    for kind in (PolicyError, ImportRefused, PolicyViolation, WriteRefused):
+        assert issubclass(kind, Refusal)
+    from lmulator.config import Config
+    from lmulator.executor import Session
+
+    session = Session(Config(mode="interweave", lm="off"))
+    assert not session.emulates(WriteRefused("no")) and session.emulates(ValueError("x"))
