@@ -175,6 +175,14 @@ def future_flags(tree: ast.Module) -> int:
 class Session:
     """A persistent namespace that runs cells under a policy, with an LM for what is missing."""
 
+    @classmethod
+    def for_snippets(cls, config: Config | None = None, **kwargs: Any) -> Session:
+        """A session for partial code (snippets, lifted function bodies): missing pieces are
+        resolved, imports off the list give stand-ins (``partial=True`` and the partial policy,
+        which go together)."""
+        config = (config or Config()).with_(partial=True)
+        return cls(config, policy=Policy("partial"), **kwargs)
+
     def __init__(
         self,
         config: Config | None = None,

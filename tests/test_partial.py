@@ -187,3 +187,13 @@ def test_an_lm_value_does_what_it_can_and_a_stand_in_does_the_rest():
     assert (country > 3) is False and (country == "France") is True
     assert int(country) == 1 and int(dress("7")) == 7 and float(dress("2.5")) == 2.5
     assert table["a"] == 1 and isinstance(table["missing"], StandIn)
+
+
+def test_a_session_for_snippets_sets_both_knobs():
+    from lmulator.config import Config
+    from lmulator.executor import Session
+
+    s = Session.for_snippets(Config(lm="off"))
+    assert s.config.partial and s.policy.name == "partial"
+    result = s.run("import pandas as pd\nframe = pd.read_csv(path)\nrows = len(frame)")
+    assert result.error is None and s.namespace["rows"] == 1  # stand-ins all the way

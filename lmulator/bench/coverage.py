@@ -89,7 +89,7 @@ def measure(path: Path, lm: str, seconds: float, raise_errors: bool = False) -> 
         if raise_errors:
             config = config.with_(raise_errors=True)
         # The second run reuses the first run's answers: the same request is asked once.
-        session = Session(config, policy="partial", emulator=emulator)
+        session = Session.for_snippets(config, emulator=emulator)
         emulator = session.emulator
         result, timed_out = run_program(session, source, str(path), seconds, exercise=True)
         trace = result.trace if result is not None else session.current_trace
