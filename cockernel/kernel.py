@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ipykernel.ipkernel import IPythonKernel
 from traitlets import Type
@@ -24,9 +24,14 @@ class CocKernel(IPythonKernel):
     )
     shell_class = Type(CocShell)
 
+    @property
+    def coc_shell(self) -> CocShell:
+        """The kernel's shell, a ``CocShell``."""
+        return cast(CocShell, self.shell)
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.shell.register_magics(CocMagics)
+        self.coc_shell.register_magics(CocMagics)
 
     def _process_children(self) -> list[Any]:
         """The kernel's child processes, for ipykernel's shutdown; a confined kernel may not
@@ -38,13 +43,13 @@ class CocKernel(IPythonKernel):
 
     def init_metadata(self, parent: Any) -> dict[str, Any]:
         """Start a request's metadata; forget the previous cell's run."""
-        self.shell.last_run = None
+        self.coc_shell.last_run = None
         return super().init_metadata(parent)
 
     def finish_metadata(self, parent: Any, metadata: dict[str, Any], reply_content: dict) -> dict:
         """Put the cell's trace into the execute_reply metadata under ``lmulator``."""
         metadata = super().finish_metadata(parent, metadata, reply_content)
-        run = self.shell.last_run
+        run = self.coc_shell.last_run
         if run is not None:
             records = marked_records(run.trace)
             if records:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -25,6 +25,9 @@ from .paths import path_in_notebook_dir, resolve_in_notebook_dir
 from .render import mark_bundle, marked_records, trace_table
 from .sandbox import KERNEL_NAMES, LM_PROGRAM_FILE
 
+if TYPE_CHECKING:
+    from .shell import CocShell
+
 LM_SETTINGS = ("base_url", "model", "temperature", "cache", "record", "replay_file", "timeout")
 
 
@@ -33,9 +36,14 @@ class CocMagics(Magics):
     """Magics that show and change how cells are emulated."""
 
     @property
+    def coc_shell(self) -> CocShell:
+        """The kernel's shell (these magics are registered on a ``CocShell`` only)."""
+        return cast("CocShell", self.shell)
+
+    @property
     def session(self) -> Any:
         """The shell's lmulator session."""
-        return self.shell.lm_session
+        return self.coc_shell.lm_session
 
     @line_magic
     def lm(self, line: str) -> None:
@@ -94,12 +102,12 @@ class CocMagics(Magics):
                 )
         from dataclasses import replace
 
-        self.shell.set_lm_config(replace(cfg, **update))
+        self.coc_shell.set_lm_config(replace(cfg, **update))
 
     def _notebook_path(self) -> str:
         import os
 
-        path = os.environ.get("JPY_SESSION_NAME") or self.shell.user_ns.get("__session__")
+        path = os.environ.get("JPY_SESSION_NAME") or self.coc_shell.user_ns.get("__session__")
         return path if isinstance(path, str) and path else "notebook.ipynb"
 
     def _show(self) -> None:
@@ -156,7 +164,7 @@ class CocMagics(Magics):
             if name not in ("restricted", "trusted"):
                 print("%policy: choose restricted or trusted")
                 return
-            self.shell.set_lm_policy(name)
+            self.coc_shell.set_lm_policy(name)
         p = self.session.policy
         print(f"policy: {p.name}")
         if p.restricted:
@@ -183,7 +191,7 @@ class CocMagics(Magics):
     @line_magic
     def state(self, line: str) -> None:
         """%state: the variables, and which came from the LM."""
-        hidden = set(self.shell.user_ns_hidden)
+        hidden = set(self.coc_shell.user_ns_hidden)
         names = {
             k: v
             for k, v in self.session.user_names().items()
@@ -235,7 +243,7 @@ class CocMagics(Magics):
             from dataclasses import replace
 
             try:
-                self.shell.set_lm_config(replace(self.session.config, **changes))
+                self.coc_shell.set_lm_config(replace(self.session.config, **changes))
             except ConfigError as exc:
                 print(f"%limits: {exc}")
                 return
@@ -257,7 +265,7 @@ class CocMagics(Magics):
             print("%%isolated: the only option is restart (a fresh child process)")
             return None
         try:
-            session = self.shell.isolated_session(restart=option == "restart")
+            session = self.coc_shell.isolated_session(restart=option == "restart")
         except (ConfigError, IsolationError) as exc:
             print(f"%%isolated: {exc}")
             return None
@@ -282,7 +290,7 @@ class CocMagics(Magics):
         from .explorer import TraceExplorer
 
         explorer = TraceExplorer(self.session)
-        self.shell.lm_explorer = explorer
+        self.coc_shell.lm_explorer = explorer
         return explorer.widget
 
     def _coc_examples(self, line: str) -> list[tuple[str, str]] | None:
@@ -309,12 +317,12 @@ class CocMagics(Magics):
             print(f"%%coc: {exc}")
             return None
         try:
-            with self.shell.progress.working("the LM is writing a program"):
+            with self.coc_shell.progress.working("the LM is writing a program"):
                 program = write_program(self.session, question, examples)
         except EmulationError as exc:
             print(f"%%coc: {exc}")
             return None
-        self.shell.user_ns[PROGRAM_NAME] = program
+        self.coc_shell.user_ns[PROGRAM_NAME] = program
         display(
             {
                 "text/markdown": f"```python\n{program}```\n*(kept as `{PROGRAM_NAME}`)*",
@@ -322,13 +330,13 @@ class CocMagics(Magics):
             },
             raw=True,
         )
-        ns = self.shell.user_ns
+        ns = self.coc_shell.user_ns
         kernel_names = {n: ns[n] for n in KERNEL_NAMES if n in ns}
-        self.shell.lm_program_running = True
+        self.coc_shell.lm_program_running = True
         try:
             run = self.session.run(program + "\nanswer\n", name=LM_PROGRAM_FILE)
         finally:
-            self.shell.lm_program_running = False
+            self.coc_shell.lm_program_running = False
             rebound = sorted(n for n, v in kernel_names.items() if ns.get(n) is not v)
             ns.update(kernel_names)  # the program may not rebind the kernel's names
         if rebound:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import types
 from typing import Any
 
 from lmulator import exposed_modules
@@ -156,7 +157,7 @@ class RestrictedIPython:
 
 def lm_code_on_stack() -> bool:
     """Whether code the LM wrote (a ``%%coc`` program, its functions and methods) is running."""
-    frame = sys._getframe(1)
+    frame: types.FrameType | None = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_filename == LM_PROGRAM_FILE:
             return True

@@ -124,6 +124,7 @@ class CocShell(ZMQInteractiveShell):
     _isolated = AnyTrait(None, allow_none=True)
     lm_program_running = Bool(False)
     last_run = AnyTrait(None, allow_none=True)
+    lm_explorer = AnyTrait(None, allow_none=True)  # the %explore widget's controller, kept alive
     _sandbox_warned = Bool(False)
 
     def init_user_ns(self) -> None:
@@ -208,7 +209,7 @@ class CocShell(ZMQInteractiveShell):
         """Run the cell through lmulator instead of exec; show value, marks and errors."""
         if not nodelist:
             return False
-        cached = linecache.cache.get(cell_name)
+        cached: Any = linecache.cache.get(cell_name)
         source = "".join(cached[2]) if cached else "\n".join(ast.unparse(n) for n in nodelist)
         self._warn_unconfined_once()
         self.progress.new_cell()

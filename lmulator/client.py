@@ -13,7 +13,10 @@ SCHEMA_STYLES = ("auto", "json_schema", "json_object")
 class ChatClient(Protocol):
     """Anything that turns chat messages and a reply schema into reply text."""
 
-    model: str
+    @property
+    def model(self) -> str:
+        """The model name requests are sent for."""
+        ...
 
     def complete(self, messages: list[dict[str, str]], schema: dict[str, Any], name: str) -> str:
         """Return the text of the LM's reply."""
@@ -131,11 +134,11 @@ class OpenAIChatClient:
         if self.max_tokens:
             kwargs["max_tokens"] = self.max_tokens
         client = self._client.with_options(max_retries=0) if probe else self._client
-        resp = client.chat.completions.create(
+        resp = client.chat.completions.create(  # type: ignore[call-overload]
             model=self.model,
-            messages=messages,  # type: ignore[arg-type]
+            messages=messages,
             temperature=self.temperature,
-            response_format=response_format(style, schema, name),  # type: ignore[arg-type]
+            response_format=response_format(style, schema, name),
             **kwargs,
         )
         self.usage.calls += 1

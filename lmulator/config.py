@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .client import SCHEMA_STYLES
 from .errors import ConfigError
@@ -95,7 +96,8 @@ class Config:
 
     def with_(self, **changes: object) -> Config:
         """A copy with some fields changed (None values leave a field as it is)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None}).validate()
+        kept: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, **kept).validate()
 
 
 def from_env(env: Mapping[str, str] | None = None) -> Config:

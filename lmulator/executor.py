@@ -120,7 +120,10 @@ def make_client(config: Config) -> ChatClient:
     if config.cache == "off":
         return client
     path = default_cache_path() if config.cache == "auto" else config.cache
-    return CachedClient(client, ReplyCache(path), f"{endpoint}@t={config.temperature}")
+    cached: ChatClient = CachedClient(
+        client, ReplyCache(path), f"{endpoint}@t={config.temperature}"
+    )
+    return cached
 
 
 def _constant_key(value: Any) -> Any:
@@ -344,7 +347,7 @@ class Session:
         current = self._current_cell
         if site.cell == current and site.kind != "stub":
             return site.line, self._line_text(site)
-        frame = sys._getframe(1)
+        frame: types.FrameType | None = sys._getframe(1)
         while frame is not None:
             if frame.f_code.co_filename == current:
                 return frame.f_lineno, self._cell_line(current, frame.f_lineno)
@@ -515,7 +518,9 @@ class Session:
     def _lm_or_standin(
         self, site: Site, target: str, memo: tuple, uses: dict | None | bool = False
     ) -> Any:
-        uses = site.uses if uses is False else uses
+        """The LM's value for a missing piece where JSON can serve its uses, else a stand-in."""
+        if isinstance(uses, bool):  # not given: the site's own uses
+            uses = site.uses
         reason = None
         if uses and (uses.get("called") or uses.get("entered") or uses.get("attrs")):
             # JSON cannot hold what is called, entered or has attributes: no LM call for it.

@@ -14,7 +14,7 @@ import sys
 import types
 import typing
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
@@ -283,7 +283,7 @@ class PrivateGuard:
             if cls in ok:
                 return obj
             if isinstance(obj, super):
-                check(obj.__self__)  # super()._helper() on the program's own instance
+                check(cast(Any, obj).__self__)  # super()._helper() on the program's own
                 return obj
             if isinstance(obj, type):
                 if obj.__module__ == module:
@@ -546,7 +546,7 @@ def guarded_singledispatch(func: Callable[..., Any]) -> Callable[..., Any]:
             return register(first, cls)
         return register(cls, method)
 
-    dispatcher.register = checked_register  # type: ignore[attr-defined]
+    dispatcher.register = checked_register  # type: ignore[method-assign,assignment]
     return dispatcher
 
 
@@ -730,6 +730,8 @@ class _LazySubmodule:
 
 class StreamWriter:
     """A write-only stand-in for ``sys.stdout``/``sys.stderr``: it reaches nothing else."""
+
+    _name: str
 
     def __init__(self, name: str) -> None:
         object.__setattr__(self, "_name", name)

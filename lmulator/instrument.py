@@ -12,6 +12,7 @@ import ast
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 from .astutil import located
 from .expect import from_annotation, infer_expectations
@@ -42,6 +43,10 @@ _NEVER_WRAPPED = (
     ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal,
     ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Raise, ast.Assert,
 )  # fmt: skip
+
+
+#: A node type kept through a rewrite (an expression stays an expression).
+ExprT = TypeVar("ExprT", bound=ast.AST)
 
 
 @dataclass
@@ -368,7 +373,7 @@ class Instrumenter:
         self.sites: dict[int, Site] = {}
         self._bound: set[str] = set()
         self._module_bound: set[str] = set()
-        self._uses: dict[str, dict] = {}
+        self._uses: dict[str | int, dict] = {}
         self._call_targets: dict[int, str] = {}
         self._names = _Names()
         self._any_undefined = False
@@ -412,7 +417,7 @@ class Instrumenter:
         last = _utf8_slice(self.lines[end - 1], 0, end_col)
         return "\n".join([first, *self.lines[lineno : end - 1], last])
 
-    def _new_site(self, kind: str, node: ast.AST, **kw: object) -> Site:
+    def _new_site(self, kind: str, node: ast.stmt | ast.expr, **kw: object) -> Site:
         site = Site(
             id=next(self.ids),
             kind=kind,
@@ -517,9 +522,9 @@ class Instrumenter:
         if isinstance(stmt, (ast.If, ast.For, ast.While, ast.With)):
             self._mark_branches(stmt, ctx)
         if isinstance(stmt, ast.AnnAssign):
-            stmt.annotation = self._annotation(stmt.annotation)
+            stmt.annotation = cast(ast.expr, self._annotation(stmt.annotation))
         if self.partial and ctx.scope == "module" and _ends_snippet(stmt):
-            value = stmt.value if isinstance(stmt, ast.Return) else stmt.value.value  # type: ignore[union-attr]
+            value = stmt.value if isinstance(stmt, ast.Return) else cast(Any, stmt).value.value
             call = ast.Call(ast.Name("exit", ast.Load()), [value] if value is not None else [], [])
             stmt = located(ast.Expr(call), stmt)
         if isinstance(stmt, ast.Return) and stmt.value is not None:
@@ -689,11 +694,12 @@ class Instrumenter:
 
     # -- expressions -------------------------------------------------------------
 
-    def _expr(self, ctx: _Context, node: ast.AST) -> ast.AST:
+    def _expr(self, ctx: _Context, node: ExprT) -> ExprT:
+        """``node`` with reads of missing names and calls of missing functions hooked."""
         if not self.value_hooks or not (self._any_undefined or self.partial):
             return node
         local = ctx.local | ctx.enclosing if ctx.scope == "function" else frozenset()
-        return _ValueRewriter(self, local, ctx.scope == "module").visit(node)
+        return cast(ExprT, _ValueRewriter(self, local, ctx.scope == "module").visit(node))
 
     def is_missing(self, name: str, local: frozenset[str], module_scope: bool) -> bool:
         """Whether a name read here may have no binding when it runs.
@@ -766,7 +772,10 @@ class _ValueRewriter(ast.NodeTransformer):
                 node,
                 name=dotted[1],
                 expect=self.owner._expect.get(id(node)),
-                uses=_merge_uses(self.owner._uses.get(id(node)), self.owner._uses.get(target)),
+                uses=_merge_uses(
+                    self.owner._uses.get(id(node)),
+                    self.owner._uses.get(target) if target is not None else None,
+                ),
                 root_uses=self.owner._uses.get(dotted[0]),
             )
             call = ast.Call(

@@ -6,7 +6,7 @@ import ast
 import datetime
 import decimal
 import fractions
-from typing import Any
+from typing import Any, cast
 
 from .errors import ReplyError
 
@@ -71,7 +71,7 @@ def _value(node: ast.AST, depth: int) -> Any:
         if any(k is None for k in node.keys):
             raise ReplyError("$py literal may not unpack a dict")
         return {
-            _hashable(_value(k, d)): _value(v, d)
+            _hashable(_value(cast(ast.expr, k), d)): _value(v, d)
             for k, v in zip(node.keys, node.values, strict=True)
         }
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 
 def _watch_parent(parent: int) -> None:
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from .prompt_state import PrefixStateCache
 
-        llama = server_app._llama_proxy._current_model  # type: ignore[union-attr]
+        llama: Any = server_app._llama_proxy._current_model  # type: ignore[union-attr]
         llama.set_cache(PrefixStateCache(Path(args.prompt_cache), f"ctx{args.ctx}"))
     print(f"port {port}", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import builtins
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
 
@@ -240,7 +240,7 @@ class _PolicyTransformer(RestrictingNodeTransformer):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else (
                 [stmt.target] if isinstance(stmt, ast.AnnAssign) else [])  # fmt: skip
             if any(isinstance(t, ast.Name) and t.id == "__match_args__" for t in targets):
-                value = stmt.value
+                value = cast(ast.Assign | ast.AnnAssign, stmt).value
                 names = value.elts if isinstance(value, (ast.Tuple, ast.List)) else None
                 if names is None or not all(
                     isinstance(n, ast.Constant)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 # How many items iterating a stand-in yields: one lets a loop body run once.
@@ -74,8 +74,8 @@ class StandIn:
     def __enter__(self) -> StandIn:
         return StandIn(f"{self._name} (entered)")
 
-    def __exit__(self, *exc: Any) -> bool:
-        return False
+    def __exit__(self, *exc: Any) -> None:
+        return None
 
     def __hash__(self) -> int:
         return id(self)
@@ -127,7 +127,7 @@ class StandIn:
     def __mro_entries__(self, bases: tuple) -> tuple[type, ...]:
         return (StandInBase,)
 
-    def __await__(self) -> Iterator[Any]:
+    def __await__(self) -> Generator[Any, None, Any]:
         yield from ()
         return self
 
@@ -348,8 +348,8 @@ class _Dressed:
     def __enter__(self) -> Any:
         return self
 
-    def __exit__(self, *exc: Any) -> bool:
-        return False
+    def __exit__(self, *exc: Any) -> None:
+        return None
 
 
 for _op in _BINARY_OPS:

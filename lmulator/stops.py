@@ -28,9 +28,10 @@ from typing import Any
 STOP_NAME = "__lmulator_stop__"
 
 
-def _check(node: ast.AST) -> ast.If:
-    where = {"lineno": node.lineno, "col_offset": node.col_offset,
-             "end_lineno": node.end_lineno, "end_col_offset": node.end_col_offset}  # fmt: skip
+def _check(node: ast.stmt) -> ast.If:
+    where: dict[str, Any] = {"lineno": node.lineno, "col_offset": node.col_offset,
+                             "end_lineno": node.end_lineno,
+                             "end_col_offset": node.end_col_offset}  # fmt: skip
     return ast.If(
         test=ast.Name(STOP_NAME, ast.Load(), **where),
         body=[ast.Raise(exc=ast.Name(STOP_NAME, ast.Load(), **where), cause=None, **where)],

@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             script = json.load(fh)
     server = serve(args.port, script)
     host, port = server.server_address[:2]
-    print(f"listening on http://{host}:{port}/v1", flush=True)
+    print(f"listening on http://{host!s}:{port}/v1", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
