@@ -105,7 +105,7 @@ def test_each_task_has_three_exemplars_that_parse():
 
 
 def test_exemplars_go_into_the_prompt_and_are_never_scored(lm, tmp_path, capsys):
-    """A task with shipped exemplars: all three methods see them; their questions are skipped."""
+    """A task with shipped exemplars: the methods see them; their questions are never scored."""
     shipped = load_examples("navigate")
     items = [{"input": q, "target": "No"} for q, _ in shipped]
     question = "If you follow these instructions, do you return to the starting point? Take 1 step."
@@ -121,7 +121,10 @@ def test_exemplars_go_into_the_prompt_and_are_never_scored(lm, tmp_path, capsys)
     assert len(lm.log()) == 3  # one question per method: the exemplars were not scored
     for request in lm.log():
         text = json.dumps(request["messages"])
-        assert "Take 3 steps. Take 6 steps. Take 9 steps." in text  # an exemplar question
+        if "Think step by step" in text:  # chain of thought is told the answers' form
+            assert "This task's answers look like: No." in text and "Take 9 steps" not in text
+        else:  # coc and direct see the exemplar questions
+            assert "Take 3 steps. Take 6 steps. Take 9 steps." in text
     coc = next(r for r in lm.log() if "You write short Python" in json.dumps(r["messages"]))
     assert "x, y, dx, dy = 0, 0, 0, 1" in json.dumps(coc["messages"])  # its program
     out = capsys.readouterr().out

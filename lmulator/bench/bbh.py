@@ -3,8 +3,10 @@
 Chain of Code runs as the paper does: per task, three question -> program exemplars
 (``lmulator/coc_examples/<task>.txt``, written from dev-split examples that are never scored), the
 LM writes a program for the question, the engine runs it and emulates the helpers nobody defined.
-Chain of thought and direct answers see the same three questions with their answers, so all
-three methods know the answer's format. Examples run one at a time on the embedded model, or
+Direct answers see the same three questions with their answers; chain of thought is told the
+form of those answers (worked examples would need rationales the data does not have, and bare
+answers teach a small model to skip the thinking). Examples run one at a time on the embedded
+model, or
 ``--jobs N`` at once (each in its own process) against an endpoint that can take it.
 """
 
@@ -30,9 +32,11 @@ METHODS = ("coc", "cot", "direct")
 
 COT_PROMPT = (
     "Answer the question. Think step by step, then end with a line of the form "
-    "'So the answer is X.' where X has the same form as in the examples."
+    "'So the answer is X.'"
 )
 DIRECT_PROMPT = "Answer the question with the answer only, in the same form as the examples."
+DIRECT_TOKENS = 64  # an answer, not an essay
+COT_TOKENS = 700
 YES_NO = {"yes", "no"}
 
 
@@ -90,23 +94,28 @@ class Job:
     answers: tuple[str, ...] = ()
 
 
-def _ask_text(session: Session, system: str, job: Job, final: Callable[[str], str]) -> str:
+def _ask_text(session: Session, system: str, job: Job, max_tokens: int) -> str:
+    """Direct: the task's three questions with their answers, then the question. Chain of
+    thought: no worked examples (answers alone would teach it to skip the thinking), but the form
+    the task's answers take."""
     messages = []
-    for (question, _), target in zip(job.examples, job.answers, strict=True):
-        messages.append({"role": "user", "content": f"{system}\n\nQuestion: {question}"})
-        messages.append({"role": "assistant", "content": final(target)})
+    if job.method == "direct":
+        for (question, _), target in zip(job.examples, job.answers, strict=True):
+            messages.append({"role": "user", "content": f"{system}\n\nQuestion: {question}"})
+            messages.append({"role": "assistant", "content": target})
+    elif job.answers:
+        forms = ", ".join(dict.fromkeys(job.answers))
+        system = f"{system} This task's answers look like: {forms}."
     messages.append({"role": "user", "content": f"{system}\n\nQuestion: {job.input.strip()}"})
-    return session.emulator.client.complete_text(messages)
+    return session.emulator.client.complete_text(messages, max_tokens)
 
 
 def answer(session: Session, job: Job) -> str:
     """One method's answer to one question."""
     if job.method == "direct":
-        return _ask_text(session, DIRECT_PROMPT, job, lambda t: t)
+        return _ask_text(session, DIRECT_PROMPT, job, DIRECT_TOKENS)
     if job.method == "cot":
-        return extract_final(
-            _ask_text(session, COT_PROMPT, job, lambda t: f"So the answer is {t}.")
-        )
+        return extract_final(_ask_text(session, COT_PROMPT, job, COT_TOKENS))
     try:
         with quiet_io(), wall_clock_limit(job.seconds, TimeLimit):
             result = reason(job.input, session, list(job.examples) or None)
