@@ -10,10 +10,9 @@ from typing import Any
 
 from lmulator import exposed_modules
 from lmulator.guards import (
-    HOST_ATTRIBUTES,
-    HOST_CHECKED,
     PolicyError,
     attribute_name_allowed,
+    register_host,
     replace_members,
     sys_module,
 )
@@ -49,6 +48,31 @@ WIDGET_NAMES = frozenset(
     }
 )  # fmt: skip
 exposed_modules.LISTED.setdefault("ipywidgets", WIDGET_NAMES)
+
+# The packages of the notebook machinery, and the attributes through which their objects reach
+# the kernel: the kernel, its shell, comms, sessions, logs; trait introspection (which hands out
+# every trait value: a widget's comm, a comm's kernel); from_file/from_url (read by name).
+HOST_PACKAGES = frozenset(
+    {
+        "ipywidgets",
+        "ipykernel",
+        "IPython",
+        "comm",
+        "traitlets",
+        "jupyter_client",
+        "zmq",
+        "cockernel",
+    }
+)
+HOST_ATTRIBUTES = frozenset(
+    {
+        "kernel", "shell", "comm", "comm_manager", "session", "parent", "log", "trait_values",
+        "traits", "class_traits", "class_own_traits", "trait_metadata", "trait_defaults",
+        "class_trait_names", "trait_events", "observe", "unobserve", "unobserve_all",
+        "on_trait_change", "set_trait", "add_traits", "from_file", "from_url",
+        "get_manager_state", "widgets", "_active_widgets", "handle_comm_opened",
+    }
+)  # fmt: skip
 
 
 def _trait_names(names: Any, obj: Any) -> list[str]:
@@ -94,8 +118,11 @@ def _checked_link(function: Any) -> Any:
 def _install_widget_checks() -> None:
     import ipywidgets
 
-    HOST_CHECKED["observe"] = _checked_observe
-    HOST_CHECKED["unobserve"] = _checked_unobserve
+    register_host(
+        HOST_PACKAGES,
+        HOST_ATTRIBUTES,
+        {"observe": _checked_observe, "unobserve": _checked_unobserve},
+    )
     replace_members(
         "ipywidgets",
         {"link": _checked_link(ipywidgets.link), "dlink": _checked_link(ipywidgets.dlink)},

@@ -52,36 +52,27 @@ ALLOWED_DUNDER_ATTRIBUTES = frozenset(
 # Attribute names whose static reads still go through the runtime guard, because
 # what they return depends on the object (str.format walks attributes; an
 # AttributeError's ``obj`` hands out the object whose access failed).
-# Attributes through which objects of the notebook machinery (widgets, displays) reach the
-# kernel and its shell; refused on objects of those packages.
-# Trait introspection hands out every trait value (a widget's comm, a comm's kernel) and
-# from_file/from_url read files or URLs by name.
-HOST_ATTRIBUTES = frozenset(
-    {
-        "kernel", "shell", "comm", "comm_manager", "session", "parent", "log", "trait_values",
-        "traits", "class_traits", "class_own_traits", "trait_metadata", "trait_defaults",
-        "class_trait_names", "trait_events", "observe", "unobserve", "unobserve_all",
-        "on_trait_change", "set_trait", "add_traits", "from_file", "from_url",
-        "get_manager_state", "widgets", "_active_widgets", "handle_comm_opened",
-    }
-)  # fmt: skip
+# A host (the Jupyter kernel) registers the packages of its machinery and the attributes through
+# which their objects reach it (``register_host``); the engine alone knows none, so in the CLI
+# ``math.log`` is a plain attribute read.
+HOST_ATTRIBUTES: set[str] = set()
+HOST_PACKAGES: set[str] = set()
 #: Host attributes given back in a checked form instead of refused.
 HOST_CHECKED: dict[str, Callable[[Any], Any]] = {}
-HOST_PACKAGES = frozenset(
-    {
-        "ipywidgets",
-        "ipykernel",
-        "IPython",
-        "comm",
-        "traitlets",
-        "jupyter_client",
-        "zmq",
-        "cockernel",
-    }
-)
-RUNTIME_GUARDED_ATTRIBUTES = (
-    frozenset({"format", "format_map", "obj", "__dict__", "__class__"}) | HOST_ATTRIBUTES
-)
+RUNTIME_GUARDED_ATTRIBUTES: set[str] = {"format", "format_map", "obj", "__dict__", "__class__"}
+
+
+def register_host(
+    packages: Iterable[str],
+    attributes: Iterable[str],
+    checked: dict[str, Callable[[Any], Any]] | None = None,
+) -> None:
+    """Refuse ``attributes`` on objects of ``packages`` (or give the ``checked`` form)."""
+    HOST_PACKAGES.update(packages)
+    attributes = set(attributes)
+    HOST_ATTRIBUTES.update(attributes)
+    RUNTIME_GUARDED_ATTRIBUTES.update(attributes)
+    HOST_CHECKED.update(checked or {})
 
 
 class PolicyError(Refusal, Exception):
