@@ -17,13 +17,19 @@ from lmulator.executor import state_repr
 from lmulator.guards import PolicyError
 from lmulator.isolation import IsolationError
 from lmulator.limits import wall_clock_paused
-from lmulator.reason import PROGRAM_NAME, example_tasks, load_examples, write_program
+from lmulator.reason import (
+    PROGRAM_NAME,
+    example_tasks,
+    load_examples,
+    run_program,
+    write_program,
+)
 from lmulator.replay import replay_path_for
 from lmulator.sandbox.runner import broker_holds_key, current_confinement
 
 from .paths import path_in_notebook_dir, resolve_in_notebook_dir
 from .render import mark_bundle, marked_records, trace_table
-from .sandbox import KERNEL_NAMES, LM_PROGRAM_FILE
+from .sandbox import KERNEL_NAMES
 
 if TYPE_CHECKING:
     from .shell import CocShell
@@ -334,14 +340,14 @@ class CocMagics(Magics):
         kernel_names = {n: ns[n] for n in KERNEL_NAMES if n in ns}
         self.coc_shell.lm_program_running = True
         try:
-            run = self.session.run(program + "\nanswer\n", name=LM_PROGRAM_FILE)
+            run = run_program(self.session, program)
         finally:
             self.coc_shell.lm_program_running = False
             rebound = sorted(n for n, v in kernel_names.items() if ns.get(n) is not v)
             ns.update(kernel_names)  # the program may not rebind the kernel's names
         if rebound:
             print(f"%%coc: the program rebound {', '.join(rebound)}; they were put back")
-        marks = mark_bundle(program + "\nanswer\n", run.trace)
+        marks = mark_bundle(run.source, run.trace)
         if marks is not None:
             display(marks[0], metadata=marks[1], raw=True)
         if run.error is not None:

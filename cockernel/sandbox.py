@@ -17,11 +17,11 @@ from lmulator.guards import (
     sys_module,
 )
 from lmulator.policy import DEFAULT_ALLOWED_MODULES, Policy
+from lmulator.reason import LM_PROGRAM_FILE
 
 from .paths import path_in_notebook_dir
 
-#: The file name of programs the LM writes for ``%%coc``; code compiled under it never runs a magic.
-LM_PROGRAM_FILE = "<coc-program>"
+# Code compiled under LM_PROGRAM_FILE (a program the LM wrote) never runs a magic.
 
 #: Names the kernel puts in the namespace that an LM value or delta may never rebind.
 KERNEL_NAMES = frozenset(

@@ -11,6 +11,8 @@ from typing import Any
 from .executor import RunResult, Session
 
 PROGRAM_NAME = "coc_program"
+#: The file name programs the LM wrote are compiled under (the kernel looks for it on the stack).
+LM_PROGRAM_FILE = "<coc-program>"
 
 SYSTEM = (
     "You write short Python programs that answer questions. Use plain Python. When a step "
@@ -125,6 +127,12 @@ def write_program(
     return extract_program(client.complete_text(program_messages(question, examples)))
 
 
+def run_program(session: Session, program: str) -> RunResult:
+    """Run a program the LM wrote; its value is ``answer`` when the program sets one."""
+    source = program + "\nanswer\n" if re.search(r"\banswer\b", program) else program
+    return session.run(source, name=LM_PROGRAM_FILE)
+
+
 def reason(
     question: str,
     session: Session | None = None,
@@ -134,7 +142,4 @@ def reason(
     session = session or Session()
     program = write_program(session, question, examples)
     session.namespace[PROGRAM_NAME] = program
-    run = session.run(
-        program + "\nanswer\n" if "answer" in program else program, name="<coc-program>"
-    )
-    return Reasoning(question, program, run)
+    return Reasoning(question, program, run_program(session, program))
