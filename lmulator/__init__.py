@@ -2,7 +2,9 @@
 
 from .config import Config
 from .executor import RunResult, Session
+from .isolation import IsolatedSession
+from .policy import Policy
 from .reason import reason
 
-__all__ = ["Config", "RunResult", "Session", "reason"]
+__all__ = ["Config", "IsolatedSession", "Policy", "RunResult", "Session", "reason"]
 __version__ = "0.1.0"  # the project's one version (pyproject.toml and cockernel read it)
