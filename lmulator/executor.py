@@ -8,6 +8,7 @@ import itertools
 import keyword
 import linecache
 import sys
+import time
 import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -230,6 +231,9 @@ class Session:
         self.native_statement: Callable[[ast.stmt], bool] | None = None
         # Names the host put in the namespace (get_ipython, display) that no LM reply may bind.
         self.protected_names: frozenset[str] = frozenset()
+        # After this monotonic time no LM request is sent (a partial program's time budget):
+        # what is missing gets a stand-in instead.
+        self.lm_deadline: float | None = None
         #: ``from __future__`` features the cells asked for (compiled in; never inherited from
         #: the engine's own modules).
         self.future_flags = 0
@@ -374,6 +378,11 @@ class Session:
             TraceRecord(site.line, self._line_text(site), "ran", bindings=bindings or None)
         )
 
+    def _check_lm_budget(self) -> None:
+        """Refuse to ask the LM once ``lm_deadline`` (a monotonic time) has passed."""
+        if self.lm_deadline is not None and time.monotonic() > self.lm_deadline:
+            raise EmulationError("no time left to ask the LM in this run")
+
     def emulate_value(
         self,
         site: Site,
@@ -401,6 +410,7 @@ class Session:
             memo_key=make_memo_key("value", *memo),
         )
         try:
+            self._check_lm_budget()
             ex = self.emulator.value(req)
         except EmulationError as exc:
             self._record(
@@ -464,6 +474,7 @@ class Session:
             memo_key=make_memo_key("delta", statement, state, keys, masked),
         )
         try:
+            self._check_lm_budget()
             ex = self.emulator.delta(req, self.forbidden_keys())
         except EmulationError as err:
             self._record(TraceRecord(line, line_text, "error", error=str(err.detail)))

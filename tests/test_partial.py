@@ -197,3 +197,16 @@ def test_a_session_for_snippets_sets_both_knobs():
     assert s.config.partial and s.policy.name == "partial"
     result = s.run("import pandas as pd\nframe = pd.read_csv(path)\nrows = len(frame)")
     assert result.error is None and s.namespace["rows"] == 1  # stand-ins all the way
+
+
+def test_past_its_lm_budget_a_partial_program_gets_stand_ins(lm, session):
+    import time
+
+    from lmulator.standin import StandIn
+
+    lm.rules(value_rule("count", 3))
+    s = session(partial=True, policy="partial")
+    s.lm_deadline = time.monotonic() - 1  # the budget is spent
+    result = s.run("n = count\nm = n + 1")
+    assert result.error is None and isinstance(s.namespace["n"], StandIn)
+    assert lm.log() == []  # no request was sent

@@ -73,6 +73,10 @@ def _config(lm: str, emulate_statements: bool) -> Config:
     )
 
 
+#: The share of a file's time limit during which the LM may be asked.
+LM_SHARE = 0.4
+
+
 def measure(path: Path, lm: str, seconds: float, raise_errors: bool = False) -> FileCoverage:
     """Run one file twice (stop at the first failure; emulate failures and go on)."""
     out = FileCoverage(str(path))
@@ -90,6 +94,9 @@ def measure(path: Path, lm: str, seconds: float, raise_errors: bool = False) -> 
             config = config.with_(raise_errors=True)
         # The second run reuses the first run's answers: the same request is asked once.
         session = Session.for_snippets(config, emulator=emulator)
+        # The LM may be asked during the first part of the file's time budget only, so that its
+        # answers never push a file past the limit (the rest of the run uses stand-ins).
+        session.lm_deadline = time.monotonic() + seconds * LM_SHARE
         emulator = session.emulator
         result, timed_out = run_program(session, source, str(path), seconds, exercise=True)
         trace = result.trace if result is not None else session.current_trace
