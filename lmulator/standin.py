@@ -360,6 +360,12 @@ for _op in _ORDERING:
 
 
 class _DressedNumber(_Dressed):
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass  # a number cannot take items; a stand-in takes them and forgets them
+
+    def __delitem__(self, key: Any) -> None:
+        pass
+
     def __iter__(self) -> Iterator[StandIn]:
         return iter([StandIn(f"{self!r}[0]")])
 
@@ -387,6 +393,15 @@ class DressedStr(_Dressed, str):
             return float(str(self))
         except ValueError:
             return 1.0
+
+    def __index__(self) -> int:
+        return int(self)  # as an index or a count, like a stand-in
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass  # a string cannot take items; a stand-in takes them and forgets them
+
+    def __delitem__(self, key: Any) -> None:
+        pass
 
 
 class DressedInt(_DressedNumber, int):

@@ -187,6 +187,9 @@ def test_an_lm_value_does_what_it_can_and_a_stand_in_does_the_rest():
     assert (country > 3) is False and (country == "France") is True
     assert int(country) == 1 and int(dress("7")) == 7 and float(dress("2.5")) == 2.5
     assert table["a"] == 1 and isinstance(table["missing"], StandIn)
+    assert "abc"[dress("1")] == "b" and [10, 20][dress("x")] == 20  # an index, as a stand-in's
+    count["k"] = 1  # item assignment on a number or string is absorbed, as by a stand-in
+    country["k"] = 1
 
 
 def test_a_session_for_snippets_sets_both_knobs():
