@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _string
+import abc
 import builtins
 import collections
 import dataclasses
@@ -59,7 +60,9 @@ HOST_ATTRIBUTES: set[str] = set()
 HOST_PACKAGES: set[str] = set()
 #: Host attributes given back in a checked form instead of refused.
 HOST_CHECKED: dict[str, Callable[[Any], Any]] = {}
-RUNTIME_GUARDED_ATTRIBUTES: set[str] = {"format", "format_map", "obj", "__dict__", "__class__"}
+RUNTIME_GUARDED_ATTRIBUTES: set[str] = {
+    "format", "format_map", "obj", "__dict__", "__class__", "register",
+}  # fmt: skip
 
 
 def register_host(
@@ -203,6 +206,10 @@ def static_getattr(obj: Any, name: str) -> Any:
             )
     elif name == "obj" and isinstance(obj, BaseException):
         raise PolicyError('access to attribute "obj" of an exception is not allowed')
+    elif name == "register" and isinstance(obj, abc.ABCMeta):
+        why = writes.refusal(obj)  # Sized.register(int) changes isinstance for the whole process
+        if why is not None:
+            raise PolicyError(f"{obj.__name__}.register: {why}")
     elif name in HOST_ATTRIBUTES:
         package = (getattr(type(obj), "__module__", None) or "").partition(".")[0]
         if package in HOST_PACKAGES:
@@ -238,7 +245,7 @@ def guarded_hasattr(obj: Any, name: str) -> bool:
 
 def _made_by_program(obj: Any) -> bool:
     """Whether ``obj`` is an instance of a class, a class, or a function the program defined."""
-    namespace_module = _PROGRAM_MODULE
+    namespace_module = writes.PROGRAM_MODULE
     if isinstance(obj, type):
         return obj.__module__ == namespace_module
     if isinstance(obj, types.FunctionType):
@@ -247,9 +254,6 @@ def _made_by_program(obj: Any) -> bool:
     return getattr(cls, "__module__", None) == namespace_module and not isinstance(
         obj, (types.ModuleType, types.BuiltinFunctionType)
     )
-
-
-_PROGRAM_MODULE = "__main__"
 
 
 class PrivateGuard:

@@ -3,6 +3,7 @@ they write only into what the program created, never into shared classes or modu
 
 import collections.abc
 import dataclasses
+import numbers
 import string
 
 import pytest
@@ -37,6 +38,10 @@ PAYLOADS = [
     "import dataclasses, collections.abc\nclass R:\n    def __reduce_ex__(self, proto):\n"
     "        return (lambda: collections.abc.Sized, (), (None, {'seen': 1}))\n"
     "@dataclasses.dataclass\nclass D:\n    r: object\ndataclasses.asdict(D(R()))",
+    # registering a virtual subclass changes isinstance() for the whole process
+    "import collections.abc\ncollections.abc.Mapping.register(int)",
+    "import collections.abc\nr = getattr(collections.abc.Sized, 'register')\nr(int)",
+    "import numbers\nnumbers.Integral.register(str)",
     # make_dataclass: the namespace is a class body, no more
     "import dataclasses\ndataclasses.make_dataclass('C', ['x'], namespace={'__module__': 'os'})",
     "import dataclasses\ndataclasses.make_dataclass('C', ['x'], namespace={'__builtins__': {}})",
@@ -52,6 +57,7 @@ def test_library_writes_into_foreign_objects_are_refused(source):
     assert not hasattr(string.Template, "seen") and "__lt__" not in vars(string.Template)
     assert not hasattr(dataclasses.MISSING, "seen")
     assert not hasattr(string.Template, "__dataclass_fields__")
+    assert not isinstance(1, collections.abc.Mapping) and not isinstance("s", numbers.Integral)
 
 
 def test_the_same_functions_work_on_the_programs_own_objects():
@@ -74,6 +80,13 @@ def test_the_same_functions_work_on_the_programs_own_objects():
         "a = Node([Node([])])\nb = copy.deepcopy(a)\n"
         "(b.kids[0] is a.kids[0], b.tag, copy.copy(a).kids is a.kids)"
     ) == (False, 1, True)
+    assert (
+        value(
+            "import collections.abc\nclass Shape(collections.abc.Sized):\n    pass\nclass Square:\n    pass\n"
+            "Shape.register(Square)\nisinstance(Square(), Shape)"
+        )
+        is True
+    )  # the program's own ABC may register what it likes
     assert value(
         "import types, typing\nns = types.SimpleNamespace(a=1)\nns.b = 2\n"
         "@typing.final\ndef f():\n    return 1\n(ns.a + ns.b, f.__final__)"
