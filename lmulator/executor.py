@@ -36,6 +36,7 @@ from .instrument import (
 )
 from .limits import interrupts_stop, memory_allowance, wall_clock_limit
 from .policy import Policy
+from .repair import MAX_NAMES_PER_STATEMENT, Repairs
 from .replay import ReplayBook
 from .reply import check_delta_key
 from .runtime import MISSING_DEFINITION_ERRORS, Runtime, render_call
@@ -44,7 +45,6 @@ from .standin import (
     SnippetExit,
     StandIn,
     dress,
-    fits_uses,
     snippet_exit,
     typed_standin,
 )
@@ -210,6 +210,8 @@ class Session:
         self.policy.prepare_namespace(self.namespace, module_name)
         self.runtime = Runtime(self)
         self.namespace.update(self.runtime.hooks())
+        #: The made-up values of a partial program, and the LM's repairs where they fail.
+        self.repairs = Repairs(self._ask_for_repair)
         if self.config.partial:
             self.policy.gate.on_refused = StandIn
             self.namespace["exit"] = self.namespace["quit"] = snippet_exit
@@ -395,7 +397,7 @@ class Session:
     ) -> Any:
         """Ask the LM for the value of ``target`` at ``site``; record it in the trace."""
         if self.config.lm == "off":
-            return self._lm_or_standin(site, target, memo)
+            return self._standin(site, target)
         line, line_text = self._locate(site)
         req = Request(
             kind="value",
@@ -480,6 +482,8 @@ class Session:
             self._record(TraceRecord(line, line_text, "error", error=str(err.detail)))
             raise EmulationAbort(err) from None
         delta = ex.delta or {}
+        if self.config.partial:  # LM values fall back to stand-ins for what they cannot do
+            delta = {k: dress(v) for k, v in delta.items()}
         self._record(
             TraceRecord(
                 site_id=site.id,
@@ -522,34 +526,17 @@ class Session:
         if how:
             self._record_resolution(site, root, value, how)
         else:
-            value = self._lm_or_standin(site, root, ("name", root, site.cell), site.root_uses)
+            value = self._standin(site, root)
+        if how != "import":
+            self.repairs.note(root, value, site.root_uses)
         self.namespace[root] = value
         return value
 
-    def _lm_or_standin(
-        self, site: Site, target: str, memo: tuple, uses: dict | None | bool = False
-    ) -> Any:
-        """The LM's value for a missing piece where JSON can serve its uses, else a stand-in."""
-        if isinstance(uses, bool):  # not given: the site's own uses
-            uses = site.uses
-        reason = None
-        if uses and (uses.get("called") or uses.get("entered") or uses.get("attrs")):
-            # JSON cannot hold what is called, entered or has attributes: no LM call for it.
-            reason = "its uses need an object"
-        elif self.config.lm == "on":
-            try:
-                value = self.emulate_value(site, target, memo=memo)
-            except EmulationAbort:
-                reason = "the LM gave no value"  # a partial program goes on with a stand-in
-            else:
-                reason = fits_uses(value, uses)
-                if reason is None:
-                    return dress(value)
-                reason = f"the LM's value does not fit: {reason}"
+    def _standin(self, site: Site, target: str) -> Any:
+        """A stand-in for a missing piece; the LM is asked later, only if it makes a statement
+        fail (`Repairs`)."""
         value = StandIn(target)
         self._record_resolution(site, target, value, "stand-in")
-        if reason and self._trace:
-            self._trace[-1].masked_error = reason
         return value
 
     def resolve_name(self, site: Site, dotted: str) -> Any:
@@ -571,7 +558,7 @@ class Session:
             value = typed_standin(site.expect, target)
             self._record_resolution(site, target, value, "inferred")
             return value
-        return self._lm_or_standin(site, target, ("call", target))
+        return self._standin(site, target)
 
     def stand_in_for_failed_call(self, site: Site, exc: BaseException) -> Any:
         """A call failed only because a stand-in reached it: its result is a stand-in."""
@@ -803,11 +790,7 @@ class Session:
             before = self._snapshot(site.targets)
             mark = len(result.trace)
             try:
-                if as_value:
-                    result.value = eval(codes[i], ns)
-                    result.has_value = True
-                else:
-                    exec(codes[i], ns)
+                self._exec_top(codes[i], as_value, result, site, body[i])
                 if self.config.trace_level == "full" and not isinstance(
                     body[i], COMPOUND_STATEMENTS
                 ):
@@ -852,6 +835,50 @@ class Session:
             finally:
                 self._after_step(site, before, result.trace[mark:])
         return None
+
+    def _exec_top(
+        self, code: types.CodeType, as_value: bool, result: RunResult, site: Site, stmt: ast.stmt
+    ) -> None:
+        """Run one top-level statement; in a partial program, once more after an LM repair."""
+        ns = self.namespace
+        try:
+            if as_value:
+                result.value = eval(code, ns)
+                result.has_value = True
+            else:
+                exec(code, ns)
+        except Exception as exc:
+            if (
+                not self.config.partial
+                or self.config.lm != "on"
+                or isinstance(exc, (Refusal, MemoryError, LmulatorError))
+                or (self.native_statement is not None and self.native_statement(stmt))
+            ):
+                raise
+            undo = self.repairs.mend(site, exc, ns, self.state_for(site.referenced, ns))
+            if undo is None:
+                raise
+            try:
+                if as_value:
+                    result.value = eval(code, ns)
+                    result.has_value = True
+                else:
+                    exec(code, ns)
+            except Exception:
+                undo()  # the made-up values come back; the first failure stands
+                for rec in self._trace[-MAX_NAMES_PER_STATEMENT:]:
+                    if rec.how == "lm" and rec.line == site.line:
+                        rec.masked_error = (
+                            f"{rec.masked_error or ''}; the statement still failed with the LM's "
+                            "value, which was not kept"
+                        ).lstrip("; ")
+                raise exc from None
+
+    def _ask_for_repair(
+        self, site: Site, name: str, *, memo: tuple, state: dict[str, str], error: BaseException
+    ) -> Any:
+        """The LM's value for a made-up name that a failing statement reads."""
+        return self.emulate_value(site, name, memo=memo, state=state, error=error)
 
     # -- provenance and undo ----------------------------------------------------------
 

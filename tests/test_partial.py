@@ -89,12 +89,56 @@ def test_names_bound_later_in_the_snippet_are_resolved_then_rebound():
     assert s.namespace["again"] == "a,b"
 
 
-def test_missing_values_come_from_the_lm_when_one_is_configured(lm):
+def lm_partial(lm):
+    # The first failure ends the run (as the coverage benchmark's headline figure).
+    return Session.for_snippets(Config(base_url=lm.base_url, cache="off", emulate_statements=False))
+
+
+def test_the_lm_is_not_asked_while_made_up_values_serve(lm):
     lm.rules(value_rule("threshold", 0.75))
-    s = Session(Config(base_url=lm.base_url, partial=True, cache="off"), policy="partial")
-    result = s.run("score = 0.9\nok = score\nlevel = threshold\nlevel")
-    assert result.value == 0.75
-    assert hows(result)["threshold"] == "lm"
+    s = lm_partial(lm)
+    result = s.run("score = 0.9\nlevel = threshold\nlevel")
+    assert isinstance(result.value, StandIn)
+    assert hows(result)["threshold"] == "stand-in"
+    assert s.emulator.requests_sent == 0
+
+
+def test_a_statement_that_fails_on_a_made_up_value_is_repaired_by_the_lm(lm):
+    lm.rules(value_rule("names", ["ann", "bo"]))
+    s = lm_partial(lm)
+    # `if names:` makes it a boolean; `len(names)` then fails until the LM gives the list.
+    result = s.run("if names:\n    seen = True\ntotal = len(names)\nafter = total + 1")
+    assert result.error is None, result.error
+    assert s.namespace["total"] == 2 and s.namespace["after"] == 3
+    assert s.emulator.requests_sent == 1
+    asked = [r for r in result.trace if r.how == "lm"]
+    assert asked and asked[0].target == "names" and "TypeError" in asked[0].request["error"]
+
+
+def test_a_repair_that_does_not_help_leaves_the_made_up_value_and_the_first_error(lm):
+    lm.rules(value_rule("names", ["ann"]))  # len() works, then `+ "x"` fails on its own
+    s = lm_partial(lm)
+    result = s.run("if names:\n    seen = True\ntotal = len(names) + 'x'\nafter = 1")
+    assert isinstance(result.error, TypeError) and "bool" in str(result.error)
+    assert s.namespace["names"] is True and "after" not in s.namespace
+    (asked,) = [r for r in result.trace if r.how == "lm"]
+    assert asked.masked_error.endswith("which was not kept")
+
+
+def test_an_lm_value_that_cannot_serve_the_uses_is_not_tried(lm):
+    lm.rules(value_rule("names", 7))  # iterated: a number cannot serve
+    s = lm_partial(lm)
+    result = s.run("if names:\n    pass\nfor n in names:\n    pass")
+    assert isinstance(result.error, TypeError) and s.namespace["names"] is True
+    assert s.emulator.requests_sent == 1
+
+
+def test_no_repair_is_asked_without_an_lm_or_for_the_programs_own_values(lm):
+    result = partial(emulate_statements=False).run("if names:\n    pass\ntotal = len(names)")
+    assert isinstance(result.error, TypeError)
+    s = lm_partial(lm)
+    result = s.run("names = True\ntotal = len(names)")
+    assert isinstance(result.error, TypeError) and s.emulator.requests_sent == 0
 
 
 def test_parse_snippet_dedents_fragments():

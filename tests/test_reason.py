@@ -149,6 +149,30 @@ def test_jobs_run_examples_at_once_with_the_same_figures(lm, tmp_path, capsys):
     assert len(lm.log()) == 6
 
 
+def test_a_journal_keeps_each_scored_example_and_a_second_run_asks_only_the_rest(
+    lm, tmp_path, capsys
+):
+    items = [{"input": f"What is {n} + 1?", "target": str(n + 1)} for n in range(3)]
+    (tmp_path / "add.json").write_text(json.dumps({"examples": items}))
+    lm.rules(
+        *[
+            {"match": [f"Question: What is {n} + 1?"], "content": f"```python\nanswer = {n}+1\n```"}
+            for n in range(3)
+        ]
+    )
+    journal = tmp_path / "journal.jsonl"
+    run_bbh(str(tmp_path), ["add"], limit=2, base_url=lm.base_url, journal=str(journal))
+    assert len(journal.read_text().splitlines()) == 2 and len(lm.log()) == 2
+    accuracy = run_bbh(str(tmp_path), ["add"], base_url=lm.base_url, journal=str(journal))
+    assert accuracy == {"coc": 1.0}
+    assert len(lm.log()) == 3  # only the third question was asked
+    out = capsys.readouterr().out
+    assert "2 of 3 examples already scored" in out and "add: coc 3/3" in out
+    journal.write_text(journal.read_text() + "{not json\n")
+    with pytest.raises(ValueError, match="line 4: not a scored example"):
+        run_bbh(str(tmp_path), ["add"], base_url=lm.base_url, journal=str(journal))
+
+
 def test_bad_exemplar_files_are_clear_errors(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("### Question\nno program here\n")

@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base-url", default=None, help="endpoint (default: the embedded model)")
     p.add_argument("--model", default=None)
     p.add_argument("--json", dest="json_out", default=None)
+    p.add_argument(
+        "--journal", default=None, help="append each scored example here; skip those already in it"
+    )
     args = parser.parse_args(argv)
     try:
         _dispatch(args)
@@ -105,6 +108,7 @@ def _dispatch(args: argparse.Namespace) -> None:
             seconds=args.seconds,
             jobs=args.jobs,
             offset=args.offset,
+            journal=args.journal,
         )
     elif args.bench == "coverage":
         from .coverage import run as run_coverage

@@ -18,7 +18,8 @@ import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +205,32 @@ def make_jobs(
     return jobs
 
 
+def _key(task: str, method: str, question: str) -> tuple[str, str, str]:
+    return (task, method, question.strip())
+
+
+def load_journal(path: str) -> dict[tuple[str, str, str], Example]:
+    """Examples already scored in a journal file (JSON lines); none if it does not exist."""
+    done: dict[tuple[str, str, str], Example] = {}
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return done
+    names = {f.name for f in fields(Example)}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict) or set(item) != names:
+                raise ValueError("not the fields of one scored example")
+            example = Example(**item)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path}, line {number}: not a scored example ({exc})") from None
+        done[_key(example.task, example.method, example.input)] = example
+    return done
+
+
 def run(
     data: str,
     tasks: list[str],
@@ -216,9 +243,13 @@ def run(
     out: Callable[[str], None] = print,
     jobs: int = 1,
     offset: int = 0,
+    journal: str | None = None,
 ) -> dict[str, float]:
     """Score methods on BBH task files (``DIR/<task>.json``); print per-task and overall
-    accuracy, LM calls, tokens and wall time per method. Returns accuracy by method."""
+    accuracy, LM calls, tokens and wall time per method. Returns accuracy by method.
+
+    With ``journal``, each scored example is appended to that file as it finishes, and examples
+    already there are not asked again: a long run that was stopped goes on where it stopped."""
     methods = list(METHODS) if method == "all" else [method]
     if any(m not in METHODS for m in methods):
         raise ValueError(f"unknown method {method!r} (choose from {', '.join(METHODS)}, all)")
@@ -228,13 +259,28 @@ def run(
         out("the embedded model answers one request at a time: --jobs 1")
         jobs = 1
     work = make_jobs(data, tasks, methods, offset, limit, base_url, model, seconds)
+    done = load_journal(journal) if journal else {}
+    results = [done[k] for k in (_key(j.task, j.method, j.input) for j in work) if k in done]
+    todo = [j for j in work if _key(j.task, j.method, j.input) not in done]
+    if done:
+        out(f"journal {journal}: {len(results)} of {len(work)} examples already scored")
     start = time.perf_counter()
-    if jobs == 1:
-        results = [run_job(j) for j in work]
-    else:
-        context = multiprocessing.get_context("spawn")  # forking a threaded process can hang
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            results = list(pool.map(run_job, work))
+    with open(journal, "a", encoding="utf-8") if journal else nullcontext() as log:
+
+        def keep(example: Example) -> None:
+            results.append(example)
+            if log is not None:
+                log.write(json.dumps(asdict(example)) + "\n")
+                log.flush()
+
+        if jobs == 1:
+            for j in todo:
+                keep(run_job(j))
+        else:
+            context = multiprocessing.get_context("spawn")  # forking a threaded process can hang
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+                for example in pool.map(run_job, todo):
+                    keep(example)
     wall = time.perf_counter() - start
     for task in tasks:
         cells = []
