@@ -842,11 +842,7 @@ class Session:
         """Run one top-level statement; in a partial program, once more after an LM repair."""
         ns = self.namespace
         try:
-            if as_value:
-                result.value = eval(code, ns)
-                result.has_value = True
-            else:
-                exec(code, ns)
+            _run_code(code, ns, as_value, result)
         except Exception as exc:
             if (
                 not self.config.partial
@@ -859,11 +855,7 @@ class Session:
             if undo is None:
                 raise
             try:
-                if as_value:
-                    result.value = eval(code, ns)
-                    result.has_value = True
-                else:
-                    exec(code, ns)
+                _run_code(code, ns, as_value, result)
             except Exception:
                 undo()  # the made-up values come back; the first failure stands
                 for rec in self._trace[-MAX_NAMES_PER_STATEMENT:]:
@@ -997,6 +989,15 @@ class Session:
         if last_is_expr:
             tail = len(body) - 1
             self._run_steps(inst, result, emulate=True, start=tail)
+
+
+def _run_code(code: types.CodeType, ns: dict[str, Any], as_value: bool, result: RunResult) -> None:
+    """Run one compiled top-level statement; an expression's value goes into ``result``."""
+    if as_value:
+        result.value = eval(code, ns)
+        result.has_value = True
+    else:
+        exec(code, ns)
 
 
 def _standin_args(fn: Any) -> list[Any]:
