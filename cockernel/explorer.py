@@ -9,9 +9,9 @@ from typing import Any
 import ipywidgets as widgets
 from IPython.display import display
 
-from lmulator.executor import Session
-from lmulator.reply import ReplyError, to_python
-from lmulator.trace import TraceRecord, describe
+from lmulator.engine.session import Session
+from lmulator.engine.trace import TraceRecord, describe
+from lmulator.lm.reply import ReplyError, to_python
 
 from .render import mark_bundle, marked_records
 

@@ -12,11 +12,12 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
 from lmulator.config import MODES
+from lmulator.engine.limits import wall_clock_paused
+from lmulator.engine.session import state_repr
 from lmulator.errors import ConfigError, EmulationError
-from lmulator.executor import state_repr
-from lmulator.guards import PolicyError
-from lmulator.isolation import IsolationError
-from lmulator.limits import wall_clock_paused
+from lmulator.isolation.session import IsolationError
+from lmulator.lm.replay import replay_path_for
+from lmulator.policy.guards import PolicyError
 from lmulator.reason import (
     PROGRAM_NAME,
     example_tasks,
@@ -24,7 +25,6 @@ from lmulator.reason import (
     run_program,
     write_program,
 )
-from lmulator.replay import replay_path_for
 from lmulator.sandbox.runner import broker_holds_key, current_confinement
 
 from .paths import path_in_notebook_dir, resolve_in_notebook_dir
@@ -371,7 +371,7 @@ def _parse_examples_option(line: str) -> str | None:
 def embedded_model_name() -> str:
     """The name of the embedded model this kernel would serve."""
     try:
-        from lmulator.local_model import model_alias
+        from lmulator.lm.local.model import model_alias
 
         return model_alias()
     except ConfigError as exc:

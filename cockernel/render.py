@@ -6,7 +6,7 @@ import html
 import json
 from typing import Any
 
-from lmulator.trace import TraceRecord, describe, listing
+from lmulator.engine.trace import TraceRecord, describe, listing
 
 TRACE_MIME = "application/vnd.lmulator.trace+json"
 TERMINAL_WIDTH = 80

@@ -8,15 +8,15 @@ import sys
 import types
 from typing import Any
 
-from lmulator import exposed_modules
-from lmulator.guards import (
+from lmulator.policy import exposed_modules
+from lmulator.policy.guards import (
     PolicyError,
     attribute_name_allowed,
     register_host,
     replace_members,
     sys_module,
 )
-from lmulator.policy import DEFAULT_ALLOWED_MODULES, Policy
+from lmulator.policy.policy import DEFAULT_ALLOWED_MODULES, Policy
 from lmulator.reason import LM_PROGRAM_FILE
 
 from .paths import path_in_notebook_dir

@@ -19,12 +19,12 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool
 
 from lmulator.config import Config, from_env
-from lmulator.emulator import Request
+from lmulator.engine.errors_display import strip_engine_frames
+from lmulator.engine.session import RunResult, Session
 from lmulator.errors import ConfigError, EmulationError
-from lmulator.errors_display import strip_engine_frames
-from lmulator.executor import RunResult, Session
-from lmulator.isolation import ChildError, IsolatedSession
-from lmulator.progress import DelayedNotice
+from lmulator.isolation.session import ChildError, IsolatedSession
+from lmulator.lm.emulator import Request
+from lmulator.lm.progress import DelayedNotice
 from lmulator.sandbox.runner import (
     broker_settings,
     cell_finished,

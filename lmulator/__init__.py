@@ -1,9 +1,9 @@
 """lmulator: run Python statement by statement; a language model emulates what cannot run."""
 
 from .config import Config
-from .executor import RunResult, Session
-from .isolation import IsolatedSession
-from .policy import Policy
+from .engine.session import RunResult, Session
+from .isolation.session import IsolatedSession
+from .policy.policy import Policy
 from .reason import reason
 
 __all__ = ["Config", "IsolatedSession", "Policy", "RunResult", "Session", "reason"]

@@ -11,16 +11,16 @@ import sys
 from collections.abc import Sequence
 
 from .config import MODES, from_env
+from .engine.errors_display import format_user_error
+from .engine.session import Session
+from .engine.trace import listing
 from .errors import ConfigError
-from .errors_display import format_user_error
-from .executor import Session
-from .isolation import IsolatedSession, IsolationError
-from .progress import ProgressLine
-from .replay import replay_path_for
+from .isolation.session import IsolatedSession, IsolationError
+from .lm.progress import ProgressLine
+from .lm.replay import replay_path_for
 from .sandbox import SandboxError, SandboxSpec, parse_sandbox, sandbox_from_env
 from .sandbox.broker import FDS_ENV, Broker
 from .sandbox.runner import broker_settings, cell_started, enter_sandbox
-from .trace import listing
 
 
 def build_parser() -> argparse.ArgumentParser:

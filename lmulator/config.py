@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .client import SCHEMA_STYLES
 from .errors import ConfigError
+from .lm.client import SCHEMA_STYLES
 
 MODES = ("interweave", "python", "lm", "try-python-except-lm", "try-python-except-lm-state")
 TRACE_LEVELS = ("default", "full")
@@ -89,7 +89,7 @@ class Config:
 
     def memory_bytes(self) -> int:
         """The address space in bytes a cell may add (0: no limit)."""
-        from .limits import MIB, default_memory_mb
+        from .engine.limits import MIB, default_memory_mb
 
         mb = default_memory_mb() if self.memory_mb is None else self.memory_mb
         return mb * MIB

@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .executor import RunResult, Session
+from .engine.session import RunResult, Session
 
 PROGRAM_NAME = "coc_program"
 #: The file name programs the LM wrote are compiled under (the kernel looks for it on the stack).

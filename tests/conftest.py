@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from lmulator.config import Config
-from lmulator.executor import Session
+from lmulator.engine.session import Session
 from lmulator.testing import ScriptedServer
 
 # Tests that only need *a* model use the small one; the default model has tests of its own.

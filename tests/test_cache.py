@@ -6,9 +6,9 @@ import warnings
 
 import pytest
 
-from lmulator.cache import CachedClient, CacheWarning, ReplyCache, cache_key
 from lmulator.config import Config
-from lmulator.executor import Session
+from lmulator.engine.session import Session
+from lmulator.lm.cache import CachedClient, CacheWarning, ReplyCache, cache_key
 from lmulator.testing import value_rule
 
 MESSAGES = [{"role": "user", "content": "x"}]

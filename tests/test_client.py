@@ -3,8 +3,8 @@
 import pytest
 
 from lmulator.config import Config
+from lmulator.engine.session import Session
 from lmulator.errors import EmulationError
-from lmulator.executor import Session
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@
 
 import json
 
-from lmulator.emulator import Request, build_messages
 from lmulator.errors import EmulationError
+from lmulator.lm.emulator import Request, build_messages
 from lmulator.testing import delta_rule, value_rule
 
 
@@ -81,7 +81,7 @@ def test_requests_are_sent_at_temperature_zero_with_the_model_name(lm, session):
 
 def test_no_endpoint_and_no_embedded_model_is_a_clear_error(monkeypatch, tmp_path):
     from lmulator.config import Config
-    from lmulator.executor import Session
+    from lmulator.engine.session import Session
 
     monkeypatch.setenv("LMULATOR_GGUF", str(tmp_path / "missing.gguf"))
     result = Session(Config()).run("x = undefined_thing()")

@@ -7,7 +7,14 @@ import re
 
 import pytest
 
-from lmulator.instrument import CALL_HOOK, NAME_HOOK, STMT_HOOK, Instrumenter, bound_names, is_stub
+from lmulator.engine.instrument.rewriter import (
+    CALL_HOOK,
+    NAME_HOOK,
+    STMT_HOOK,
+    Instrumenter,
+    bound_names,
+    is_stub,
+)
 
 
 def instrument(source, known=()):

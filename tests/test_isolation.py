@@ -12,7 +12,7 @@ import pytest
 
 from lmulator.config import Config
 from lmulator.errors import CellTimeout, ConfigError, EmulationError
-from lmulator.isolation import ChildError, ChildLimits, IsolatedSession, IsolationError
+from lmulator.isolation.session import ChildError, ChildLimits, IsolatedSession, IsolationError
 from lmulator.testing import value_rule
 
 from .lines import LineReader
@@ -181,7 +181,7 @@ def test_an_interrupt_stops_a_c_level_loop_within_the_grace_period(tmp_path):
             """
             import time
             from lmulator.config import Config
-            from lmulator.isolation import IsolatedSession
+            from lmulator.isolation.session import IsolatedSession
             s = IsolatedSession(Config(mode="python"))
             s.run("kept = 7")
             r = s.run("print('looping', flush=True)\\ntotal = sum(range(10**13))")
@@ -272,7 +272,7 @@ def test_the_child_does_not_outlive_a_killed_parent(tmp_path, moment):
     script.write_text(
         "import sys\n"
         "from lmulator.config import Config\n"
-        "from lmulator.isolation import IsolatedSession\n"
+        "from lmulator.isolation.session import IsolatedSession\n"
         "s = IsolatedSession(Config(mode='python'))\n"
         "print(s._pgid, flush=True)\n" + action + "\n"
     )
@@ -313,7 +313,7 @@ def test_a_child_killed_from_outside_is_replaced_with_a_clear_error(isolated):
 
 
 def test_child_errors_are_named_like_the_childs_exception_and_names_stay_bounded():
-    from lmulator import isolation
+    from lmulator.isolation import session as isolation
 
     err = ChildError.named("ZeroDivisionError", "division by zero", "")
     assert type(err).__name__ == "ZeroDivisionError" and isinstance(err, ChildError)

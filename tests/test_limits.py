@@ -4,8 +4,8 @@ import subprocess
 import sys
 
 from lmulator.config import Config
+from lmulator.engine.session import Session
 from lmulator.errors import CellTimeout
-from lmulator.executor import Session
 
 
 def test_an_endless_loop_is_stopped_by_the_cell_limit():
@@ -57,7 +57,7 @@ def test_a_memory_bomb_in_a_session_ends_in_memory_error_and_the_session_goes_on
 def test_the_allowance_is_lifted_after_the_cell_and_a_tighter_limit_stays():
     import resource
 
-    from lmulator.limits import MIB, address_space_in_use, memory_allowance
+    from lmulator.engine.limits import MIB, address_space_in_use, memory_allowance
 
     before = resource.getrlimit(resource.RLIMIT_AS)
     with memory_allowance(100 * MIB):
@@ -69,7 +69,7 @@ def test_the_allowance_is_lifted_after_the_cell_and_a_tighter_limit_stays():
 
 
 def test_memory_limit_defaults_to_half_the_machine_and_zero_means_none():
-    from lmulator.limits import physical_memory
+    from lmulator.engine.limits import physical_memory
 
     assert abs(Config().memory_bytes() - physical_memory() // 2) < 2 * 1024 * 1024
     assert Config(memory_mb=0).memory_bytes() == 0
@@ -80,7 +80,7 @@ def test_wall_clock_limits_nest():
 
     import pytest
 
-    from lmulator.limits import wall_clock_limit
+    from lmulator.engine.limits import wall_clock_limit
 
     class Outer(BaseException):
         pass

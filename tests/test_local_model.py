@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from lmulator.config import Config
-from lmulator.executor import Session
+from lmulator.engine.session import Session
 
 from .lines import LineReader
 
@@ -49,7 +49,7 @@ def test_typed_contexts_get_typed_values(embedded):
 def test_the_default_model_knows_its_countries(tmp_path):
     """Qwen2.5-Coder-1.5B, in its own process (the server is per process and per model)."""
     code = (
-        "from lmulator.config import Config\nfrom lmulator.executor import Session\n"
+        "from lmulator.config import Config\nfrom lmulator.engine.session import Session\n"
         "s = Session(Config(cache='off'))\n"
         "r = s.run(\"[get_country(c) for c in ('Lyon', 'Tokyo', 'Cairo')]\")\n"
         "print(r.value, r.error)"
@@ -87,7 +87,7 @@ def _wait_gone(pid: int, timeout: float = 15.0) -> bool:
 OWNER = textwrap.dedent(
     """
     import sys
-    from lmulator.local_model import ensure_server
+    from lmulator.lm.local.model import ensure_server
     server = ensure_server()
     print(server.process.pid, flush=True)
     if sys.argv[1] == "wait":
@@ -115,8 +115,8 @@ def test_server_does_not_outlive_its_owner(how):
 
 
 def test_a_cached_reply_never_starts_the_embedded_server(tmp_path, monkeypatch):
-    from lmulator.cache import cache_key
-    from lmulator.executor import make_client
+    from lmulator.engine.session import make_client
+    from lmulator.lm.cache import cache_key
 
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     client = make_client(Config(cache=str(tmp_path / "replies.sqlite3")))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lmulator.errors import ConfigError
-from lmulator.model_files import (
+from lmulator.lm.local.model_files import (
     MODELS,
     QWEN,
     ModelFileError,
@@ -17,7 +17,7 @@ from lmulator.model_files import (
     part_files,
     selected_model,
 )
-from lmulator.prompt_state import PrefixStateCache
+from lmulator.lm.local.prompt_state import PrefixStateCache
 
 
 def make_parts(tmp_path, chunks):

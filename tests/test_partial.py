@@ -6,8 +6,8 @@ import pytest
 
 from lmulator.bench.coverage import measure, parse_snippet, statement_lines
 from lmulator.config import Config
-from lmulator.executor import Session
-from lmulator.standin import StandIn
+from lmulator.engine.session import Session
+from lmulator.partial.standin import StandIn
 from lmulator.testing import value_rule
 
 
@@ -221,7 +221,7 @@ def test_benchmark_command_prints_the_comparable_figure_last(tmp_path, capsys):
 
 
 def test_an_lm_value_does_what_it_can_and_a_stand_in_does_the_rest():
-    from lmulator.standin import StandIn, dress
+    from lmulator.partial.standin import StandIn, dress
 
     country, count, items, table = dress("France"), dress(3), dress([1, 2]), dress({"a": 1})
     assert country + "!" == "France!" and count + 2 == 5 and 2**count == 8
@@ -238,7 +238,7 @@ def test_an_lm_value_does_what_it_can_and_a_stand_in_does_the_rest():
 
 def test_a_session_for_snippets_sets_both_knobs():
     from lmulator.config import Config
-    from lmulator.executor import Session
+    from lmulator.engine.session import Session
 
     s = Session.for_snippets(Config(lm="off"))
     assert s.config.partial and s.policy.name == "partial"
@@ -249,7 +249,7 @@ def test_a_session_for_snippets_sets_both_knobs():
 def test_past_its_lm_budget_a_partial_program_gets_stand_ins(lm, session):
     import time
 
-    from lmulator.standin import StandIn
+    from lmulator.partial.standin import StandIn
 
     lm.rules(value_rule("count", 3))
     s = session(partial=True, policy="partial")

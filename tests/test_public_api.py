@@ -17,7 +17,7 @@ def test_the_public_api_is_exported_from_the_package():
 
 def test_importing_lmulator_imports_nothing_from_jupyter():
     code = (
-        "import sys, lmulator, lmulator.cli, lmulator.isolation, lmulator.bench.bbh\n"
+        "import sys, lmulator, lmulator.cli, lmulator.isolation.session, lmulator.bench.bbh\n"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {JUPYTER!r}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

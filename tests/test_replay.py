@@ -5,9 +5,9 @@ import json
 import pytest
 
 from lmulator.config import Config
+from lmulator.engine.session import Session
 from lmulator.errors import ConfigError, EmulationError
-from lmulator.executor import Session
-from lmulator.replay import replay_path_for
+from lmulator.lm.replay import replay_path_for
 from lmulator.testing import delta_rule, value_rule
 
 PROGRAM = "xs = ['Paris', 'Rome']\nys = [get_country(x) for x in xs]\nn = int('two')\nys, n"

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from lmulator.errors import ReplyError
-from lmulator.literals import parse_literal
-from lmulator.reply import delta_schema, parse_delta_reply, parse_value_reply, value_schema
+from lmulator.lm.literals import parse_literal
+from lmulator.lm.reply import delta_schema, parse_delta_reply, parse_value_reply, value_schema
 
 
 def test_value_reply_plain_json():

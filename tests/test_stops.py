@@ -8,9 +8,9 @@ import threading
 import pytest
 
 from lmulator.config import Config
+from lmulator.engine.instrument.stops import STOP_NAME, add_stop_checks
+from lmulator.engine.session import Session
 from lmulator.errors import CellTimeout
-from lmulator.executor import Session
-from lmulator.stops import STOP_NAME, add_stop_checks
 
 SWALLOW_LOOP = (
     "n = 0\nwhile True:\n    try:\n        n += 1\n    except BaseException:\n        pass\n"

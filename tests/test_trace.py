@@ -2,7 +2,7 @@
 
 import json
 
-from lmulator.trace import TraceRecord, listing, short_repr
+from lmulator.engine.trace import TraceRecord, listing, short_repr
 
 
 def test_listing_flags_emulated_and_failed_lines():

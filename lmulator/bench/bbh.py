@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config
-from ..executor import Session
-from ..limits import wall_clock_limit
+from ..engine.limits import wall_clock_limit
+from ..engine.session import Session
 from ..reason import example_tasks, load_examples, reason
 from .runner import TimeLimit, quiet_io
 

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..config import Config
-from ..executor import Session
-from ..trace import TraceRecord
+from ..engine.session import Session
+from ..engine.trace import TraceRecord
 from .runner import python_files, run_program
 
 

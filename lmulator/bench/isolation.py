@@ -6,8 +6,8 @@ import statistics
 import time
 
 from ..config import Config
-from ..executor import Session
-from ..isolation import ChildLimits, IsolatedSession
+from ..engine.session import Session
+from ..isolation.session import ChildLimits, IsolatedSession
 
 CELLS = {
     "tiny statement": "x = 1",

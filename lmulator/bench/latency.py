@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 
 from ..config import Config
-from ..executor import Session
-from ..local_model import ensure_server
+from ..engine.session import Session
+from ..lm.local.model import ensure_server
 
 CITIES = [
     "Paris",

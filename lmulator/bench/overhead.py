@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from ..config import Config
-from ..executor import Session
+from ..engine.session import Session
 
 CELLS: dict[str, str] = {
     "loops": """

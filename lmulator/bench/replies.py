@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import Config
-from ..executor import Session
-from ..expect import matches
+from ..engine.session import Session
+from ..partial.expect import matches
 from .runner import python_files, run_program
 
 

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..executor import RunResult, Session
-from ..limits import wall_clock_limit
+from ..engine.limits import wall_clock_limit
+from ..engine.session import RunResult, Session
 
 
 class TimeLimit(BaseException):  # noqa: N818 - control flow, like KeyboardInterrupt

@@ -29,9 +29,9 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..client import SCHEMA_STYLES, ChatClient
 from ..config import Config
 from ..errors import ConfigError, EmulationError, ReplyError
+from ..lm.client import SCHEMA_STYLES, ChatClient
 from ..wire import Channel, ChannelClosed
 from .spec import SandboxSpec
 
@@ -109,7 +109,7 @@ class Broker:
         spec: SandboxSpec,
         client_factory: Callable[[Config], ChatClient] | None = None,
     ) -> None:
-        from ..executor import make_client
+        from ..engine.session import make_client
 
         self.config = config.validate()
         self.spec = spec.validate()

@@ -2,7 +2,7 @@
 
 A process started by :class:`lmulator.sandbox.broker.Broker` calls :func:`enter_sandbox` first
 (before it starts threads): it dies with the broker, confines itself as the broker described, and
-from then on every client :func:`lmulator.executor.make_client` makes is a :class:`BrokerClient`.
+from then on every client :func:`lmulator.engine.session.make_client` makes is a :class:`BrokerClient`.
 """
 
 from __future__ import annotations
@@ -171,11 +171,11 @@ def enter_sandbox(*, syscalls: bool = True, workers: bool = False) -> Confinemen
     _channel = Channel(read_fd, write_fd)
     _confinement = confine(spec, syscalls=False)
     if workers and _confinement.confined:
-        from .. import isolation
+        from ..isolation import session as isolated
         from .zygote import Zygote
 
         zygote = Zygote()  # forked while this process is single-threaded
-        isolation.worker_spawner = zygote.spawn
+        isolated.worker_spawner = zygote.spawn
     if syscalls and _confinement.confined:
         _confinement.syscalls = restrict_syscalls()
     if not _confinement.confined and spec.enabled:

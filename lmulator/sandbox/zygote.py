@@ -3,7 +3,7 @@
 The sandbox lets no program be executed (not even Python: with the dynamic loader, exec of the
 interpreter is exec of anything readable). An isolated session still needs a fresh process for
 its cells, so the runner forks a *zygote* right after it is confined, while it is still
-single-threaded; on request the zygote forks a worker (:mod:`lmulator.isolated_worker`) and hands
+single-threaded; on request the zygote forks a worker (:mod:`lmulator.isolation.worker`) and hands
 its pipe ends back over a UNIX socket pair (``SCM_RIGHTS``). Workers are in the runner's Landlock
 domain, so the runner may signal them, and nothing outside.
 """
@@ -140,7 +140,7 @@ def _fork_worker(sock: socket.socket, workdir: str, env: dict[str, str]) -> None
             devnull = os.open(os.devnull, os.O_RDWR)
             os.dup2(devnull, 0)
             os.dup2(devnull, 1)
-            from ..isolated_worker import main
+            from ..isolation.worker import main
 
             code = main([str(to_child_r), str(from_child_w), str(runner)])
         except BaseException:

@@ -1,7 +1,7 @@
 """How the kernel shows marks and traces (cockernel.render), without a kernel."""
 
 from cockernel.render import trace_table
-from lmulator.trace import TraceRecord
+from lmulator.engine.trace import TraceRecord
 
 
 def lm_record(ms: float) -> TraceRecord:

@@ -54,7 +54,9 @@ def test_the_broker_is_not_the_process_that_runs_cells(kernel):
 def test_killing_the_broker_takes_the_kernel_with_it(kernel):
     runner = _pid_of_cells(kernel)
     zygote = int(
-        kernel.run("from lmulator import isolation\nisolation.worker_spawner.__self__.pid").result
+        kernel.run(
+            "from lmulator.isolation import session\nsession.worker_spawner.__self__.pid"
+        ).result
     )
     os.kill(kernel.km.provisioner.pid, signal.SIGKILL)
     assert _wait_gone(runner, 10) and _wait_gone(zygote, 10)

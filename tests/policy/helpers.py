@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from lmulator.config import Config
-from lmulator.executor import RunResult, Session
-from lmulator.guards import PolicyError
-from lmulator.policy import PolicyViolation
+from lmulator.engine.session import RunResult, Session
+from lmulator.policy.guards import PolicyError
+from lmulator.policy.policy import PolicyViolation
 
 
 def run(source: str, policy: str = "restricted") -> RunResult:

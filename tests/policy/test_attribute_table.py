@@ -2,7 +2,7 @@
 
 import pytest
 
-from lmulator.policy import REFUSED_ATTRIBUTES, PolicyViolation
+from lmulator.policy.policy import REFUSED_ATTRIBUTES, PolicyViolation
 
 from .helpers import refused
 

@@ -1,5 +1,5 @@
-from lmulator.guards import PolicyError
-from lmulator.policy import PolicyViolation
+from lmulator.policy.guards import PolicyError
+from lmulator.policy.policy import PolicyViolation
 
 from .helpers import ok, refused, value
 

@@ -4,8 +4,8 @@ import importlib
 
 import pytest
 
-from lmulator.exposed_modules import LISTED, WITHHELD, declared_names
-from lmulator.policy import DEFAULT_ALLOWED_MODULES
+from lmulator.policy.exposed_modules import LISTED, WITHHELD, declared_names
+from lmulator.policy.policy import DEFAULT_ALLOWED_MODULES
 
 from .helpers import run, value
 

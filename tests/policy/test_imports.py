@@ -1,5 +1,5 @@
-from lmulator.guards import PolicyError
-from lmulator.policy import Policy
+from lmulator.policy.guards import PolicyError
+from lmulator.policy.policy import Policy
 
 from .helpers import ok, refused, run, value
 
@@ -22,7 +22,7 @@ def test_module_snapshots_are_shared_within_a_session():
 
 def test_allow_list_is_configurable():
     from lmulator.config import Config
-    from lmulator.executor import Session
+    from lmulator.engine.session import Session
 
     s = Session(Config(mode="python"), policy=Policy(allowed_modules=("math",)))
     assert s.run("import math\nmath.floor(2.5)").value == 2

@@ -1,4 +1,4 @@
-from lmulator.policy import PolicyViolation
+from lmulator.policy.policy import PolicyViolation
 
 from .helpers import ok, refused, run, value
 
@@ -41,7 +41,7 @@ def test_global_and_nonlocal_declarations_work():
 
 def test_namespace_persists_between_cells():
     from lmulator.config import Config
-    from lmulator.executor import Session
+    from lmulator.engine.session import Session
 
     s = Session(Config(mode="python"))
     s.run("x = 41")
@@ -58,14 +58,14 @@ def test_syntax_errors_are_reported_not_raised():
 
 def test_every_refusal_shares_one_base_and_is_never_emulated():
     from lmulator.errors import Refusal
-    from lmulator.guards import ImportRefused, PolicyError
-    from lmulator.policy import PolicyViolation
-    from lmulator.writes import WriteRefused
+    from lmulator.policy.guards import ImportRefused, PolicyError
+    from lmulator.policy.policy import PolicyViolation
+    from lmulator.policy.writes import WriteRefused
 
     for kind in (PolicyError, ImportRefused, PolicyViolation, WriteRefused):
         assert issubclass(kind, Refusal)
     from lmulator.config import Config
-    from lmulator.executor import Session
+    from lmulator.engine.session import Session
 
     session = Session(Config(mode="interweave", lm="off"))
     assert not session.emulates(WriteRefused("no")) and session.emulates(ValueError("x"))

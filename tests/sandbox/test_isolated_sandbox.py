@@ -1,7 +1,7 @@
 """An isolated session's child confines itself, from a plain Python caller too."""
 
 from lmulator.config import Config
-from lmulator.isolation import IsolatedSession
+from lmulator.isolation.session import IsolatedSession
 from lmulator.sandbox import SandboxSpec
 
 from .helpers import run_python
@@ -26,7 +26,7 @@ def test_an_isolated_child_with_the_sandbox_off_is_not_confined():
 def test_a_required_sandbox_without_landlock_keeps_the_child_from_starting():
     proc = run_python(
         "from lmulator.config import Config\n"
-        "from lmulator.isolation import IsolatedSession, IsolationError\n"
+        "from lmulator.isolation.session import IsolatedSession, IsolationError\n"
         "from lmulator.sandbox import SandboxSpec\n"
         "try:\n    IsolatedSession(Config(mode='python'), sandbox=SandboxSpec(required=True))\n"
         "except IsolationError as e:\n    print('refused:', e)",

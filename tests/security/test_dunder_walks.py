@@ -2,7 +2,7 @@
 
 import pytest
 
-from lmulator.policy import PolicyViolation
+from lmulator.policy.policy import PolicyViolation
 
 from .attack import attack
 

@@ -4,8 +4,8 @@ line, and the namespace is what it was before the failing statement."""
 import pytest
 
 from lmulator.config import MODES, Config
+from lmulator.engine.session import Session
 from lmulator.errors import EmulationError
-from lmulator.executor import Session
 
 FAULTS = {
     "http 500": {"fault": {"status": 500, "message": "boom"}, "reply": {"value": 1}},
@@ -47,8 +47,8 @@ def test_fault_in_mode(lm, fault, mode):
 @pytest.mark.parametrize("mode", EMULATING)
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_fault_in_mode_in_an_isolated_session(lm, fault, mode):
-    from lmulator.client import OpenAIChatClient
-    from lmulator.isolation import IsolatedSession
+    from lmulator.isolation.session import IsolatedSession
+    from lmulator.lm.client import OpenAIChatClient
 
     lm.rules({**FAULTS[fault], "match": []})
     client = OpenAIChatClient(lm.base_url, None, "m", timeout=1, max_retries=1)

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lmulator.config import Config
+from lmulator.engine.session import Session
 from lmulator.errors import EmulationError
-from lmulator.executor import Session
 
 NAMES = ["a", "b", "c", "xs", "d"]
 ints = st.integers(min_value=-50, max_value=50).map(str)

@@ -6,9 +6,14 @@ import os
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmulator.executor import RunResult
-from lmulator.isolation import IsolatedSession, _decode_error, _decode_record, _valid_lm_request
-from lmulator.trace import TraceRecord
+from lmulator.engine.session import RunResult
+from lmulator.engine.trace import TraceRecord
+from lmulator.isolation.session import (
+    IsolatedSession,
+    _decode_error,
+    _decode_record,
+    _valid_lm_request,
+)
 from lmulator.wire import Channel
 
 json_values = st.recursive(

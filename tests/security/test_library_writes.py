@@ -95,7 +95,7 @@ def test_the_same_functions_work_on_the_programs_own_objects():
 
 def test_exit_gets_a_traceback_of_the_programs_own_frames():
     from lmulator.config import Config
-    from lmulator.executor import Session
+    from lmulator.engine.session import Session
 
     session = Session(Config(mode="python", lm="off", cache="off"))
     result = session.run(

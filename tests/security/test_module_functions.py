@@ -22,7 +22,7 @@ PAYLOADS = [
     "@f.register\ndef g(x: '__import__(\"os\").system'):\n    pass",
     "import functools\nm = functools.singledispatchmethod",
     # enum's global_enum writes members into the globals of the module a class names
-    "import enum\nE = enum.Enum('E', 'open', module='lmulator.guards')\nenum.global_enum(E)",
+    "import enum\nE = enum.Enum('E', 'open', module='lmulator.policy.guards')\nenum.global_enum(E)",
     "import enum\ng = enum.global_enum",
 ]
 

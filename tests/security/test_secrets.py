@@ -5,7 +5,7 @@ import json
 import logging
 
 from lmulator.config import Config
-from lmulator.executor import Session
+from lmulator.engine.session import Session
 from lmulator.testing import value_rule
 
 KEY = "sk-test-0123456789-SECRET"

@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .errors import Refusal
+from ..errors import Refusal
 
 #: The module name restricted code runs as; its classes and functions carry it.
 PROGRAM_MODULE = "__main__"

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import CellTimeout
+from ..errors import CellTimeout
 
 MIB = 1024 * 1024
 REFIRE_S = 0.05

@@ -19,8 +19,8 @@ from typing import Any, cast
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
+from ..errors import Refusal
 from . import exposed_modules, writes
-from .errors import Refusal
 
 # Dunder attributes that restricted code may read: they give back bound methods or
 # plain strings, never a way to the interpreter's internals.
@@ -302,7 +302,7 @@ class PrivateGuard:
 
 class WriteGuard:
     """Decides which objects restricted code may set or delete attributes on (the rule is in
-    :mod:`lmulator.writes`).
+    :mod:`lmulator.policy.writes`).
 
     ``writable_types`` caches the types whose instances passed the check, so that
     instrumented code can skip the call for them.

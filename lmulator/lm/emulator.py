@@ -9,8 +9,8 @@ from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ConfigError, EmulationError, ReplyError
 from .client import ChatClient
-from .errors import ConfigError, EmulationError, ReplyError
 from .reply import delta_schema, parse_delta_reply, parse_value_reply, value_schema
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
+from ...partial.expect import from_annotation, infer_expectations
 from .astutil import located
-from .expect import from_annotation, infer_expectations
 
 # Hook names bound in the namespace; restricted code cannot spell them.
 CALL_HOOK = "_lm_call_"

@@ -1,6 +1,6 @@
 """Isolated sessions: cells run in a child process under operating-system limits.
 
-The child (:mod:`lmulator.isolated_worker`) holds the namespace and runs the policy and the
+The child (:mod:`lmulator.isolation.worker`) holds the namespace and runs the policy and the
 executor; it has a scrubbed environment, a temporary working directory, its own process group,
 an address-space cap, no core files, no file writes and few open files. It holds no API key: its
 LM requests come to this process, which answers them with its own client. Messages are JSON lines
@@ -26,16 +26,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .client import ChatClient
-from .config import Config
-from .errors import CellTimeout, ConfigError, EmulationError, LmulatorError, ReplyError
-from .executor import RunResult, make_client
-from .isolated_worker import CONFIG_FIELDS
-from .limits import default_memory_mb
-from .sandbox import SandboxSpec, sandbox_from_env
-from .sandbox.broker import valid_messages
-from .trace import TraceRecord
-from .wire import Channel, ChannelClosed
+from ..config import Config
+from ..engine.limits import default_memory_mb
+from ..engine.session import RunResult, make_client
+from ..engine.trace import TraceRecord
+from ..errors import CellTimeout, ConfigError, EmulationError, LmulatorError, ReplyError
+from ..lm.client import ChatClient
+from ..sandbox import SandboxSpec, sandbox_from_env
+from ..sandbox.broker import valid_messages
+from ..wire import Channel, ChannelClosed
+from .worker import CONFIG_FIELDS
 
 START_TIMEOUT_S = 30.0
 MAX_ERROR_TYPES = 256
@@ -250,7 +250,7 @@ class IsolatedSession:
             from_child_r, from_child_w = os.pipe()
             try:
                 self._proc = subprocess.Popen(
-                    [sys.executable, "-I", "-m", "lmulator.isolated_worker",
+                    [sys.executable, "-I", "-m", "lmulator.isolation.worker",
                      str(to_child_r), str(from_child_w)],
                     pass_fds=(to_child_r, from_child_w),
                     stdin=subprocess.DEVNULL,

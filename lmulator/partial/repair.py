@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .errors import EmulationAbort
+from ..errors import EmulationAbort
 from .standin import StandIn, dress, fits_uses
 
 if TYPE_CHECKING:
-    from .instrument import Site
+    from ..engine.instrument.rewriter import Site
 
 #: The most made-up names the LM is asked about for one failing statement.
 MAX_NAMES_PER_STATEMENT = 3

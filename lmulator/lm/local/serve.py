@@ -1,7 +1,7 @@
 """The embedded model's server process: llama-cpp-python's OpenAI server on 127.0.0.1.
 
-Run by :mod:`lmulator.local_model` as
-``python -m lmulator.local_serve --model FILE --parent PID``. It binds a free port, prints
+Run by :mod:`lmulator.lm.local.model` as
+``python -m lmulator.lm.local.serve --model FILE --parent PID``. It binds a free port, prints
 ``port N`` on stdout, serves until its parent process is gone, then exits.
 """
 
@@ -33,10 +33,10 @@ def _watch_parent(parent: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve the model until the parent exits."""
-    from .limits import lift_own_memory_limit
+    from ...engine.limits import lift_own_memory_limit
 
     lift_own_memory_limit()  # started during a cell, it inherits that cell's memory limit
-    parser = argparse.ArgumentParser(prog="python -m lmulator.local_serve")
+    parser = argparse.ArgumentParser(prog="python -m lmulator.lm.local.serve")
     parser.add_argument("--model", required=True)
     parser.add_argument("--parent", type=int, required=True)
     parser.add_argument("--threads", type=int, default=max(1, min(4, os.cpu_count() or 1)))

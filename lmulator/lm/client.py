@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .errors import EmulationError, ReplyError
+from ..errors import EmulationError, ReplyError
 
 SCHEMA_STYLES = ("auto", "json_schema", "json_object")
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import traceback
 
-from .errors import EmulationError
+from ..errors import EmulationError
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# lmulator/, two levels above this file: every engine module lives under it.
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _is_engine_frame(filename: str) -> bool:

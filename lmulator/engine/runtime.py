@@ -6,8 +6,9 @@ import functools
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from .guards import guarded_getattr
-from .instrument import (
+from ..partial.standin import involves_standin, unpack, unpack_iter
+from ..policy.guards import guarded_getattr
+from .instrument.rewriter import (
     CALL_HOOK,
     LOCALS_HOOK,
     NAME_HOOK,
@@ -21,11 +22,10 @@ from .instrument import (
     UNPACK_ITER_HOOK,
     Site,
 )
-from .standin import involves_standin, unpack, unpack_iter
 from .trace import short_repr
 
 if TYPE_CHECKING:
-    from .executor import Session
+    from .session import Session
 
 _MISSING = object()
 

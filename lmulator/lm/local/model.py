@@ -1,4 +1,4 @@
-"""The embedded default LM (Qwen2.5-Coder-1.5B-Instruct; see :mod:`lmulator.model_files`),
+"""The embedded default LM (Qwen2.5-Coder-1.5B-Instruct; see :mod:`lmulator.lm.local.model_files`),
 served on 127.0.0.1 by llama-cpp-python, started on demand."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, EmulationError
+from ...errors import ConfigError, EmulationError
+from ...processes import stop_process
 from .model_files import model_file, models_dir, selected_model
-from .processes import stop_process
 
 START_TIMEOUT_S = 60.0
 
@@ -83,7 +83,7 @@ def start_server(timeout: float = START_TIMEOUT_S) -> LocalServer:
         [
             sys.executable,
             "-m",
-            "lmulator.local_serve",
+            "lmulator.lm.local.serve",
             "--model",
             str(path),
             "--parent",
@@ -127,7 +127,7 @@ def ensure_server() -> LocalServer:
 
 def local_client(temperature: float = 0.0, timeout: float = 60.0):  # noqa: ANN201
     """A chat client for the embedded model (the server starts now if it is not running)."""
-    from .client import OpenAIChatClient
+    from ..client import OpenAIChatClient
 
     server = ensure_server()
     return OpenAIChatClient(
@@ -146,7 +146,7 @@ class LazyLocalClient:
     it, so replies answered from the cache or a replay file never start one."""
 
     def __init__(self, temperature: float = 0.0, timeout: float = 60.0) -> None:
-        from .client import Usage
+        from ..client import Usage
 
         self.model = model_alias()
         self.temperature = temperature
@@ -179,8 +179,8 @@ class LazyLocalClient:
 
 def prime() -> None:
     """Run one emulation on the embedded model so that its prompt state is saved on disk."""
-    from .config import Config
-    from .executor import Session
+    from ...config import Config
+    from ...engine.session import Session
 
     result = Session(Config(cache="off", base_url=None)).run("get_country('Paris')")
     if result.error is not None:

@@ -8,7 +8,7 @@ import decimal
 import fractions
 from typing import Any, cast
 
-from .errors import ReplyError
+from ..errors import ReplyError
 
 MAX_LITERAL_CHARS = 20_000
 MAX_LITERAL_DEPTH = 20

@@ -9,8 +9,10 @@ from typing import Any, cast
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
 
-from .astutil import located
-from .errors import Refusal
+from ..engine.instrument.astutil import located
+from ..engine.instrument.rewriter import HOOK_PREFIX
+from ..engine.instrument.stops import STOP_NAME
+from ..errors import Refusal
 from .guards import (
     RUNTIME_GUARDED_ATTRIBUTES,
     ModuleGate,
@@ -20,8 +22,6 @@ from .guards import (
     static_getattr,
     sys_module,
 )
-from .instrument import HOOK_PREFIX
-from .stops import STOP_NAME
 
 # The safe standard-library subset restricted code may import by default.
 DEFAULT_ALLOWED_MODULES: tuple[str, ...] = (

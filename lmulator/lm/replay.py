@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, EmulationError
+from ..errors import ConfigError, EmulationError
 
 if TYPE_CHECKING:
     from .emulator import Request

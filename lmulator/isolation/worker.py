@@ -1,7 +1,7 @@
 """The child process of an isolated session: runs cells under operating-system limits.
 
-Started by :class:`lmulator.isolation.IsolatedSession` as
-``python -I -m lmulator.isolated_worker READ_FD WRITE_FD`` with a scrubbed environment. It holds
+Started by :class:`lmulator.isolation.session.IsolatedSession` as
+``python -I -m lmulator.isolation.worker READ_FD WRITE_FD`` with a scrubbed environment. It holds
 no API key: every LM request goes to the parent over the channel, which answers with reply text.
 Before each cell the process forks; the parent copy keeps the state from before the cell and
 takes over if the cell's copy dies (killed for its time, out of memory, crashed).
@@ -17,13 +17,13 @@ import signal
 import sys
 from typing import Any
 
-from .config import Config
-from .errors import EmulationError, LmulatorError, ReplyError
-from .errors_display import format_user_error
-from .executor import RunResult, Session
-from .limits import MIB, address_space_in_use
-from .sandbox import SandboxSpec, confine
-from .wire import Channel, ChannelClosed
+from ..config import Config
+from ..engine.errors_display import format_user_error
+from ..engine.limits import MIB, address_space_in_use
+from ..engine.session import RunResult, Session
+from ..errors import EmulationError, LmulatorError, ReplyError
+from ..sandbox import SandboxSpec, confine
+from ..wire import Channel, ChannelClosed
 
 MAX_REPR_CHARS = 200_000
 

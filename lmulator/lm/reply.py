@@ -7,7 +7,7 @@ import keyword
 from collections.abc import Collection
 from typing import Any
 
-from .errors import ReplyError
+from ..errors import ReplyError
 from .literals import parse_literal
 
 MAX_REPLY_CHARS = 200_000
