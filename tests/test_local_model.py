@@ -115,8 +115,8 @@ def test_server_does_not_outlive_its_owner(how):
 
 
 def test_a_cached_reply_never_starts_the_embedded_server(tmp_path, monkeypatch):
-    from lmulator.engine.session import make_client
     from lmulator.lm.cache import cache_key
+    from lmulator.lm.factory import make_client
 
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     client = make_client(Config(cache=str(tmp_path / "replies.sqlite3")))

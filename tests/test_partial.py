@@ -1,12 +1,14 @@
 """Partial programs: missing pieces are resolved cheaply first, and the program goes on."""
 
 import json
+import time
 
 import pytest
 
 from lmulator.bench.coverage import measure, parse_snippet, statement_lines
 from lmulator.config import Config
 from lmulator.engine.session import Session
+from lmulator.partial.exercise import exercise_definitions
 from lmulator.partial.standin import StandIn
 from lmulator.testing import value_rule
 
@@ -139,6 +141,14 @@ def test_no_repair_is_asked_without_an_lm_or_for_the_programs_own_values(lm):
     s = lm_partial(lm)
     result = s.run("names = True\ntotal = len(names)")
     assert isinstance(result.error, TypeError) and s.emulator.requests_sent == 0
+
+
+def test_exercising_a_stub_after_the_lm_budget_is_spent_ends_the_exercise_quietly(lm):
+    s = lm_partial(lm)
+    result = s.run('def lookup(key):\n    """The value stored under key."""\n')
+    s.lm_deadline = time.monotonic() - 1  # no time left to ask the LM
+    assert exercise_definitions(s.namespace, result.source, ()) == 1
+    assert s.emulator.requests_sent == 0
 
 
 def test_parse_snippet_dedents_fragments():

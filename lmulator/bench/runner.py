@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..engine.limits import wall_clock_limit
 from ..engine.session import RunResult, Session
+from ..partial.exercise import exercise_definitions
 
 
 class TimeLimit(BaseException):  # noqa: N818 - control flow, like KeyboardInterrupt
@@ -40,7 +41,8 @@ def run_program(
         with quiet_io(), wall_clock_limit(seconds, TimeLimit):
             result = session.run(source, name=name)
             if exercise and result.error is None:
-                session.exercise_definitions(result)
+                ran = (r.line for r in result.trace if r.status == "ran")
+                exercise_definitions(session.namespace, result.source, ran)
             return result, False
     except TimeLimit:
         return None, True

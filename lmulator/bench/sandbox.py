@@ -35,11 +35,11 @@ SCHEMA = {"type": "object", "properties": {"value": {}}, "required": ["value"]}
 
 CELL_TIMER = """
 import json, sys, time
-from .overhead import CELLS
-from ..config import Config
-from ..engine.session import Session
+from lmulator.bench.overhead import CELLS
+from lmulator.config import Config
+from lmulator.engine.session import Session
 if sys.argv[1] == "confined":
-    from ..sandbox import SandboxSpec, confine
+    from lmulator.sandbox import SandboxSpec, confine
     assert confine(SandboxSpec(workspace=sys.argv[2])).confined
 times = {}
 for name, src in CELLS.items():
@@ -56,9 +56,9 @@ print(json.dumps(times))
 
 LM_TIMER = """
 import json, sys, time
-from ..config import Config
-from ..engine.session import make_client
-from ..sandbox.runner import enter_sandbox
+from lmulator.config import Config
+from lmulator.lm.factory import make_client
+from lmulator.sandbox.runner import enter_sandbox
 enter_sandbox()
 client = make_client(Config(base_url=sys.argv[1], model="m", cache="off"))
 messages = [{"role": "user", "content": "Emulate: f(1)"}]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..partial.standin import involves_standin, unpack, unpack_iter
-from ..policy.guards import guarded_getattr
+from ..partial.standin import unpack, unpack_iter
+from .emulation import Emulation, SessionState
 from .instrument.rewriter import (
     CALL_HOOK,
     LOCALS_HOOK,
@@ -22,29 +22,27 @@ from .instrument.rewriter import (
     UNPACK_ITER_HOOK,
     Site,
 )
-from .trace import short_repr
-
-if TYPE_CHECKING:
-    from .session import Session
-
-_MISSING = object()
-
-# Exceptions that mean "something is not defined here", as opposed to a genuine bug.
-MISSING_DEFINITION_ERRORS: tuple[type[BaseException], ...] = (NameError, ImportError)
-
-
-def render_call(name: str, args: tuple, kwargs: dict) -> str:
-    """``name(arg reprs, key=repr)`` as the LM will see it."""
-    parts = [short_repr(a) for a in args]
-    parts += [f"{k}={short_repr(v)}" for k, v in kwargs.items()]
-    return f"{name}({', '.join(parts)})"
+from .lookup import MISSING, lookup, render_call
+from .recorder import Recorder
+from .resolution import Resolver
 
 
 class Runtime:
     """The object behind the hooks of one session's namespace."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(
+        self, state: SessionState, recorder: Recorder, emulation: Emulation, resolver: Resolver
+    ) -> None:
+        self.state = state
+        self.recorder = recorder
+        self.emulation = emulation
+        self.resolver = resolver
+        # How many of the program's own `try` blocks are running (instrumented code counts
+        # them): inside one, a failure is the program's to handle, not the LM's.
+        self.try_depth = 0
+
+    def new_step(self) -> None:
+        """A new top-level statement starts: no `try` block of the program is running."""
         self.try_depth = 0
 
     def hooks(self) -> dict[str, Any]:
@@ -63,65 +61,42 @@ class Runtime:
             LOCALS_HOOK: locals,
         }
 
-    # -- lookups -----------------------------------------------------------------
-
     def lookup(self, dotted: str) -> Any:
-        """The current value of a (dotted) name, or _MISSING if it is still undefined."""
-        ns = self.session.namespace
-        root, *rest = dotted.split(".")
-        if root in ns:
-            value = ns[root]
-        else:
-            builtins_ = ns.get("__builtins__", {})
-            table = builtins_ if isinstance(builtins_, dict) else vars(builtins_)
-            if root not in table:
-                return _MISSING
-            value = table[root]
-        getter = guarded_getattr if self.session.policy.restricted else getattr
-        for part in rest:
-            value = getter(value, part)
-        return value
+        """The current value of a (dotted) name, or MISSING if it is still undefined."""
+        return lookup(self.state.namespace, dotted, self.state.policy.restricted)
 
     # -- value level -------------------------------------------------------------
 
     def call(self, site_id: int, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """A call to a function that had no definition when the cell was compiled."""
         fn = self.lookup(name)
-        if fn is not _MISSING:
-            if self.session.config.partial:
+        if fn is not MISSING:
+            if self.state.config.partial:
                 return self.pcall(site_id, fn, *args, **kwargs)
             return fn(*args, **kwargs)
-        site = self.session.site(site_id)
-        if self.session.config.partial:
-            return self.session.resolve_call(site, name, args, kwargs)
+        site = self.recorder.site(site_id)
+        if self.state.config.partial:
+            return self.resolver.resolve_call(site, name, args, kwargs)
         target = render_call(name, args, kwargs)
-        return self.session.emulate_value(site, target, memo=("call", target))
+        return self.emulation.value(site, target, memo=("call", target))
 
     def pcall(self, site_id: int, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         """A call in a partial program: if it fails only because of a stand-in, a stand-in."""
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            # A failure caused by a stand-in is an artifact of the stand-in, even inside the
-            # program's own try: it gets a stand-in result, not the program's handler.
-            if not involves_standin(fn, *args, *kwargs.values()):
-                raise
-            site = self.session.site(site_id)
-            return self.session.stand_in_for_failed_call(site, exc)
+        return self.resolver.pcall(self.recorder.site(site_id), fn, *args, **kwargs)
 
     def name(self, site_id: int, dotted: str) -> Any:
         """A read of a name that had no binding when the cell was compiled."""
         value = self.lookup(dotted)
-        if value is not _MISSING:
+        if value is not MISSING:
             return value
-        site = self.session.site(site_id)
-        if self.session.config.partial:
-            return self.session.resolve_name(site, dotted)
-        return self.session.emulate_value(site, dotted, memo=("name", dotted, site.cell))
+        site = self.recorder.site(site_id)
+        if self.state.config.partial:
+            return self.resolver.resolve_name(site, dotted)
+        return self.emulation.value(site, dotted, memo=("name", dotted, site.cell))
 
     def stub(self, site_id: int) -> Any:
         """Decorator for a function whose body is only a stub: calls go to the LM."""
-        site = self.session.site(site_id)
+        site = self.recorder.site(site_id)
 
         def decorate(fn: Any) -> Any:
             signature = inspect.signature(fn)
@@ -131,7 +106,7 @@ class Runtime:
                 bound = signature.bind(*args, **kwargs)
                 bound.apply_defaults()
                 target = render_call(fn.__name__, bound.args, bound.kwargs)
-                return self.session.emulate_value(
+                return self.emulation.value(
                     site, target, memo=("stub", site.stub_source, target), definition=True
                 )
 
@@ -143,34 +118,34 @@ class Runtime:
     # -- statement level ---------------------------------------------------------
 
     def _should_raise(self, exc: BaseException) -> bool:
-        return self.try_depth > 0 or not self.session.emulates(exc)
+        return self.try_depth > 0 or not self.emulation.emulates(exc)
 
     def stmt(self, site_id: int, exc: Exception, local_vars: dict[str, Any]) -> dict[str, Any]:
         """A statement below the top level failed: apply the LM's delta for it."""
         if self._should_raise(exc):
             raise exc.with_traceback(exc.__traceback__)
-        site = self.session.site(site_id)
-        delta = self.session.emulate_statement(site, exc, local_vars)
+        site = self.recorder.site(site_id)
+        delta = self.emulation.statement(site, exc, local_vars)
         return self.apply(site, delta, local_vars)
 
     def return_value(self, site_id: int, exc: Exception, local_vars: dict[str, Any]) -> Any:
         """A ``return`` expression failed: the LM gives the value it would have returned."""
         if self._should_raise(exc):
             raise exc.with_traceback(exc.__traceback__)
-        site = self.session.site(site_id)
-        state = self.session.state_for(site.referenced, local_vars)
+        site = self.recorder.site(site_id)
+        state = self.emulation.state_for(site.referenced, local_vars)
         target = site.source.removeprefix("return").strip()
-        return self.session.emulate_value(
+        return self.emulation.value(
             site, target, memo=("return", site.source, state), state=state, error=exc
         )
 
     def ran(self, site_id: int, local_vars: dict[str, Any]) -> None:
         """A statement ran to completion (recorded at the full trace level only)."""
-        self.session.record_ran(self.session.site(site_id), local_vars)
+        self.recorder.record_ran(self.recorder.site(site_id), local_vars)
 
     def apply(self, site: Site, delta: dict[str, Any], local_vars: dict[str, Any]) -> dict:
         """Bind a validated delta; return the part generated code must assign to locals."""
-        ns = self.session.namespace
+        ns = self.state.namespace
         if site.scope != "function":
             local_vars.update(delta)  # module or class namespace: locals() is the real mapping
             return {}
@@ -181,7 +156,7 @@ class Runtime:
             elif key in site.global_names:
                 ns[key] = value
             else:
-                _update_in_place(local_vars.get(key, _MISSING), value)
+                _update_in_place(local_vars.get(key, MISSING), value)
         return to_locals
 
 

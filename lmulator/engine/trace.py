@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import types
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,17 @@ def short_repr(value: Any, limit: int = MAX_REPR) -> str:
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return text
+
+
+def state_repr(value: Any) -> str:
+    """How a value is shown to the LM: short, and stable for functions, classes and modules."""
+    if isinstance(value, types.ModuleType):
+        return f"<module {value.__name__}>"
+    if isinstance(value, type):
+        return f"<class {value.__name__}>"
+    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
+        return f"<function {getattr(value, '__name__', '?')}>"
+    return short_repr(value)
 
 
 def jsonable(value: Any) -> Any:
@@ -164,3 +176,31 @@ def listing(
             continue
         out.append(row)
     return "\n".join(out)
+
+
+@dataclass
+class RunResult:
+    """What running one cell produced."""
+
+    source: str
+    name: str
+    value: Any = None
+    has_value: bool = False
+    trace: list[TraceRecord] = field(default_factory=list)
+    error: BaseException | None = None
+    exit_value: Any = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the cell ran to its end."""
+        return self.error is None
+
+    @property
+    def emulated(self) -> list[TraceRecord]:
+        """The records of what the LM supplied."""
+        return [r for r in self.trace if r.status == "emulated"]
+
+    def raise_for_error(self) -> None:
+        """Raise the cell's error, if it had one."""
+        if self.error is not None:
+            raise self.error

@@ -28,10 +28,11 @@ from typing import Any
 
 from ..config import Config
 from ..engine.limits import default_memory_mb
-from ..engine.session import RunResult, make_client
+from ..engine.session import RunResult
 from ..engine.trace import TraceRecord
 from ..errors import CellTimeout, ConfigError, EmulationError, LmulatorError, ReplyError
 from ..lm.client import ChatClient
+from ..lm.factory import make_client
 from ..sandbox import SandboxSpec, sandbox_from_env
 from ..sandbox.broker import valid_messages
 from ..wire import Channel, ChannelClosed

@@ -12,18 +12,22 @@ first failure than the same run without it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..errors import EmulationAbort
 from .standin import StandIn, dress, fits_uses
 
-if TYPE_CHECKING:
-    from ..engine.instrument.rewriter import Site
+
+class FailingStatement(Protocol):
+    """What a repair needs to know of the statement that failed (an engine `Site`)."""
+
+    referenced: tuple[str, ...]
+    cell: str
+    line: int
+
 
 #: The most made-up names the LM is asked about for one failing statement.
 MAX_NAMES_PER_STATEMENT = 3
-
-_UNBOUND = object()
 
 
 class Repairs:
@@ -40,7 +44,7 @@ class Repairs:
         """Remember that ``name`` was given a made-up value (a stand-in or an inferred one)."""
         self._made_up[name] = (value, uses)
 
-    def suspects(self, site: Site, namespace: dict[str, Any]) -> list[str]:
+    def suspects(self, site: FailingStatement, namespace: dict[str, Any]) -> list[str]:
         """The names the statement reads whose values were made up (or are stand-ins)."""
         found = []
         for name in site.referenced:
@@ -54,7 +58,7 @@ class Repairs:
 
     def mend(
         self,
-        site: Site,
+        site: FailingStatement,
         error: BaseException,
         namespace: dict[str, Any],
         state: dict[str, str],

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from ..config import Config
 from ..errors import ConfigError, EmulationError, ReplyError
 from ..lm.client import SCHEMA_STYLES, ChatClient
+from ..lm.factory import make_client
 from ..wire import Channel, ChannelClosed
 from .spec import SandboxSpec
 
@@ -109,8 +110,6 @@ class Broker:
         spec: SandboxSpec,
         client_factory: Callable[[Config], ChatClient] | None = None,
     ) -> None:
-        from ..engine.session import make_client
-
         self.config = config.validate()
         self.spec = spec.validate()
         self._make_client = client_factory or make_client

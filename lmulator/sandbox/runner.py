@@ -2,7 +2,7 @@
 
 A process started by :class:`lmulator.sandbox.broker.Broker` calls :func:`enter_sandbox` first
 (before it starts threads): it dies with the broker, confines itself as the broker described, and
-from then on every client :func:`lmulator.engine.session.make_client` makes is a :class:`BrokerClient`.
+from then on every client :func:`lmulator.lm.factory.make_client` makes is a :class:`BrokerClient`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import ConfigError, EmulationError, ReplyError
+from ..lm.factory import route_clients_through
 from ..wire import Channel, ChannelClosed
 from .broker import FDS_ENV, LM_ENV, SPEC_ENV
 from .confine import Confinement, confine, restrict_syscalls
@@ -169,6 +170,7 @@ def enter_sandbox(*, syscalls: bool = True, workers: bool = False) -> Confinemen
         for sub in ("ipython", "matplotlib"):
             os.makedirs(os.path.join(spec.tmpdir, sub), exist_ok=True)
     _channel = Channel(read_fd, write_fd)
+    route_clients_through(broker_client)  # the broker holds the key, the cache and the model
     _confinement = confine(spec, syscalls=False)
     if workers and _confinement.confined:
         from ..isolation import session as isolated
