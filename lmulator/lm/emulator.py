@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import ast
-import json
 import time
 from collections.abc import Callable, Collection
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from ..errors import ConfigError, EmulationError, ReplyError
 from .client import ChatClient
+from .replay import ReplayBook
 from .reply import delta_schema, parse_delta_reply, parse_value_reply, value_schema
+from .request import MAX_CONTEXT_CHARS, Request, cap_context, make_memo_key
 
-if TYPE_CHECKING:
-    from .replay import ReplayBook
+__all__ = ["MAX_CONTEXT_CHARS", "Emulator", "Exchange", "Request", "cap_context", "make_memo_key"]
 
-MAX_CONTEXT_CHARS = 4000
 MAX_STATE_NAMES = 24
 
 PROMPT_STYLES = ("full", "compact")
@@ -68,52 +67,6 @@ COMPACT_FEW_SHOT: list[tuple[str, str]] = [
         '{"delta": {"total": 5}}',
     ),
 ]
-
-
-@dataclass
-class Request:
-    """One question to the LM: a value of an expression, or a statement's state delta."""
-
-    kind: str  # "value" | "delta"
-    target: str
-    line: int
-    statement: str
-    context: str = ""
-    state: dict[str, str] = field(default_factory=dict)
-    keys: tuple[str, ...] = ()
-    error: str | None = None
-    definition: str | None = None
-    expect: dict[str, Any] | None = None
-    memo_key: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The request as JSON-ready data (for traces and records)."""
-        data = asdict(self)
-        data.pop("memo_key", None)
-        data.pop("context", None)
-        return data
-
-
-def make_memo_key(*parts: Any) -> str:
-    """A stable key for memoizing identical requests."""
-    return json.dumps(parts, sort_keys=True, default=str)
-
-
-def cap_context(source: str, line: int, limit: int = MAX_CONTEXT_CHARS) -> str:
-    """The cell source, cut to lines around ``line`` when it is long."""
-    if len(source) <= limit:
-        return source
-    lines = source.splitlines()
-    lo = hi = max(0, line - 1)
-    size = len(lines[lo]) if lines else 0
-    while size < limit and (lo > 0 or hi < len(lines) - 1):
-        if lo > 0:
-            lo -= 1
-            size += len(lines[lo]) + 1
-        if hi < len(lines) - 1 and size < limit:
-            hi += 1
-            size += len(lines[hi]) + 1
-    return "\n".join(lines[lo : hi + 1])
 
 
 def render_user_message(req: Request) -> str:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError, EmulationError
 
 if TYPE_CHECKING:
-    from .emulator import Request
+    from .request import Request
 
 REPLAY_SUFFIX = ".lmreplay.jsonl"
 RECORD_MODES = ("off", "record", "replay")

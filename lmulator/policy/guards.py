@@ -19,8 +19,9 @@ from typing import Any, cast
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
-from ..errors import Refusal
 from . import exposed_modules, writes
+from .names import REFUSED_ATTRIBUTES, WRITABLE_DUNDER_ATTRIBUTES, is_dunder, name_refusal
+from .refusals import ImportRefused, PolicyError
 
 # Dunder attributes that restricted code may read: they give back bound methods or
 # plain strings, never a way to the interpreter's internals.
@@ -78,20 +79,10 @@ def register_host(
     HOST_CHECKED.update(checked or {})
 
 
-class PolicyError(Refusal, Exception):
-    """Restricted code tried something the policy forbids."""
-
-
-class ImportRefused(Refusal, ImportError):
-    """An import the policy's allow-list does not allow."""
-
-
 def attribute_name_allowed(name: str) -> bool:
     """Whether restricted code may read an attribute with this (computed) name: not one of the
     policy's refused attributes, and not a private one (``obj._x`` spelled out is checked by
     receiver instead)."""
-    from .policy import REFUSED_ATTRIBUTES, is_dunder
-
     if name in REFUSED_ATTRIBUTES or name in INSPECT_ATTRIBUTES or name.endswith("__roles__"):
         return False
     return is_dunder(name) or not name.startswith("_")
@@ -107,8 +98,6 @@ def _check_attribute_name(name: object) -> str:
 
 def _check_written_name(name: object) -> str:
     """An attribute name restricted code may set or delete (no special attribute but a few)."""
-    from .policy import WRITABLE_DUNDER_ATTRIBUTES, is_dunder
-
     checked = _check_attribute_name(name)
     if is_dunder(checked) and checked not in WRITABLE_DUNDER_ATTRIBUTES:
         raise PolicyError(f'special attribute "{checked}" cannot be assigned or deleted')
@@ -568,8 +557,6 @@ def _writing_into_own(
 def guarded_make_dataclass(cls_name: str, fields: Any, *, namespace: Any = None, **kw: Any) -> Any:
     """``dataclasses.make_dataclass`` whose class belongs to the program, with a namespace of
     names a class body could define."""
-    from .policy import name_refusal
-
     entries = dict(namespace or {})
     for key in entries:
         if not isinstance(key, str) or name_refusal(key) is not None or key == "__module__":

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import Refusal
+from .refusals import PolicyError
 
 #: The module name restricted code runs as; its classes and functions carry it.
 PROGRAM_MODULE = "__main__"
@@ -130,8 +131,6 @@ def _checked_reconstruct(x: Any, memo: Any, func: Any, args: Any, *rest: Any, **
     def make(*a: Any) -> Any:
         made = func(*a)
         if refusal(made) is not None:
-            from .guards import PolicyError
-
             raise PolicyError(
                 f"copy: {type(x).__name__}.__reduce__ gave a state for an object the program "
                 f"may not write ({refusal(made)})"

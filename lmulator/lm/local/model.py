@@ -175,13 +175,3 @@ class LazyLocalClient:
     def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
         """Return the model's text reply, without a schema (starting the server if needed)."""
         return self._inner().complete_text(messages, max_tokens)
-
-
-def prime() -> None:
-    """Run one emulation on the embedded model so that its prompt state is saved on disk."""
-    from ...config import Config
-    from ...engine.session import Session
-
-    result = Session(Config(cache="off", base_url=None)).run("get_country('Paris')")
-    if result.error is not None:
-        raise EmulationError(f"the embedded model did not answer: {result.error}")
