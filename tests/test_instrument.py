@@ -7,14 +7,9 @@ import re
 
 import pytest
 
-from lmulator.engine.instrument.rewriter import (
-    CALL_HOOK,
-    NAME_HOOK,
-    STMT_HOOK,
-    Instrumenter,
-    bound_names,
-    is_stub,
-)
+from lmulator.engine.instrument.analysis import bound_names, is_stub
+from lmulator.engine.instrument.rewriter import Instrumenter
+from lmulator.engine.instrument.sites import CALL_HOOK, NAME_HOOK, STMT_HOOK
 
 
 def instrument(source, known=()):

@@ -12,7 +12,7 @@ from ..errors import EmulationAbort, EmulationError, LmulatorError, Refusal
 from ..lm.emulator import Emulator, Request, cap_context, make_memo_key
 from ..partial.standin import StandIn, dress
 from ..policy.policy import Policy
-from .instrument.rewriter import Site
+from .instrument.sites import Site
 from .recorder import Recorder
 from .trace import TraceRecord, state_repr
 

@@ -7,7 +7,7 @@ import sys
 import types
 from typing import Any
 
-from .instrument.rewriter import Site
+from .instrument.sites import Site
 from .trace import TraceRecord, state_repr
 
 #: A cell's trace stops growing here (a loop emulated a million times).

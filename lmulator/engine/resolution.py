@@ -15,7 +15,7 @@ from ..errors import LmulatorError, Refusal
 from ..partial.repair import Repairs
 from ..partial.standin import METHOD_TYPES, StandIn, involves_standin, typed_standin
 from .emulation import Emulation, SessionState, describe_error
-from .instrument.rewriter import Site
+from .instrument.sites import Site
 from .lookup import lookup, render_call
 from .recorder import Recorder
 from .trace import TraceRecord

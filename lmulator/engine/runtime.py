@@ -8,7 +8,7 @@ from typing import Any
 
 from ..partial.standin import unpack, unpack_iter
 from .emulation import Emulation, SessionState
-from .instrument.rewriter import (
+from .instrument.sites import (
     CALL_HOOK,
     LOCALS_HOOK,
     NAME_HOOK,

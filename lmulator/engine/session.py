@@ -25,7 +25,8 @@ from ..lm.reply import check_delta_key
 from ..partial.standin import StandIn, snippet_exit
 from ..policy.policy import Policy
 from .emulation import Emulation
-from .instrument.rewriter import HOOK_PREFIX, Instrumented, Instrumenter
+from .instrument.rewriter import Instrumenter
+from .instrument.sites import HOOK_PREFIX, Instrumented
 from .instrument.stops import STOP_NAME, add_stop_checks
 from .limits import interrupts_stop, memory_allowance, wall_clock_limit
 from .recorder import Recorder

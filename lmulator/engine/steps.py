@@ -17,7 +17,8 @@ from ..errors import EmulationAbort, EmulationError
 from ..partial.repair import MAX_NAMES_PER_STATEMENT
 from ..partial.standin import SnippetExit
 from .emulation import Emulation, SessionState, describe_error
-from .instrument.rewriter import COMPOUND_STATEMENTS, Instrumented, Site, referenced_names
+from .instrument.analysis import referenced_names
+from .instrument.sites import COMPOUND_STATEMENTS, Instrumented, Site
 from .recorder import Recorder
 from .resolution import Resolver
 from .trace import RunResult, TraceRecord

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .instrument.rewriter import Site
+from .instrument.sites import Site
 from .trace import TraceRecord
 
 MAX_UNDO = 50
