@@ -17,7 +17,7 @@ from lmulator.engine.session import state_repr
 from lmulator.errors import ConfigError, EmulationError
 from lmulator.isolation.session import IsolationError
 from lmulator.lm.replay import replay_path_for
-from lmulator.policy.guards import PolicyError
+from lmulator.policy.refusals import PolicyError
 from lmulator.reason import (
     PROGRAM_NAME,
     example_tasks,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lmulator.policy.guards import PolicyError
+from lmulator.policy.refusals import PolicyError
 
 
 def notebook_directory() -> Path:

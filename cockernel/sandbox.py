@@ -9,14 +9,11 @@ import types
 from typing import Any
 
 from lmulator.policy import exposed_modules
-from lmulator.policy.guards import (
-    PolicyError,
-    attribute_name_allowed,
-    register_host,
-    replace_members,
-    sys_module,
-)
+from lmulator.policy.guards import attribute_name_allowed, register_host
+from lmulator.policy.library import replace_members
 from lmulator.policy.policy import DEFAULT_ALLOWED_MODULES, Policy
+from lmulator.policy.refusals import PolicyError
+from lmulator.policy.restricted_builtins import sys_module
 from lmulator.reason import LM_PROGRAM_FILE
 
 from .paths import path_in_notebook_dir

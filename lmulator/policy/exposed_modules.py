@@ -7,7 +7,7 @@ exposed as that list, plus the extras named in :data:`ADDED`, less :data:`WITHHE
 without ``__all__`` is exposed as the explicit list in :data:`LISTED`. Names outside the
 declaration are simply absent from the module a program imports (an ``AttributeError``; in
 ``interweave`` mode the LM may then emulate them). Functions that take attribute names,
-namespaces or classes as data are replaced by checked wrappers (``guards._REPLACED_MEMBERS``).
+namespaces or classes as data are replaced by checked wrappers (``library.REPLACED_MEMBERS``).
 """
 
 from __future__ import annotations

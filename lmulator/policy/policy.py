@@ -11,15 +11,8 @@ from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTran
 
 from ..engine.instrument.astutil import located
 from ..errors import Refusal
-from .guards import (
-    RUNTIME_GUARDED_ATTRIBUTES,
-    ModuleGate,
-    PrivateGuard,
-    WriteGuard,
-    restricted_builtins,
-    static_getattr,
-    sys_module,
-)
+from .guards import RUNTIME_GUARDED_ATTRIBUTES, PrivateGuard, WriteGuard, static_getattr
+from .modules import ModuleGate
 from .names import (
     DEFAULT_ALLOWED_MODULES,
     DEFINABLE_DUNDER_METHODS,
@@ -37,6 +30,7 @@ from .names import (
     is_dunder,
     name_refusal,
 )
+from .restricted_builtins import restricted_builtins, sys_module
 
 # The tables live in `names`; they are re-exported here, where the policy is.
 __all__ = [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from lmulator.config import Config
 from lmulator.engine.session import RunResult, Session
-from lmulator.policy.guards import PolicyError
 from lmulator.policy.policy import PolicyViolation
+from lmulator.policy.refusals import PolicyError
 
 
 def run(source: str, policy: str = "restricted") -> RunResult:

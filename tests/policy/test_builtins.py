@@ -1,7 +1,7 @@
 import pytest
 
-from lmulator.policy.guards import PolicyError
 from lmulator.policy.policy import PolicyViolation
+from lmulator.policy.refusals import PolicyError
 
 from .helpers import refused, run, value
 
@@ -48,7 +48,7 @@ def test_exceptions_are_available():
 def test_vars_shows_only_the_programs_own_objects_and_the_recursion_limit_is_capped():
     import sys
 
-    from lmulator.policy.guards import MAX_RECURSION_LIMIT
+    from lmulator.policy.restricted_builtins import MAX_RECURSION_LIMIT
 
     before = sys.getrecursionlimit()
     try:

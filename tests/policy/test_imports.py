@@ -1,5 +1,5 @@
-from lmulator.policy.guards import PolicyError
 from lmulator.policy.policy import Policy
+from lmulator.policy.refusals import PolicyError
 
 from .helpers import ok, refused, run, value
 

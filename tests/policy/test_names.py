@@ -58,8 +58,8 @@ def test_syntax_errors_are_reported_not_raised():
 
 def test_every_refusal_shares_one_base_and_is_never_emulated():
     from lmulator.errors import Refusal
-    from lmulator.policy.guards import ImportRefused, PolicyError
     from lmulator.policy.policy import PolicyViolation
+    from lmulator.policy.refusals import ImportRefused, PolicyError
     from lmulator.policy.writes import WriteRefused
 
     for kind in (PolicyError, ImportRefused, PolicyViolation, WriteRefused):

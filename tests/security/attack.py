@@ -7,8 +7,8 @@ import types
 
 from lmulator.config import Config
 from lmulator.engine.session import Session
-from lmulator.policy.guards import ImportRefused, PolicyError
 from lmulator.policy.policy import PolicyViolation
+from lmulator.policy.refusals import ImportRefused, PolicyError
 
 #: What a refused attack may end in: a compile-time or run-time refusal, or the plain Python
 #: error a missing capability gives (no such attribute, no such builtin, no such module).

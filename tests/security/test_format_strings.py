@@ -2,7 +2,7 @@
 
 import pytest
 
-from lmulator.policy.guards import PolicyError
+from lmulator.policy.refusals import PolicyError
 
 from ..policy.helpers import value
 from .attack import attack

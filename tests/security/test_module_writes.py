@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from lmulator.policy.guards import PolicyError
+from lmulator.policy.refusals import PolicyError
 
 from .attack import attack
 

@@ -1,0 +1,197 @@
+"""Checked versions of library functions that would read or write past the guards
+(``operator.attrgetter``, ``functools.wraps``, ``dataclasses.dataclass``, ...), by module."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import operator
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from . import writes
+from .guards import SafeFormatter, attribute_name_allowed, check_attribute_name, guarded_getattr
+from .names import name_refusal
+from .refusals import PolicyError
+
+
+def guarded_attrgetter(*names: str) -> Callable[[Any], Any]:
+    """``operator.attrgetter`` that checks every name on each dotted path."""
+    for dotted in names:
+        for part in dotted.split("."):
+            check_attribute_name(part)
+
+    def resolve(obj: Any, dotted: str) -> Any:
+        for part in dotted.split("."):
+            obj = guarded_getattr(obj, part)
+        return obj
+
+    if len(names) == 1:
+        return lambda obj: resolve(obj, names[0])
+    return lambda obj: tuple(resolve(obj, n) for n in names)
+
+
+def guarded_methodcaller(name: str, /, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
+    """``operator.methodcaller`` that checks the method name."""
+    check_attribute_name(name)
+    return lambda obj: guarded_getattr(obj, name)(*args, **kwargs)
+
+
+def _checked_wrapper_names(assigned: Any, updated: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    assigned, updated = tuple(assigned), tuple(updated)
+    for name in assigned + updated:
+        check_attribute_name(name)
+    if not set(assigned) <= set(functools.WRAPPER_ASSIGNMENTS) or updated not in (
+        (),
+        ("__dict__",),
+    ):
+        raise PolicyError(
+            "update_wrapper()/wraps() copy only the standard attributes "
+            f"({', '.join(functools.WRAPPER_ASSIGNMENTS)}; __dict__)"
+        )
+    return assigned, updated
+
+
+def guarded_update_wrapper(
+    wrapper: Any,
+    wrapped: Any,
+    assigned: Any = functools.WRAPPER_ASSIGNMENTS,
+    updated: Any = functools.WRAPPER_UPDATES,
+) -> Any:
+    """``functools.update_wrapper`` that copies only the standard attributes, and only public
+    or special entries of the wrapped object's ``__dict__`` that the policy lets a program read."""
+    assigned, updated = _checked_wrapper_names(assigned, updated)
+    writes.check_writable(wrapper, PolicyError)
+    for name in assigned:
+        try:
+            value = getattr(wrapped, name)
+        except AttributeError:
+            continue
+        setattr(wrapper, name, value)
+    if updated:
+        entries = getattr(wrapped, "__dict__", {})
+        wrapper.__dict__.update(
+            {
+                k: v
+                for k, v in dict(entries).items()
+                if isinstance(k, str) and attribute_name_allowed(k)
+            }
+        )
+    wrapper.__wrapped__ = wrapped
+    return wrapper
+
+
+def guarded_wraps(
+    wrapped: Any,
+    assigned: Any = functools.WRAPPER_ASSIGNMENTS,
+    updated: Any = functools.WRAPPER_UPDATES,
+) -> Callable[[Any], Any]:
+    """``functools.wraps`` built on the checked ``update_wrapper``."""
+    assigned, updated = _checked_wrapper_names(assigned, updated)
+    return functools.partial(
+        guarded_update_wrapper, wrapped=wrapped, assigned=assigned, updated=updated
+    )
+
+
+def _resolve_annotation(text: str, namespace: dict[str, Any]) -> Any:
+    """A string annotation as a type, read without evaluating it: dotted names joined by ``|``."""
+    resolved = []
+    for part in text.split("|"):
+        names = part.strip().split(".")
+        if not all(n.isidentifier() and not n.startswith("_") for n in names):
+            raise PolicyError(f"annotation {text!r} is not a plain dotted name; register(type)")
+        table = namespace.get("__builtins__", {})
+        table = table if isinstance(table, dict) else vars(table)
+        if names[0] in namespace:
+            obj = namespace[names[0]]
+        elif names[0] in table:
+            obj = table[names[0]]
+        else:
+            raise NameError(f"name {names[0]!r} is not defined")
+        for name in names[1:]:
+            obj = guarded_getattr(obj, name)
+        resolved.append(obj)
+    return functools.reduce(operator.or_, resolved)
+
+
+def guarded_singledispatch(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``functools.singledispatch`` whose ``register`` reads a string annotation as a dotted
+    name (the real one evaluates it with ``typing.get_type_hints``, past every guard)."""
+    dispatcher = functools.singledispatch(func)
+    register = dispatcher.register
+
+    def checked_register(cls: Any, method: Any = None) -> Any:
+        if method is None and not isinstance(cls, type) and callable(cls):
+            annotations = dict(getattr(cls, "__annotations__", {}) or {})
+            annotations.pop("return", None)
+            if not annotations:
+                raise TypeError(f"invalid first argument to register(): {cls!r}")
+            first = next(iter(annotations.values()))
+            if isinstance(first, str):
+                first = _resolve_annotation(first, getattr(cls, "__globals__", {}))
+            return register(first, cls)
+        return register(cls, method)
+
+    dispatcher.register = checked_register  # type: ignore[method-assign,assignment]
+    return dispatcher
+
+
+def _writing_into_own(
+    function: Callable[..., Any], what: str, *, factory: bool = False
+) -> Callable[..., Any]:
+    """``function(obj, ...)`` that first checks the program may write into ``obj``; with
+    ``factory``, also its decorator-factory form (``@dataclass(frozen=True)``)."""
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if factory and not args:
+            return lambda target: checked(target, **kwargs)
+        if args:
+            why = writes.refusal(args[0])
+            if why is not None:
+                raise PolicyError(f"{what}: {why}")
+        return function(*args, **kwargs)
+
+    checked.__name__ = checked.__qualname__ = function.__name__
+    checked.__doc__ = function.__doc__
+    return checked
+
+
+def guarded_make_dataclass(cls_name: str, fields: Any, *, namespace: Any = None, **kw: Any) -> Any:
+    """``dataclasses.make_dataclass`` whose class belongs to the program, with a namespace of
+    names a class body could define."""
+    entries = dict(namespace or {})
+    for key in entries:
+        if not isinstance(key, str) or name_refusal(key) is not None or key == "__module__":
+            raise PolicyError(f"make_dataclass: namespace entry {key!r} is not allowed")
+    entries["__module__"] = writes.PROGRAM_MODULE
+    return dataclasses.make_dataclass(cls_name, fields, namespace=entries, **kw)
+
+
+def replace_members(module: str, members: dict[str, Any]) -> None:
+    """Give restricted code checked versions of some of ``module``'s members."""
+    REPLACED_MEMBERS.setdefault(module, {}).update(members)
+
+
+# Members replaced in module snapshots, by module name.
+REPLACED_MEMBERS: dict[str, dict[str, Any]] = {
+    "operator": {"attrgetter": guarded_attrgetter, "methodcaller": guarded_methodcaller},
+    "functools": {
+        "update_wrapper": guarded_update_wrapper,
+        "wraps": guarded_wraps,
+        "singledispatch": guarded_singledispatch,
+    },
+    "string": {"Formatter": SafeFormatter},
+    "dataclasses": {
+        "dataclass": _writing_into_own(dataclasses.dataclass, "dataclass()", factory=True),
+        "make_dataclass": guarded_make_dataclass,
+    },
+    "typing": {
+        "final": _writing_into_own(typing.final, "final()"),
+        "no_type_check": _writing_into_own(typing.no_type_check, "no_type_check()"),
+        "runtime_checkable": _writing_into_own(typing.runtime_checkable, "runtime_checkable()"),
+    },
+}
+REPLACED_MEMBERS["functools"]["total_ordering"] = _writing_into_own(
+    functools.total_ordering, "total_ordering()"
+)

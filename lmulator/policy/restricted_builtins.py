@@ -1,0 +1,141 @@
+"""The builtins restricted code runs with, and the ``sys`` it sees."""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+from .guards import RestrictedType, WriteGuard, guarded_getattr, guarded_hasattr, guarded_vars
+from .modules import ModuleGate
+from .refusals import PolicyError
+
+
+def _set_recursion_limit(limit: int) -> None:
+    """``sys.setrecursionlimit`` for restricted code, capped so that the C stack cannot
+    overflow (which would end the whole process)."""
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise TypeError("an integer is required")
+    sys.setrecursionlimit(min(max(limit, 100), MAX_RECURSION_LIMIT))
+
+
+MAX_RECURSION_LIMIT = 10_000
+
+
+class StreamWriter:
+    """A write-only stand-in for ``sys.stdout``/``sys.stderr``: it reaches nothing else."""
+
+    _name: str
+
+    def __init__(self, name: str) -> None:
+        object.__setattr__(self, "_name", name)
+
+    def write(self, text: str) -> int:
+        """Write to the current stream of that name."""
+        return getattr(sys, self._name).write(text)
+
+    def flush(self) -> None:
+        """Flush the current stream of that name."""
+        getattr(sys, self._name).flush()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise PolicyError(f"cannot modify sys.{self._name}")
+
+    def __repr__(self) -> str:
+        return f"<sys.{self._name}>"
+
+
+def sys_module() -> dict[str, Any]:
+    """The members of ``sys`` restricted code sees: output streams and version facts."""
+    return {
+        "stdout": StreamWriter("stdout"),
+        "stderr": StreamWriter("stderr"),
+        "version": sys.version,
+        "version_info": tuple(sys.version_info),
+        "platform": sys.platform,
+        "maxsize": sys.maxsize,
+        "maxunicode": sys.maxunicode,
+        "byteorder": sys.byteorder,
+        "float_info": sys.float_info,
+        "int_info": sys.int_info,
+        "hash_info": sys.hash_info,
+        "argv": [],
+        "getsizeof": sys.getsizeof,
+        "getrecursionlimit": sys.getrecursionlimit,
+        "setrecursionlimit": _set_recursion_limit,
+    }
+
+
+def _cell_traceback(tb: types.TracebackType | None, namespace: dict[str, Any]) -> Any:
+    """``tb`` with only the entries of frames that run the program's own code."""
+    entries = []
+    while tb is not None:
+        if tb.tb_frame.f_globals is namespace:
+            entries.append((tb.tb_frame, tb.tb_lasti, tb.tb_lineno))
+        tb = tb.tb_next
+    cut = None
+    for frame, lasti, lineno in reversed(entries):
+        cut = types.TracebackType(cut, frame, lasti, lineno)
+    return cut
+
+
+def build_class_for(namespace: dict[str, Any]) -> Callable[..., Any]:
+    """``__build_class__`` for restricted code: a class's ``__exit__`` receives tracebacks cut
+    to the program's own frames (never the engine's or a library's)."""
+
+    def build_class(func: Any, name: Any, *bases: Any, **kwargs: Any) -> Any:
+        cls = builtins.__build_class__(func, name, *bases, **kwargs)
+        exit_ = vars(cls).get("__exit__") if isinstance(cls, type) else None
+        if isinstance(exit_, types.FunctionType):
+
+            @functools.wraps(exit_)
+            def __exit__(self: Any, exc_type: Any, exc: Any, tb: Any, /) -> Any:
+                if tb is not None:
+                    tb = _cell_traceback(tb, namespace)
+                return exit_(self, exc_type, exc, tb)
+
+            try:
+                type.__setattr__(cls, "__exit__", __exit__)
+            except (TypeError, AttributeError):
+                pass  # a metaclass that refuses it: the class keeps its own __exit__
+        return cls
+
+    return build_class
+
+
+def restricted_builtins(
+    gate: ModuleGate, write_guard: WriteGuard, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The builtins dict restricted code runs with."""
+    names = [
+        "abs", "all", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable",
+        "chr", "classmethod", "complex", "dict", "dir", "divmod", "enumerate", "filter",
+        "float", "format", "frozenset", "hash", "hex", "id", "input", "int", "isinstance",
+        "issubclass", "iter", "len", "list", "map", "max", "min", "next", "object", "oct",
+        "ord", "pow", "print", "property", "range", "repr", "reversed", "round", "set",
+        "slice", "sorted", "staticmethod", "str", "sum", "super", "tuple", "zip",
+        "True", "False", "None", "NotImplemented", "Ellipsis",
+    ]  # fmt: skip
+    table: dict[str, Any] = {n: getattr(builtins, n) for n in names}
+    for n, v in vars(builtins).items():
+        if isinstance(v, type) and issubclass(v, BaseException) and not n.startswith("_"):
+            table[n] = v
+    table.update(
+        {
+            "__build_class__": build_class_for(write_guard.namespace),
+            "__import__": gate.import_,
+            "getattr": guarded_getattr,
+            "hasattr": guarded_hasattr,
+            "setattr": write_guard.setattr,
+            "delattr": write_guard.delattr,
+            "type": RestrictedType,
+            "vars": guarded_vars,
+            "PolicyError": PolicyError,
+        }
+    )
+    if extra:
+        table.update(extra)
+    return table
