@@ -313,7 +313,7 @@ def test_a_child_killed_from_outside_is_replaced_with_a_clear_error(isolated):
 
 
 def test_child_errors_are_named_like_the_childs_exception_and_names_stay_bounded():
-    from lmulator.isolation import session as isolation
+    from lmulator.isolation import messages as isolation
 
     err = ChildError.named("ZeroDivisionError", "division by zero", "")
     assert type(err).__name__ == "ZeroDivisionError" and isinstance(err, ChildError)

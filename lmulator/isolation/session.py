@@ -13,185 +13,42 @@ after a grace period, and the session goes on from the kept copy.
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ..config import Config
-from ..engine.limits import default_memory_mb
 from ..engine.session import RunResult
-from ..engine.trace import TraceRecord
-from ..errors import CellTimeout, ConfigError, EmulationError, LmulatorError, ReplyError
+from ..errors import CellTimeout, ConfigError, EmulationError, ReplyError
 from ..lm.client import ChatClient
 from ..lm.factory import make_client
 from ..sandbox import SandboxSpec, sandbox_from_env
-from ..sandbox.broker import valid_messages
 from ..wire import Channel, ChannelClosed
+from .child import close_fds, kill_group, signal_in_group, spawn_child
+from .messages import (
+    ChildError,
+    ChildLimits,
+    ChildValue,
+    IsolationError,
+    decode_error,
+    decode_record,
+    valid_lm_request,
+    wait_for,
+)
 from .worker import CONFIG_FIELDS
 
+__all__ = ["ChildError", "ChildLimits", "ChildValue", "IsolatedSession", "IsolationError"]
+
 START_TIMEOUT_S = 30.0
-MAX_ERROR_TYPES = 256
-_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-class IsolationError(LmulatorError):
-    """The isolated process failed or misbehaved (its cell's state was restored or lost)."""
-
-
-class ChildError(Exception):
-    """An error raised in the isolated process, shown as the program's own error.
-
-    Each is an instance of a subclass named like the child's exception (``ZeroDivisionError``),
-    so displays that show a type's name show the familiar one.
-    """
-
-    isolated = True  # never handed to an LM by an enclosing session
-
-    def __init__(self, type_name: str, message: str, text: str) -> None:
-        super().__init__(message)
-        self.type_name = type_name
-        self.text = text
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-    @classmethod
-    def named(cls, type_name: str, message: str, text: str) -> ChildError:
-        """An error whose class is named ``type_name`` (``ChildError`` if that is no name)."""
-        name = type_name if type_name.isidentifier() else "ChildError"
-        if name not in _CHILD_ERROR_TYPES:
-            if len(_CHILD_ERROR_TYPES) >= MAX_ERROR_TYPES:  # a child inventing names
-                return cls(type_name, message, text)
-            _CHILD_ERROR_TYPES[name] = type(name, (ChildError,), {"__module__": "isolated"})
-        return _CHILD_ERROR_TYPES[name](type_name, message, text)
-
-
-_CHILD_ERROR_TYPES: dict[str, type[ChildError]] = {}
-
-
-class ChildValue:
-    """A value that lives in the isolated process, known here by its repr."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-@dataclass(frozen=True)
-class ChildLimits:
-    """Limits on the isolated process."""
-
-    memory_mb: int | None = None  # address space the child may add; None: half the RAM
-    cpu_seconds: int = 0  # CPU time for the child's whole life; 0: no limit
-    open_files: int = 64
-    grace_s: float = 2.0  # how long a cell may ignore an interrupt or its time limit
-    snapshots: bool = True  # keep the state before each cell in a forked copy
-
-    def to_message(self) -> dict[str, Any]:
-        """The limits as the child reads them."""
-        memory = default_memory_mb() if self.memory_mb is None else self.memory_mb
-        return {"memory_mb": memory, "cpu_seconds": self.cpu_seconds, "open_files": self.open_files}
-
-
-_KNOWN_ERRORS: dict[str, type[BaseException]] = {
-    "MemoryError": MemoryError,
-    "KeyboardInterrupt": KeyboardInterrupt,
-    "CellTimeout": CellTimeout,
-    "EmulationError": EmulationError,
-}
-
-
-def _decode_error(data: Any) -> BaseException | None:
-    """The exception a child's ``done`` message reports."""
-    if not isinstance(data, dict):
-        return None
-    type_name = str(data.get("type") or "Error")[:100]
-    message = str(data.get("message") or "")[:10_000]
-    text = str(data.get("text") or "")[:100_000]
-    known = _KNOWN_ERRORS.get(type_name)
-    if known is EmulationError:
-        line = data.get("line")
-        exc: BaseException = EmulationError(
-            message.split(": ", 1)[1] if message.startswith("line ") else message,
-            line if isinstance(line, int) else None,
-        )
-    elif known is not None:
-        exc = known(message)
-    else:
-        exc = ChildError.named(type_name, message, text)
-    return exc
-
-
-def _text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _decode_record(data: Any) -> TraceRecord | None:
-    """A trace record from the child's JSON, keeping only fields of the right type."""
-    if not isinstance(data, dict):
-        return None
-    line, ms = data.get("line"), data.get("ms")
-    return TraceRecord(
-        line=line if isinstance(line, int) and not isinstance(line, bool) else 0,
-        source=_text_or_none(data.get("source")) or "",
-        status=_text_or_none(data.get("status")) or "error",
-        value=data.get("value"),
-        has_value="value" in data,
-        delta=data["delta"] if isinstance(data.get("delta"), dict) else None,
-        masked_error=_text_or_none(data.get("masked_error")),
-        error=_text_or_none(data.get("error")),
-        ms=float(ms) if isinstance(ms, (int, float)) and abs(ms) < 1e12 else 0.0,
-        target=_text_or_none(data.get("target")),
-        how=_text_or_none(data.get("how")),
-    )
-
-
-def _valid_lm_request(msg: dict[str, Any]) -> bool:
-    return (
-        valid_messages(msg.get("messages"))
-        and isinstance(msg.get("schema"), dict)
-        and isinstance(msg.get("name"), str)
-        and bool(_NAME_RE.match(msg["name"]))
-    )
-
-
-def child_environment(home: str) -> dict[str, str]:
-    """The child's environment: a path, a locale and a home; nothing else (no keys)."""
-    return {
-        "PATH": os.environ.get("PATH", os.defpath),
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "HOME": home,
-        "TMPDIR": home,
-    }
-
 
 #: Starts a worker without exec: ``(workdir, env) -> (process, read_fd, write_fd)``; set inside
 #: the sandbox (:mod:`lmulator.sandbox.zygote`), where no program may be executed.
 worker_spawner: Callable[[str, dict[str, str]], tuple[Any, int, int]] | None = None
-
-
-def _kill_group(pgid: int, proc: Any, workdir: str) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 class IsolatedSession:
@@ -237,36 +94,15 @@ class IsolatedSession:
 
     def _start(self) -> None:
         self._workdir = tempfile.mkdtemp(prefix="lmulator-isolated-")
-        spawner = worker_spawner
-        if spawner is not None:  # inside the sandbox: a fork of the zygote, no exec
-            try:
-                self._proc, from_child_r, to_child_w = spawner(
-                    self._workdir, child_environment(self._workdir)
-                )
-            except OSError as exc:
-                shutil.rmtree(self._workdir, ignore_errors=True)
-                raise IsolationError(f"the isolated process did not start: {exc}") from None
-        else:
-            to_child_r, to_child_w = os.pipe()
-            from_child_r, from_child_w = os.pipe()
-            try:
-                self._proc = subprocess.Popen(
-                    [sys.executable, "-I", "-m", "lmulator.isolation.worker",
-                     str(to_child_r), str(from_child_w)],
-                    pass_fds=(to_child_r, from_child_w),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    env=child_environment(self._workdir),
-                    cwd=self._workdir,
-                    start_new_session=True,
-                )  # fmt: skip
-            finally:
-                os.close(to_child_r)
-                os.close(from_child_w)
+        try:
+            self._proc, from_child_r, to_child_w = spawn_child(self._workdir, worker_spawner)
+        except OSError as exc:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            raise IsolationError(f"the isolated process did not start: {exc}") from None
         self._pgid = self._proc.pid
-        self._finalizer = weakref.finalize(self, _kill_group, self._pgid, self._proc, self._workdir)
+        self._finalizer = weakref.finalize(self, kill_group, self._pgid, self._proc, self._workdir)
         self._channel = Channel(from_child_r, to_child_w)
-        weakref.finalize(self._channel, _close_fds, from_child_r, to_child_w)
+        weakref.finalize(self._channel, close_fds, from_child_r, to_child_w)
         config: dict[str, Any] = {k: getattr(self.config, k) for k in CONFIG_FIELDS}
         config["prompt_style"] = self.config.resolved_prompt_style()
         self._channel.send(
@@ -294,17 +130,7 @@ class IsolatedSession:
     def _wait_for(
         self, ops: tuple[str, ...], timeout: float, seq: int | None = None
     ) -> dict[str, Any] | None:
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            try:
-                msg = self._channel.recv(timeout=left)
-            except ChannelClosed:
-                return None
-            if msg is not None and msg["op"] in ops and (seq is None or msg.get("seq") == seq):
-                return msg
+        return wait_for(self._channel, ops, timeout, seq)
 
     def _restart(self) -> None:
         """Start a fresh child (the old state is gone)."""
@@ -328,16 +154,7 @@ class IsolatedSession:
         self.close()
 
     def _signal(self, pid: int | None, sig: int) -> bool:
-        """Send a signal to one of the child's processes (never outside its group)."""
-        if not isinstance(pid, int) or pid <= 1:
-            return False
-        try:
-            if os.getpgid(pid) != self._pgid:
-                return False
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            return False
-        return True
+        return signal_in_group(self._pgid, pid, sig)
 
     # -- running cells -------------------------------------------------------------------
 
@@ -446,7 +263,7 @@ class IsolatedSession:
     def _answer_lm(self, msg: dict[str, Any]) -> None:
         """Answer a child's LM request with this process's client."""
         reply: dict[str, Any] = {"op": "reply", "id": msg.get("id")}
-        if not _valid_lm_request(msg):
+        if not valid_lm_request(msg):
             reply.update(error="malformed LM request", kind="emulation")
         else:
             try:
@@ -470,8 +287,8 @@ class IsolatedSession:
             result.exit_value = ChildValue(msg["exit_value"])
         trace = msg.get("trace")
         if isinstance(trace, list):
-            result.trace = [r for r in map(_decode_record, trace) if r is not None]
-        result.error = _decode_error(msg.get("error"))
+            result.trace = [r for r in map(decode_record, trace) if r is not None]
+        result.error = decode_error(msg.get("error"))
         names = msg.get("lm_names")
         if isinstance(names, dict):
             self.lm_names = {str(k): str(v) for k, v in names.items()}
@@ -524,11 +341,3 @@ class IsolatedSession:
             if isinstance(v, list) and len(v) == 3:
                 out[str(k)] = (str(v[0]), str(v[1]), str(v[2]))
         return out
-
-
-def _close_fds(*fds: int) -> None:
-    for fd in fds:
-        try:
-            os.close(fd)
-        except OSError:
-            pass

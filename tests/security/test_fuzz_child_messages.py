@@ -8,12 +8,8 @@ from hypothesis import strategies as st
 
 from lmulator.engine.session import RunResult
 from lmulator.engine.trace import TraceRecord
-from lmulator.isolation.session import (
-    IsolatedSession,
-    _decode_error,
-    _decode_record,
-    _valid_lm_request,
-)
+from lmulator.isolation.messages import decode_error, decode_record, valid_lm_request
+from lmulator.isolation.session import IsolatedSession
 from lmulator.wire import Channel
 
 json_values = st.recursive(
@@ -38,9 +34,9 @@ def test_done_messages_decode_into_a_result_or_are_ignored(msg):
     assert all(isinstance(r, TraceRecord) for r in result.trace)
     assert result.error is None or isinstance(result.error, BaseException)
     assert not result.has_value or isinstance(repr(result.value), str)
-    _decode_record(msg)
-    _decode_error(msg)
-    assert _valid_lm_request(msg) in (True, False)
+    decode_record(msg)
+    decode_error(msg)
+    assert valid_lm_request(msg) in (True, False)
 
 
 @settings(max_examples=200, deadline=None)
