@@ -16,7 +16,6 @@ from lmulator.engine.limits import wall_clock_paused
 from lmulator.engine.session import state_repr
 from lmulator.errors import ConfigError, EmulationError
 from lmulator.isolation.session import IsolationError
-from lmulator.lm.replay import replay_path_for
 from lmulator.policy.refusals import PolicyError
 from lmulator.reason import (
     PROGRAM_NAME,
@@ -25,16 +24,15 @@ from lmulator.reason import (
     run_program,
     write_program,
 )
-from lmulator.sandbox.runner import broker_holds_key, current_confinement
+from lmulator.sandbox.runner import current_confinement
 
-from .paths import path_in_notebook_dir, resolve_in_notebook_dir
+from .lm_settings import config_with, describe_lm, notebook_path, parse_lm_settings
+from .paths import path_in_notebook_dir
 from .render import mark_bundle, marked_records, trace_table
 from .sandbox import KERNEL_NAMES
 
 if TYPE_CHECKING:
     from .shell import CocShell
-
-LM_SETTINGS = ("base_url", "model", "temperature", "cache", "record", "replay_file", "timeout")
 
 
 @magics_class
@@ -54,82 +52,21 @@ class CocMagics(Magics):
     @line_magic
     def lm(self, line: str) -> None:
         """%lm [key=value ...]: show or set endpoint, model, temperature, cache, record/replay."""
-        changes: dict[str, Any] = {}
         try:
-            words = shlex.split(line)
-        except ValueError as exc:
-            raise UsageError(f"%lm: {exc}") from None
-        for word in words:
-            key, sep, value = word.partition("=")
-            key = key.replace("-", "_")
-            if not sep or key not in LM_SETTINGS:
-                raise UsageError(
-                    f"%lm: expected key=value with key in {', '.join(LM_SETTINGS)}; got {word!r}"
-                )
-            changes[key] = value
-        if not changes:
-            self._show()
-            return
-        try:
-            self._apply(changes)
+            changes = parse_lm_settings(line)
+            if not changes:
+                print(describe_lm(self.session.config, self.session.policy.name))
+                return
+            config = config_with(
+                self.session.config,
+                changes,
+                self.session.policy.restricted,
+                notebook_path(self.coc_shell.user_ns),
+            )
+            self.coc_shell.set_lm_config(config)
         except (ConfigError, ValueError, PolicyError) as exc:
             raise UsageError(f"%lm: {exc}") from None
         print("set " + ", ".join(f"{k}={v}" for k, v in changes.items() if k != "base_url" or v))
-
-    def _apply(self, changes: dict[str, Any]) -> None:
-        cfg = self.session.config
-        update: dict[str, Any] = {}
-        if "base_url" in changes:
-            update["base_url"] = changes["base_url"] or None
-        if "model" in changes:
-            update["model"] = changes["model"]
-        if "temperature" in changes:
-            update["temperature"] = float(changes["temperature"])
-        if "timeout" in changes:
-            update["timeout"] = float(changes["timeout"])
-        confined = self.session.policy.restricted
-        if "cache" in changes:
-            cache = changes["cache"]
-            if confined and cache not in ("auto", "off"):
-                cache = path_in_notebook_dir(cache, "%lm cache")
-            update["cache"] = cache
-        if "replay_file" in changes:
-            path = changes["replay_file"]
-            update["record_path"] = (
-                path_in_notebook_dir(path, "%lm replay_file")
-                if confined
-                else resolve_in_notebook_dir(path)
-            )
-        if "record" in changes:
-            update["record"] = changes["record"]
-            if changes["record"] != "off" and not (update.get("record_path") or cfg.record_path):
-                update["record_path"] = resolve_in_notebook_dir(
-                    str(replay_path_for(self._notebook_path()))
-                )
-        from dataclasses import replace
-
-        self.coc_shell.set_lm_config(replace(cfg, **update))
-
-    def _notebook_path(self) -> str:
-        import os
-
-        path = os.environ.get("JPY_SESSION_NAME") or self.coc_shell.user_ns.get("__session__")
-        return path if isinstance(path, str) and path else "notebook.ipynb"
-
-    def _show(self) -> None:
-        cfg = self.session.config
-        endpoint = cfg.base_url or "embedded model (local llama.cpp server)"
-        rows = [
-            ("endpoint", endpoint),
-            ("model", cfg.model if cfg.base_url else embedded_model_name()),
-            ("api key", key_state(cfg)),
-            ("temperature", f"{cfg.temperature:g}"),
-            ("cache", cfg.cache),
-            ("record", cfg.record + (f" ({cfg.record_path})" if cfg.record != "off" else "")),
-            ("mode", cfg.mode),
-            ("policy", self.session.policy.name),
-        ]
-        print("\n".join(f"{k:12} {v}" for k, v in rows))
 
     @line_magic
     def sandbox(self, line: str) -> None:
@@ -366,21 +303,3 @@ def _parse_examples_option(line: str) -> str | None:
     if len(words) == 1 and words[0].startswith("--examples="):
         return words[0].partition("=")[2]
     raise ValueError(f"expected --examples TASK|FILE, got {line.strip()!r}")
-
-
-def embedded_model_name() -> str:
-    """The name of the embedded model this kernel would serve."""
-    try:
-        from lmulator.lm.local.model import model_alias
-
-        return model_alias()
-    except ConfigError as exc:
-        return f"(none: {exc})"
-
-
-def key_state(cfg: Any) -> str:
-    """How ``%lm`` shows the API key: only whether one is set, and where it is held."""
-    if cfg.api_key:
-        return "set"
-    held = broker_holds_key(cfg.base_url)
-    return "set (held by the broker, outside the sandbox)" if held else "not set"
