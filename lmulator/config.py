@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from .errors import ConfigError
+from .kinds import MODES, RECORD_MODES, TRACE_LEVELS, Mode, RecordMode, TraceLevel
 from .lm.client import SCHEMA_STYLES
 
-MODES = ("interweave", "python", "lm", "try-python-except-lm", "try-python-except-lm-state")
-TRACE_LEVELS = ("default", "full")
 DEFAULT_MODEL = "default"
 
 
@@ -22,17 +21,17 @@ class Config:
     base_url: str | None = None
     api_key: str | None = None
     model: str = DEFAULT_MODEL
-    mode: str = "interweave"
+    mode: Mode = "interweave"
     temperature: float = 0.0
     schema_style: str = "auto"
     timeout: float = 60.0
     raise_errors: bool = False
-    trace_level: str = "default"
+    trace_level: TraceLevel = "default"
     prompt_style: str = "auto"
     cell_timeout: float = 0.0  # seconds of wall clock per cell; 0 means no limit
     memory_mb: int | None = None  # address space a cell may add; None: half the RAM; 0: no limit
     cache: str = "auto"  # "auto" (the user's cache dir), "off", or a file path
-    record: str = "off"  # "off", "record" or "replay"
+    record: RecordMode = "off"
     record_path: str | None = None
     partial: bool = False  # resolve missing pieces cheaply first (imports, types, stand-ins)
     emulate_statements: bool = True  # hand failing statements to the LM as deltas
@@ -63,7 +62,7 @@ class Config:
             )
         if self.lm not in ("on", "off"):
             raise ConfigError(f"lm must be on or off, got {self.lm!r}")
-        if self.record not in ("off", "record", "replay"):
+        if self.record not in RECORD_MODES:
             raise ConfigError(
                 f"unknown record mode {self.record!r} (choose from off, record, replay)"
             )
@@ -115,7 +114,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         base_url=env.get("OPENAI_BASE_URL") or None,
         api_key=env.get("OPENAI_API_KEY") or None,
         model=env.get("LMULATOR_MODEL") or DEFAULT_MODEL,
-        mode=env.get("LMULATOR_MODE") or "interweave",
+        mode=cast(Mode, env.get("LMULATOR_MODE") or "interweave"),  # checked by validate()
         temperature=temperature,
         schema_style=env.get("LMULATOR_SCHEMA_STYLE") or "auto",
         timeout=timeout,

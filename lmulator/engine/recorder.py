@@ -7,6 +7,7 @@ import sys
 import types
 from typing import Any
 
+from ..kinds import How
 from .instrument.sites import Site
 from .trace import TraceRecord, state_repr
 
@@ -67,7 +68,7 @@ class Recorder:
         bindings = {n: state_repr(local_vars[n]) for n in site.targets if n in local_vars}
         self.record(TraceRecord(site.line, self.line_text(site), "ran", bindings=bindings or None))
 
-    def record_resolution(self, site: Site, target: str, value: Any, how: str) -> None:
+    def record_resolution(self, site: Site, target: str, value: Any, how: How) -> None:
         """Record that a missing piece of a partial program got ``value`` (``how``)."""
         line, line_text = self.locate(site)
         self.record(

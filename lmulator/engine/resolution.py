@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import LmulatorError, Refusal
+from ..kinds import How
 from ..partial.repair import Repairs
 from ..partial.standin import METHOD_TYPES, StandIn, involves_standin, typed_standin
 from .emulation import Emulation, SessionState, describe_error
@@ -36,6 +37,7 @@ class Resolver:
     def resolve_root(self, site: Site, root: str, method: str | None, expect: dict | None) -> Any:
         """Give a missing name a value, cheapest first: import, type from use, stand-in."""
         gate = self.state.policy.gate
+        how: How
         if gate.is_allowed(root) and root not in gate.synthetic:
             value, how = gate.import_(root), "import"
         elif method in METHOD_TYPES:

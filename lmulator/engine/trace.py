@@ -8,6 +8,8 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..kinds import How, Status
+
 MAX_REPR = 200
 
 
@@ -79,7 +81,7 @@ class TraceRecord:
 
     line: int
     source: str
-    status: str  # "emulated" | "error" | "ran"
+    status: Status
     value: Any = None
     has_value: bool = False
     delta: dict[str, Any] | None = None
@@ -87,7 +89,7 @@ class TraceRecord:
     error: str | None = None
     ms: float = 0.0
     target: str | None = None
-    how: str | None = None
+    how: How | None = None
     request: dict[str, Any] | None = field(default=None, repr=False)
     bindings: dict[str, str] | None = None
     memo_key: str | None = field(default=None, repr=False)

@@ -11,6 +11,7 @@ from typing import Any
 from ..engine.limits import default_memory_mb
 from ..engine.trace import TraceRecord
 from ..errors import CellTimeout, EmulationError, LmulatorError
+from ..kinds import HOWS, STATUSES
 from ..sandbox.broker import valid_messages
 from ..wire import Channel, ChannelClosed
 
@@ -120,7 +121,7 @@ def decode_record(data: Any) -> TraceRecord | None:
     return TraceRecord(
         line=line if isinstance(line, int) and not isinstance(line, bool) else 0,
         source=_text_or_none(data.get("source")) or "",
-        status=_text_or_none(data.get("status")) or "error",
+        status=data["status"] if data.get("status") in STATUSES else "error",
         value=data.get("value"),
         has_value="value" in data,
         delta=data["delta"] if isinstance(data.get("delta"), dict) else None,
@@ -128,7 +129,7 @@ def decode_record(data: Any) -> TraceRecord | None:
         error=_text_or_none(data.get("error")),
         ms=float(ms) if isinstance(ms, (int, float)) and abs(ms) < 1e12 else 0.0,
         target=_text_or_none(data.get("target")),
-        how=_text_or_none(data.get("how")),
+        how=data["how"] if data.get("how") in HOWS else None,
     )
 
 

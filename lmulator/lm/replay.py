@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from .request import Request
 
 REPLAY_SUFFIX = ".lmreplay.jsonl"
-RECORD_MODES = ("off", "record", "replay")
 
 
 def replay_path_for(program: str | os.PathLike[str]) -> Path:

@@ -28,7 +28,6 @@ DEFINABLE_DUNDER_METHODS = frozenset(
     }
 )  # fmt: skip
 
-POLICY_NAMES = ("restricted", "trusted", "partial")
 
 # Builtins the ``partial`` policy leaves out: they reach files, code or the interpreter.
 PARTIAL_POLICY_REMOVED = frozenset(

@@ -11,6 +11,7 @@ from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTran
 
 from ..engine.instrument.astutil import located
 from ..errors import Refusal
+from ..kinds import POLICY_NAMES
 from .guards import RUNTIME_GUARDED_ATTRIBUTES, PrivateGuard, WriteGuard, static_getattr
 from .modules import ModuleGate
 from .names import (
@@ -18,7 +19,6 @@ from .names import (
     DEFINABLE_DUNDER_METHODS,
     GETATTR_HOOK,
     PARTIAL_POLICY_REMOVED,
-    POLICY_NAMES,
     PRIVATE_HOOK,
     PRIVATE_TYPES_HOOK,
     REFUSED_ATTRIBUTES,

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
+from ...kinds import SiteKind
 from ...partial.expect import from_annotation, infer_expectations
 from .analysis import (
     StatementNames,
@@ -117,7 +118,7 @@ class Instrumenter:
     def _segment(self, node: ast.AST) -> str:
         return source_segment(self.lines, node)
 
-    def new_site(self, kind: str, node: ast.stmt | ast.expr, **kw: object) -> Site:
+    def new_site(self, kind: SiteKind, node: ast.stmt | ast.expr, **kw: object) -> Site:
         site = Site(
             id=next(self.ids),
             kind=kind,

@@ -6,6 +6,8 @@ import ast
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from ...kinds import SiteKind
+
 # Hook names bound in the namespace; restricted code cannot spell them.
 CALL_HOOK = "_lm_call_"
 NAME_HOOK = "_lm_name_"
@@ -43,7 +45,7 @@ class Site:
     """A place in a cell where the emulator may be asked for something."""
 
     id: int
-    kind: str  # "call" | "name" | "stub" | "stmt" | "return"
+    kind: SiteKind
     line: int
     source: str
     name: str = ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Protocol
 
+from ...kinds import SiteKind
 from .analysis import dotted_name, merge_uses, unpack_call, unpack_count
 from .astutil import located
 from .sites import CALL_HOOK, FRAME_CALLS, NAME_HOOK, PCALL_HOOK, UNPACK_ITER_HOOK, Site
@@ -28,7 +29,7 @@ class RewriteOwner(Protocol):
         """Whether a name read here may have no binding when it runs."""
         ...
 
-    def new_site(self, kind: str, node: ast.stmt | ast.expr, **kw: Any) -> Site:
+    def new_site(self, kind: SiteKind, node: ast.stmt | ast.expr, **kw: Any) -> Site:
         """A new site for ``node``."""
         ...
 
