@@ -151,6 +151,15 @@ def test_exercising_a_stub_after_the_lm_budget_is_spent_ends_the_exercise_quietl
     assert s.emulator.requests_sent == 0
 
 
+def test_a_partial_program_skips_a_failing_statement_once_the_lm_has_no_time_left(lm):
+    s = Session.for_snippets(Config(base_url=lm.base_url, cache="off"))  # failures emulated
+    s.lm_deadline = time.monotonic() - 1
+    result = s.run("x = 1\ny = x + 'a'\nz = 2")
+    assert result.error is None and s.namespace["z"] == 2 and "y" not in s.namespace
+    (skipped,) = [r for r in result.trace if r.how == "skip"]
+    assert "no time left" in skipped.masked_error and s.emulator.requests_sent == 0
+
+
 def test_parse_snippet_dedents_fragments():
     source, tree = parse_snippet("    x = 1\n    y = x + 1\n")
     assert statement_lines(tree) == {1, 2}

@@ -193,6 +193,11 @@ class Emulation:
             self.check_lm_budget()
             ex = self.state.emulator.delta(req, self.forbidden_keys())
         except EmulationError as err:
+            if config.partial:  # a partial program goes on: the statement is skipped, as without
+                note = f"{masked}; the LM gave no delta ({err.detail})" if masked else None
+                rec.record(TraceRecord(line, line_text, "emulated", delta={}, masked_error=note,
+                                       how="skip"))  # fmt: skip
+                return {}
             rec.record(TraceRecord(line, line_text, "error", error=str(err.detail)))
             raise EmulationAbort(err) from None
         delta = ex.delta or {}
