@@ -10,7 +10,7 @@ from lmulator.config import Config
 from lmulator.engine.session import Session
 from lmulator.partial.exercise import exercise_definitions
 from lmulator.partial.standin import StandIn
-from lmulator.testing import value_rule
+from lmulator.testing import FakeChatClient, value_rule
 
 
 def partial(**extra):
@@ -91,23 +91,23 @@ def test_names_bound_later_in_the_snippet_are_resolved_then_rebound():
     assert s.namespace["again"] == "a,b"
 
 
-def lm_partial(lm):
-    # The first failure ends the run (as the coverage benchmark's headline figure).
-    return Session.for_snippets(Config(base_url=lm.base_url, cache="off", emulate_statements=False))
+def lm_partial(values=None, **config):
+    """A partial session whose LM answers ``values`` by target (no HTTP; the first failure ends
+    the run, as in the coverage benchmark's headline figure, unless ``config`` says otherwise)."""
+    options = {"cache": "off", "emulate_statements": False, **config}
+    return Session.for_snippets(Config(**options), client=FakeChatClient(values))
 
 
-def test_the_lm_is_not_asked_while_made_up_values_serve(lm):
-    lm.rules(value_rule("threshold", 0.75))
-    s = lm_partial(lm)
+def test_the_lm_is_not_asked_while_made_up_values_serve():
+    s = lm_partial({"threshold": 0.75})
     result = s.run("score = 0.9\nlevel = threshold\nlevel")
     assert isinstance(result.value, StandIn)
     assert hows(result)["threshold"] == "stand-in"
     assert s.emulator.requests_sent == 0
 
 
-def test_a_statement_that_fails_on_a_made_up_value_is_repaired_by_the_lm(lm):
-    lm.rules(value_rule("names", ["ann", "bo"]))
-    s = lm_partial(lm)
+def test_a_statement_that_fails_on_a_made_up_value_is_repaired_by_the_lm():
+    s = lm_partial({"names": ["ann", "bo"]})
     # `if names:` makes it a boolean; `len(names)` then fails until the LM gives the list.
     result = s.run("if names:\n    seen = True\ntotal = len(names)\nafter = total + 1")
     assert result.error is None, result.error
@@ -117,9 +117,8 @@ def test_a_statement_that_fails_on_a_made_up_value_is_repaired_by_the_lm(lm):
     assert asked and asked[0].target == "names" and "TypeError" in asked[0].request["error"]
 
 
-def test_a_repair_that_does_not_help_leaves_the_made_up_value_and_the_first_error(lm):
-    lm.rules(value_rule("names", ["ann"]))  # len() works, then `+ "x"` fails on its own
-    s = lm_partial(lm)
+def test_a_repair_that_does_not_help_leaves_the_made_up_value_and_the_first_error():
+    s = lm_partial({"names": ["ann"]})  # len() works, then `+ "x"` fails on its own
     result = s.run("if names:\n    seen = True\ntotal = len(names) + 'x'\nafter = 1")
     assert isinstance(result.error, TypeError) and "bool" in str(result.error)
     assert s.namespace["names"] is True and "after" not in s.namespace
@@ -127,32 +126,31 @@ def test_a_repair_that_does_not_help_leaves_the_made_up_value_and_the_first_erro
     assert asked.masked_error.endswith("which was not kept")
 
 
-def test_an_lm_value_that_cannot_serve_the_uses_is_not_tried(lm):
-    lm.rules(value_rule("names", 7))  # iterated: a number cannot serve
-    s = lm_partial(lm)
+def test_an_lm_value_that_cannot_serve_the_uses_is_not_tried():
+    s = lm_partial({"names": 7})  # iterated: a number cannot serve
     result = s.run("if names:\n    pass\nfor n in names:\n    pass")
     assert isinstance(result.error, TypeError) and s.namespace["names"] is True
     assert s.emulator.requests_sent == 1
 
 
-def test_no_repair_is_asked_without_an_lm_or_for_the_programs_own_values(lm):
+def test_no_repair_is_asked_without_an_lm_or_for_the_programs_own_values():
     result = partial(emulate_statements=False).run("if names:\n    pass\ntotal = len(names)")
     assert isinstance(result.error, TypeError)
-    s = lm_partial(lm)
+    s = lm_partial()
     result = s.run("names = True\ntotal = len(names)")
     assert isinstance(result.error, TypeError) and s.emulator.requests_sent == 0
 
 
-def test_exercising_a_stub_after_the_lm_budget_is_spent_ends_the_exercise_quietly(lm):
-    s = lm_partial(lm)
+def test_exercising_a_stub_after_the_lm_budget_is_spent_ends_the_exercise_quietly():
+    s = lm_partial()
     result = s.run('def lookup(key):\n    """The value stored under key."""\n')
     s.lm_deadline = time.monotonic() - 1  # no time left to ask the LM
     assert exercise_definitions(s.namespace, result.source, ()) == 1
     assert s.emulator.requests_sent == 0
 
 
-def test_a_partial_program_skips_a_failing_statement_once_the_lm_has_no_time_left(lm):
-    s = Session.for_snippets(Config(base_url=lm.base_url, cache="off"))  # failures emulated
+def test_a_partial_program_skips_a_failing_statement_once_the_lm_has_no_time_left():
+    s = lm_partial(emulate_statements=True)
     s.lm_deadline = time.monotonic() - 1
     result = s.run("x = 1\ny = x + 'a'\nz = 2")
     assert result.error is None and s.namespace["z"] == 2 and "y" not in s.namespace

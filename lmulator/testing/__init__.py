@@ -9,6 +9,9 @@ import urllib.request
 from typing import Any
 
 from ..processes import stop_process
+from .fake import FakeChatClient
+
+__all__ = ["FakeChatClient", "ScriptedServer", "delta_rule", "value_rule"]
 
 
 class ScriptedServer:
