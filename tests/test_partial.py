@@ -10,6 +10,7 @@ from lmulator.config import Config
 from lmulator.engine.session import Session
 from lmulator.partial.exercise import exercise_definitions
 from lmulator.partial.standin import StandIn
+from lmulator.policy import Policy
 from lmulator.testing import FakeChatClient, value_rule
 
 
@@ -156,6 +157,16 @@ def test_a_partial_program_skips_a_failing_statement_once_the_lm_has_no_time_lef
     assert result.error is None and s.namespace["z"] == 2 and "y" not in s.namespace
     (skipped,) = [r for r in result.trace if r.how == "skip"]
     assert "no time left" in skipped.masked_error and s.emulator.requests_sent == 0
+
+
+def test_a_policy_shared_with_a_partial_session_is_left_as_it_was():
+    shared = Policy("partial")
+    snippets = Session(Config(partial=True, lm="off", cache="off"), policy=shared)
+    plain = Session(Config(lm="off", cache="off", emulate_statements=False), policy=shared)
+    assert isinstance(snippets.run("import numpy\nnumpy").value, StandIn)
+    result = plain.run("import numpy")
+    assert isinstance(result.error, ImportError)  # no stand-in leaked into the shared policy
+    assert shared.synthetic_modules["sys"].get("exit") is None
 
 
 def test_parse_snippet_dedents_fragments():

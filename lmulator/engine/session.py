@@ -56,14 +56,16 @@ class Session:
         self,
         config: Config | None = None,
         *,
-        policy: Policy | str = "restricted",
+        policy: Policy | str | None = None,
         client: ChatClient | Callable[[], ChatClient] | None = None,
         emulator: Emulator | None = None,
         module_name: str = "__main__",
         namespace: dict[str, Any] | None = None,
     ) -> None:
         self.config = (config or Config()).validate()
-        self.policy = Policy(policy) if isinstance(policy, str) else policy
+        # A partial program runs under the partial policy unless another is named.
+        default = "partial" if self.config.partial else "restricted"
+        self.policy = self._own_policy(default if policy is None else policy)
         if emulator is None:
             if client is None:
                 emulator = self._new_emulator(self.config)
@@ -95,13 +97,7 @@ class Session:
         self.steps = Steps(
             self, self.recorder, self.emulation, self.resolver, self.undo_log, self.runtime.new_step
         )
-        self.policy.prepare_namespace(self.namespace, module_name)
-        self.namespace.update(self.runtime.hooks())
-        if self.config.partial:
-            self.policy.gate.on_refused = StandIn
-            self.namespace["exit"] = self.namespace["quit"] = snippet_exit
-            if "sys" in self.policy.gate.synthetic:
-                self.policy.gate.synthetic["sys"]["exit"] = snippet_exit
+        self._prepare_namespace()
 
     # -- configuration -------------------------------------------------------------
 
@@ -118,9 +114,25 @@ class Session:
 
     def set_policy(self, policy: Policy | str) -> None:
         """Switch policy; the namespace gets that policy's builtins and guards."""
-        self.policy = Policy(policy) if isinstance(policy, str) else policy
+        self.policy = self._own_policy(policy)
+        self._prepare_namespace()
+
+    def _own_policy(self, policy: Policy | str) -> Policy:
+        """The policy this session runs under; a partial program changes its gate, so it gets
+        a copy of its own (a Policy shared with other sessions stays as it was)."""
+        if isinstance(policy, str):
+            return Policy(policy)
+        return policy.copy() if self.config.partial else policy
+
+    def _prepare_namespace(self) -> None:
+        """Give the namespace the policy's builtins and guards, and the runtime's hooks."""
         self.policy.prepare_namespace(self.namespace, self.module_name)
         self.namespace.update(self.runtime.hooks())
+        if self.config.partial:  # missing imports give stand-ins, exit() ends the snippet
+            self.policy.gate.on_refused = StandIn
+            self.namespace["exit"] = self.namespace["quit"] = snippet_exit
+            if "sys" in self.policy.gate.synthetic:
+                self.policy.gate.synthetic["sys"]["exit"] = snippet_exit
 
     def set_config(self, config: Config) -> None:
         """Use a new configuration; a changed endpoint, model or record mode gets a new emulator."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -275,6 +276,11 @@ class Policy:
                 f"unknown policy {self.name!r} (choose from {', '.join(POLICY_NAMES)})"
             )
         self.allowed_modules = tuple(self.allowed_modules)
+
+    def copy(self) -> Policy:
+        """The same policy with its own import gate and module tables (safe to change)."""
+        synthetic = {name: dict(members) for name, members in self.synthetic_modules.items()}
+        return dataclasses.replace(self, synthetic_modules=synthetic, _gate=None)
 
     @property
     def restricted(self) -> bool:
