@@ -169,6 +169,7 @@ def make_jobs(
 ) -> list[Job]:
     """The jobs for these tasks and methods; exemplar questions are never scored."""
     jobs = []
+    ranked: list[tuple[int, int]] = []  # (the example's place in its task, the job's place)
     shipped = set(example_tasks())
     for task in tasks:
         path = Path(data) / f"{task}.json"
@@ -186,8 +187,9 @@ def make_jobs(
         chosen = [i for i in items if i["input"].strip() not in exemplar_questions]
         chosen = chosen[offset : offset + limit if limit is not None else None]
         yes_no = {str(i["target"]).lower() for i in items} <= YES_NO
-        for item in chosen:
+        for rank, item in enumerate(chosen):
             for method in methods:
+                ranked.append((rank, len(ranked)))
                 jobs.append(
                     Job(
                         task,
@@ -202,7 +204,9 @@ def make_jobs(
                         answers,
                     )
                 )
-    return jobs
+    # The first example of every task, then the second of every task, ...: a run stopped early
+    # (and kept in a journal) has covered every task evenly.
+    return [jobs[place] for _, place in sorted(ranked)]
 
 
 def _key(task: str, method: str, question: str) -> tuple[str, str, str]:
