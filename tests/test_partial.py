@@ -169,6 +169,21 @@ def test_a_policy_shared_with_a_partial_session_is_left_as_it_was():
     assert shared.synthetic_modules["sys"].get("exit") is None
 
 
+def test_an_lm_request_under_way_is_cut_off_at_the_lm_deadline(lm):
+    lm.rules(value_rule("names", ["a"], fault={"delay": 30}))
+    s = Session.for_snippets(
+        Config(base_url=lm.base_url, cache="off", emulate_statements=False, timeout=30)
+    )
+    s.run("warm = 1")
+    assert s.emulator.client is not None  # made (openai imported) before the clock starts
+    s.lm_deadline = time.monotonic() + 2
+    result = s.run("if names:\n    pass\ntotal = len(names)")
+    assert isinstance(result.error, TypeError) and s.namespace["names"] is True  # not repaired
+    (cut,) = [r for r in result.trace if r.target == "names" and r.status == "error"]
+    assert "did not answer in the time left" in cut.error
+    assert time.monotonic() < s.lm_deadline + 20  # far sooner than the 30 s the reply takes
+
+
 def test_parse_snippet_dedents_fragments():
     source, tree = parse_snippet("    x = 1\n    y = x + 1\n")
     assert statement_lines(tree) == {1, 2}

@@ -74,7 +74,7 @@ def _config(lm: str, emulate_statements: bool) -> Config:
 
 
 #: The share of a file's time limit during which the LM may be asked.
-LM_SHARE = 0.4
+LM_SHARE = 0.6
 
 
 def measure(path: Path, lm: str, seconds: float, raise_errors: bool = False) -> FileCoverage:

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from ..config import Config
 from ..errors import EmulationAbort, EmulationError, LmulatorError, Refusal
+from ..lm.client import requests_end_by
 from ..lm.emulator import Emulator, Request, cap_context, make_memo_key
 from ..partial.standin import StandIn, dress
 from ..policy.policy import Policy
@@ -126,7 +127,8 @@ class Emulation:
         )
         try:
             self.check_lm_budget()
-            ex = self.state.emulator.value(req)
+            with requests_end_by(self.state.lm_deadline):
+                ex = self.state.emulator.value(req)
         except EmulationError as exc:
             rec.record(TraceRecord(line, line_text, "error", error=str(exc.detail), target=target))
             raise EmulationAbort(exc) from None
@@ -191,7 +193,8 @@ class Emulation:
         )
         try:
             self.check_lm_budget()
-            ex = self.state.emulator.delta(req, self.forbidden_keys())
+            with requests_end_by(self.state.lm_deadline):
+                ex = self.state.emulator.delta(req, self.forbidden_keys())
         except EmulationError as err:
             if config.partial:  # a partial program goes on: the statement is skipped, as without
                 note = f"{masked}; the LM gave no delta ({err.detail})" if masked else None

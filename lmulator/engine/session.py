@@ -79,7 +79,8 @@ class Session:
         self.native_statement: Callable[[ast.stmt], bool] | None = None
         # Names the host put in the namespace (get_ipython, display) that no LM reply may bind.
         self.protected_names: frozenset[str] = frozenset()
-        # After this monotonic time no LM request is sent (a partial program's time budget).
+        # After this monotonic time no LM request is sent, and one under way is cut off (a
+        # partial program's time budget): what is missing keeps its stand-in.
         self.lm_deadline: float | None = None
         #: ``from __future__`` features the cells asked for (compiled in; never inherited from
         #: the engine's own modules).

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,6 +38,21 @@ class Usage:
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+
+# When set (a monotonic time), LM requests sent from this context are cut off then.
+_DEADLINE: ContextVar[float | None] = ContextVar("lmulator_request_deadline", default=None)
+
+
+@contextmanager
+def requests_end_by(deadline: float | None) -> Iterator[None]:
+    """Within the block, an LM request gets only the time left until ``deadline`` (a
+    ``time.monotonic()`` value; None: the client's own timeout) and is not retried."""
+    token = _DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
 
 
 def response_format(style: str, schema: dict[str, Any], name: str) -> dict[str, Any]:
@@ -105,7 +124,7 @@ class OpenAIChatClient:
     def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
         """Send one chat completion request without a reply schema; return the text."""
         try:
-            resp = self._client.chat.completions.create(
+            resp = self._timed(self._client).chat.completions.create(
                 model=self.model,
                 messages=messages,  # type: ignore[arg-type]
                 temperature=self.temperature,
@@ -134,7 +153,7 @@ class OpenAIChatClient:
         if self.max_tokens:
             kwargs["max_tokens"] = self.max_tokens
         client = self._client.with_options(max_retries=0) if probe else self._client
-        resp = client.chat.completions.create(  # type: ignore[call-overload]
+        resp = self._timed(client).chat.completions.create(  # type: ignore[call-overload]
             model=self.model,
             messages=messages,
             temperature=self.temperature,
@@ -155,12 +174,23 @@ class OpenAIChatClient:
             raise ReplyError("the LM reply has no content")
         return message.content
 
+    def _timed(self, client: Any) -> Any:
+        """``client``, cut to the time left before this context's request deadline."""
+        deadline = _DEADLINE.get()
+        if deadline is None:
+            return client
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise EmulationError("no time left for an LM request")
+        return client.with_options(timeout=min(self.timeout, left), max_retries=0)
+
     def _describe(self, exc: Exception) -> EmulationError:
         o = self._openai
         if isinstance(exc, o.APITimeoutError):
-            return EmulationError(
-                f"the LM at {self.base_url} did not answer within {self.timeout:g} s"
+            limit = (
+                "in the time left" if _DEADLINE.get() is not None else f"within {self.timeout:g} s"
             )
+            return EmulationError(f"the LM at {self.base_url} did not answer {limit}")
         if isinstance(exc, o.APIConnectionError):
             return EmulationError(f"cannot reach the LM at {self.base_url}")
         if isinstance(exc, o.APIStatusError):
