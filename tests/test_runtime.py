@@ -38,3 +38,13 @@ def test_a_missing_call_and_a_missing_name_go_to_the_emulator_with_their_argumen
         "get_country('Paris')",
         "threshold",
     ]
+
+
+def test_a_delta_may_not_rebind_a_module():
+    client = FakeChatClient(deltas={"when = ": {"when": "2009"}})
+    s = session(client)
+    result = s.run("import datetime\nwhen = datetime.date.fromtimestamp('x')")
+    assert result.error is None and s.namespace["when"] == "2009"
+    assert "datetime" in s.namespace and not isinstance(s.namespace["datetime"], str)
+    (asked,) = [r for r in result.trace if r.delta is not None]
+    assert list(asked.request["keys"]) == ["when"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keyword
 import time
+import types
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -150,12 +151,17 @@ class Emulation:
         return ex.value
 
     def statement_keys(self, site: Site) -> tuple[str, ...]:
-        """The names a statement's delta may bind."""
+        """The names a statement's delta may bind (never a name bound to a module: a delta
+        that turned ``datetime`` into a string would break every later use of it)."""
         forbidden = self.forbidden_keys()
+        ns = self.state.namespace
         return tuple(
             n
             for n in site.referenced
-            if n not in forbidden and not n.startswith("_") and not keyword.iskeyword(n)
+            if n not in forbidden
+            and not n.startswith("_")
+            and not keyword.iskeyword(n)
+            and not isinstance(ns.get(n), types.ModuleType)
         )
 
     def statement(
