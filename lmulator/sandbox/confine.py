@@ -11,10 +11,17 @@ What a confined process may do:
 * **execute** no program at all, not even Python (through its dynamic loader, exec of the
   interpreter would be exec of anything readable); isolated sessions fork their workers from a
   zygote instead (:mod:`.zygote`);
-* **network**: bind only the TCP ports it is given (the kernel's own), connect nowhere, open no
-  new socket of any family (seccomp); sockets opened before keep working;
-* **processes**: no privileges gained by ``execve``, no signals to processes outside the
-  sandbox, no ``ptrace`` or ``process_vm_*``, no namespaces, mounts, keyrings, BPF or io_uring.
+* **network**: bind only the TCP ports it is given (the kernel's own; Landlock ABI 4 or newer);
+  open no new socket of any family, connect nowhere, send nothing to an address, make no
+  datagram socket pair (seccomp, whatever the ABI); sockets opened before keep working;
+  ``/proc/net`` is not readable;
+* **processes**: no privileges gained by ``execve``; calls that name a process act only on the
+  caller (seccomp); no ``setsid``, so every process of the box stays in the runner's session,
+  which the broker ends with the box; no ``ptrace`` or ``process_vm_*``, no namespaces, mounts,
+  keyrings, System V IPC, BPF or io_uring. Signals to processes outside the box are refused
+  where Landlock has ABI 6 or newer (its signal scope); with an older ABI they are not.
+
+System calls are filtered by an allow-list (:mod:`.seccomp`): what it does not name is refused.
 
 Landlock applies to the calling thread and what it starts, so :func:`confine` must run before
 any thread starts; the seccomp filter is synchronised to every thread and may come later
@@ -40,6 +47,11 @@ SYSTEM_READ = (
     "/etc/timezone", "/etc/locale.alias", "/etc/mime.types", "/sys/devices/system/cpu",
 )  # fmt: skip
 DEVICES_READ = ("/dev/urandom", "/dev/random", "/dev/zero")
+#: What a confined process reads of its own ``/proc/<pid>``: its descriptors, status, limits and
+#: memory map. Not ``net`` (``/proc/net`` lists every socket of the machine: the targets of an
+#: attack), not ``task`` (whose threads each have a ``net``), not ``root`` or ``cwd``.
+PROC_SELF_READ = ("fd", "fdinfo", "stat", "statm", "status", "cmdline", "comm", "limits", "maps",
+                  "mountinfo", "cgroup", "environ", "io")  # fmt: skip
 DEVICES_WRITE = ("/dev/null", "/dev/full")
 
 
@@ -150,7 +162,8 @@ def confine(spec: SandboxSpec, *, syscalls: bool = True) -> Confinement:
     ruleset.allow_all(DEVICES_READ, landlock.FS_READ_FILE)
     ruleset.allow_all(DEVICES_WRITE, landlock.FS_READ_FILE | landlock.FS_WRITE_FILE
                       | landlock.FS_TRUNCATE | landlock.FS_IOCTL_DEV)  # fmt: skip
-    ruleset.allow(f"/proc/{os.getpid()}", landlock.READ)
+    for entry in PROC_SELF_READ:
+        ruleset.allow(f"/proc/{os.getpid()}/{entry}", landlock.READ)
     for port in spec.bind_ports:
         ruleset.allow_port(port, landlock.NET_BIND_TCP)
     ruleset.restrict_self()

@@ -1,16 +1,34 @@
-"""A seccomp filter, written as classic BPF, that takes away system calls a cell never needs.
+"""A seccomp filter, written as classic BPF, that allows the system calls a cell needs and
+refuses every other one.
 
-Denied calls fail with ``EPERM`` (the process lives on and reports the error): debugging and
-reading other processes (``ptrace``, ``process_vm_*``, ``pidfd_getfd``), kernel attack surface
-(``bpf``, ``io_uring_*``, ``userfaultfd``, ``perf_event_open``, keyrings), mounts, namespaces
-(``unshare``, ``setns``, ``clone`` with namespace flags; ``clone3`` answers ``ENOSYS`` so the C
-library falls back to ``clone``, whose flags can be read), modules, reboot, clocks, host names,
-file handles (``open_by_handle_at``), a file's mode, owner and extended attributes (``chmod``,
-``chown``, ``setxattr`` and their variants: Landlock does not cover metadata), terminal
-injection through an inherited terminal (``TIOCSTI``, ``TIOCLINUX``), and **new
-sockets of any family** (``socketpair`` stays,
-and sockets opened before the filter keep working). Calls made through another ABI (32-bit
-``int 0x80``, x32) are refused outright.
+It is an **allow-list** (as Docker's default profile is): a call the filter does not name is
+refused, so a call Linux adds next year is refused too. Calls newer than the list
+(:data:`.syscalls.REVIEWED_UP_TO`) answer ``ENOSYS``, as on an older kernel, so the C library
+falls back to the call it knew before; every other refusal answers ``EPERM`` and the process
+lives on to report it. Calls made through another ABI (32-bit ``int 0x80``, x32) are refused.
+
+Allowed as they are: files (Landlock decides which), memory, threads, time, polling, signals
+(Landlock's scope keeps them inside the box where the kernel has ABI 6), and sockets that
+already exist. Allowed with their arguments checked (:data:`CHECKED`):
+
+* **calls that name a process act only on the caller**: ``prlimit64``, ``sched_set*``/
+  ``sched_get*``, ``setpriority``/``getpriority`` and ``ioprio_set``/``ioprio_get`` must name
+  pid 0 (and, for the last two pairs, a process, not a group or a user);
+* ``clone`` without namespace flags or ``CLONE_PARENT``; ``clone3`` answers ``ENOSYS`` so the C
+  library falls back to ``clone``, whose flags a filter can read;
+* ``socketpair`` of connected ``AF_UNIX`` stream or seqpacket sockets only (no datagrams);
+  ``sendto`` with no address and ``sendto``/``sendmsg`` without ``MSG_FASTOPEN`` (a stream
+  socket refuses an address itself), so nothing is sent to an address: no new socket of any
+  family (``socket``, ``connect`` are not allowed), no datagram to a pathname socket outside;
+* ``ioctl`` with the terminal and descriptor requests Python uses (:data:`IOCTLS`), not file
+  flags (``FS_IOC_SETFLAGS``: immutable, append-only) or terminal injection (``TIOCSTI``);
+* ``prctl`` with the options Python and its libraries use (:data:`PRCTL_OPTIONS`).
+
+Refused by omission, among others: ``execve`` (Landlock refuses it too), ``ptrace`` and
+``process_vm_*``, ``setsid`` (every process of the box stays in its session, which the broker
+ends with it), System V IPC and POSIX message queues, mounts, namespaces, keyrings, BPF,
+``io_uring``, ``userfaultfd``, changes to a file's mode, owner, extended attributes or flags
+(``chmod``, ``chown``, ``setxattr``, ``file_setattr``), clocks, and modules.
 """
 
 from __future__ import annotations
@@ -20,6 +38,10 @@ import errno
 import os
 import platform
 import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .syscalls import AARCH64, REVIEWED_UP_TO, X86_64
 
 SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_FILTER_FLAG_TSYNC = 1
@@ -27,87 +49,115 @@ SECCOMP_FILTER_FLAG_TSYNC = 1
 # BPF opcodes
 _LD_W_ABS = 0x20
 _JEQ_K = 0x15
-_JSET_K = 0x45
+_JGT_K = 0x25
 _JGE_K = 0x35
+_JSET_K = 0x45
+_AND_K = 0x54
 _RET_K = 0x06
 
 RET_ALLOW = 0x7FFF0000
 RET_ERRNO = 0x00050000
-RET_KILL_PROCESS = 0x80000000
+DENY = RET_ERRNO | errno.EPERM
+TOO_NEW = RET_ERRNO | errno.ENOSYS
 
 _OFF_NR = 0
 _OFF_ARCH = 4
-_OFF_ARG0 = 16  # low 32 bits of args[0] on little-endian machines
-_OFF_ARG1 = 24  # low 32 bits of args[1]
+
+
+def _arg_lo(n: int) -> int:
+    """Offset of the low 32 bits of argument ``n`` in ``struct seccomp_data`` (little-endian)."""
+    return 16 + 8 * n
+
+
+def _arg_hi(n: int) -> int:
+    return 20 + 8 * n
+
 
 #: Terminal ioctls that push input into a terminal (TIOCSTI) or drive a virtual console
-#: (TIOCLINUX): through an inherited terminal they would type commands into the user's shell.
+#: (TIOCLINUX): never allowed (they are not in :data:`IOCTLS`).
 TERMINAL_INJECTION = (0x5412, 0x541C)
 
-#: Namespace flags of clone(2): CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET.
-CLONE_NAMESPACES = (
-    0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
-)
+#: ioctl requests allowed: terminal modes and size (TCGETS, TCSETS, TCSETSW, TCSETSF,
+#: TIOCGWINSZ, TIOCGPGRP), bytes waiting (FIONREAD), non-blocking and close-on-exec (FIONBIO,
+#: FIONCLEX, FIOCLEX), and reading a file's flags (FS_IOC_GETFLAGS).
+IOCTLS = (0x5401, 0x5402, 0x5403, 0x5404, 0x5413, 0x540F, 0x541B, 0x5421, 0x5450, 0x5451,
+          0x80086601)  # fmt: skip
 
-DENIED = (
-    "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp", "perf_event_open",
-    "bpf", "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register", "keyctl",
-    "add_key", "request_key", "mount", "umount2", "move_mount", "open_tree", "fsopen", "fsconfig",
-    "fsmount", "fspick", "mount_setattr", "pivot_root", "chroot", "unshare", "setns",
-    "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load", "reboot",
-    "swapon", "swapoff", "open_by_handle_at", "name_to_handle_at", "acct", "syslog", "iopl",
-    "ioperm", "quotactl", "settimeofday", "clock_settime", "adjtimex", "clock_adjtime",
-    "sethostname", "setdomainname", "vhangup", "fanotify_init", "lookup_dcookie", "socket",
-    # Landlock (ABI <= 7) does not cover a file's metadata: as root, these would change the
-    # mode, owner or extended attributes of any file on the machine, outside the box too.
-    "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
-    "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr",
-    "setxattrat", "removexattrat",
+#: prctl options allowed: parent-death signal (1, 2), dumpable (3, 4), thread name (15, 16),
+#: seccomp (21, 22), capability bounding set read/drop (23, 24), child subreaper (36, 37),
+#: no_new_privs (38, 39), naming anonymous memory (PR_SET_VMA).
+PRCTL_OPTIONS = (1, 2, 3, 4, 15, 16, 21, 22, 23, 24, 36, 37, 38, 39, 0x53564D41)
+
+#: Namespace flags of clone(2) (CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET)
+#: and CLONE_PARENT (a child that would belong to the broker, not to the box).
+CLONE_REFUSED = (
+    0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
+    | 0x00008000
+)  # fmt: skip
+CLONE_NAMESPACES = CLONE_REFUSED & ~0x00008000
+
+AF_UNIX = 1
+SOCK_TYPE_MASK = 0xF
+SOCKETPAIR_TYPES = (1, 5)  # SOCK_STREAM, SOCK_SEQPACKET
+MSG_FASTOPEN = 0x20000000
+PRIO_PROCESS = 0
+IOPRIO_WHO_PROCESS = 1
+
+#: Calls allowed as they are. The first ones are the most frequent (the filter tests in order).
+ALLOWED = (
+    "read", "write", "futex", "epoll_wait", "epoll_pwait", "poll", "ppoll", "recvfrom", "close",
+    "openat", "fstat", "newfstatat", "statx", "lseek", "mmap", "munmap", "mprotect", "brk",
+    "madvise", "getpid", "gettid", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "fcntl",
+    "getdents64", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2",
+    "pwritev2", "open", "openat2", "close_range", "creat", "stat", "lstat", "statfs", "fstatfs",
+    "access", "faccessat", "faccessat2", "readlink", "readlinkat", "getdents", "getcwd", "chdir",
+    "fchdir", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat",
+    "link", "linkat", "symlink", "symlinkat", "mknod", "mknodat", "truncate", "ftruncate",
+    "fallocate", "fsync", "fdatasync", "sync", "syncfs", "sync_file_range", "fadvise64",
+    "readahead", "flock", "dup", "dup2", "dup3", "pipe", "pipe2", "sendfile", "copy_file_range",
+    "splice", "tee", "vmsplice", "utime", "utimes", "utimensat", "futimesat", "umask", "getxattr",
+    "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr", "inotify_init",
+    "inotify_init1", "inotify_add_watch", "inotify_rm_watch", "mremap", "mincore", "msync",
+    "mlock", "mlock2", "munlock", "mlockall", "munlockall", "membarrier", "memfd_create",
+    "pkey_alloc", "pkey_free", "pkey_mprotect", "get_mempolicy", "set_mempolicy", "mbind",
+    "map_shadow_stack", "fork", "vfork", "exit", "exit_group", "wait4", "waitid", "getppid",
+    "getpgid", "getpgrp", "getsid", "setpgid", "getuid", "geteuid", "getgid", "getegid",
+    "getgroups", "getresuid", "getresgid", "capget", "kill", "tkill", "tgkill", "rt_sigqueueinfo",
+    "rt_tgsigqueueinfo", "pidfd_open", "pidfd_send_signal", "arch_prctl", "set_tid_address",
+    "set_robust_list", "rseq", "sched_yield", "sched_get_priority_max", "sched_get_priority_min",
+    "getrlimit", "setrlimit", "getrusage", "times", "uname", "sysinfo", "getcpu", "getrandom",
+    "set_thread_area", "get_thread_area", "clock_gettime", "clock_getres", "clock_nanosleep",
+    "gettimeofday", "time", "nanosleep", "alarm", "getitimer", "setitimer", "timer_create",
+    "timer_settime", "timer_gettime", "timer_getoverrun", "timer_delete", "timerfd_create",
+    "timerfd_settime", "timerfd_gettime", "select", "pselect6", "epoll_create", "epoll_create1",
+    "epoll_ctl", "epoll_pwait2", "eventfd", "eventfd2", "signalfd", "signalfd4", "futex_waitv",
+    "rt_sigpending", "rt_sigtimedwait", "rt_sigsuspend", "sigaltstack", "pause",
+    "restart_syscall", "bind", "listen", "accept", "accept4", "getsockname", "getpeername",
+    "setsockopt", "getsockopt", "recvmsg", "recvmmsg", "shutdown", "seccomp",
+    "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self",
 )  # fmt: skip
 
-_X86_64 = {
-    "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "pidfd_getfd": 438,
-    "kcmp": 312, "perf_event_open": 298, "bpf": 321, "userfaultfd": 323, "io_uring_setup": 425,
-    "io_uring_enter": 426, "io_uring_register": 427, "keyctl": 250, "add_key": 248,
-    "request_key": 249, "mount": 165, "umount2": 166, "move_mount": 429, "open_tree": 428,
-    "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433, "mount_setattr": 442,
-    "pivot_root": 155, "chroot": 161, "unshare": 272, "setns": 308, "init_module": 175,
-    "finit_module": 313, "delete_module": 176, "kexec_load": 246, "kexec_file_load": 320,
-    "reboot": 169, "swapon": 167, "swapoff": 168, "open_by_handle_at": 304,
-    "name_to_handle_at": 303, "acct": 163, "syslog": 103, "iopl": 172, "ioperm": 173,
-    "quotactl": 179, "settimeofday": 164, "clock_settime": 227, "adjtimex": 159,
-    "clock_adjtime": 305, "sethostname": 170, "setdomainname": 171, "vhangup": 153,
-    "fanotify_init": 300, "lookup_dcookie": 212, "socket": 41, "clone": 56, "clone3": 435,
-    "ioctl": 16, "chmod": 90, "fchmod": 91, "fchmodat": 268, "fchmodat2": 452, "chown": 92, "fchown": 93,
-    "lchown": 94, "fchownat": 260, "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190,
-    "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199, "setxattrat": 463,
-    "removexattrat": 466,
-}  # fmt: skip
+#: Calls that name a process by pid in their first argument: allowed only for pid 0 (the caller).
+SELF_ONLY = (
+    "prlimit64", "sched_setaffinity", "sched_getaffinity", "sched_setparam", "sched_getparam",
+    "sched_setscheduler", "sched_getscheduler", "sched_setattr", "sched_getattr",
+    "sched_rr_get_interval",
+)  # fmt: skip
 
-_AARCH64 = {
-    "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271, "pidfd_getfd": 438,
-    "kcmp": 272, "perf_event_open": 241, "bpf": 280, "userfaultfd": 282, "io_uring_setup": 425,
-    "io_uring_enter": 426, "io_uring_register": 427, "keyctl": 219, "add_key": 217,
-    "request_key": 218, "mount": 40, "umount2": 39, "move_mount": 429, "open_tree": 428,
-    "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433, "mount_setattr": 442,
-    "pivot_root": 41, "chroot": 51, "unshare": 97, "setns": 268, "init_module": 105,
-    "finit_module": 273, "delete_module": 106, "kexec_load": 104, "kexec_file_load": 294,
-    "reboot": 142, "swapon": 224, "swapoff": 225, "open_by_handle_at": 265,
-    "name_to_handle_at": 264, "acct": 89, "syslog": 116, "quotactl": 60, "settimeofday": 170,
-    "clock_settime": 112, "adjtimex": 171, "clock_adjtime": 266, "sethostname": 161,
-    "setdomainname": 162, "vhangup": 58, "fanotify_init": 262, "lookup_dcookie": 18,
-    "socket": 198, "clone": 220, "clone3": 435, "ioctl": 29,
-    "fchmod": 52, "fchmodat": 53, "fchmodat2": 452, "fchownat": 54, "fchown": 55, "setxattr": 5,
-    "lsetxattr": 6, "fsetxattr": 7, "removexattr": 14, "lremovexattr": 15, "fremovexattr": 16,
-    "setxattrat": 463, "removexattrat": 466,
-}  # fmt: skip
+#: Calls allowed with their arguments checked (see the module's docstring).
+CHECKED = (
+    *SELF_ONLY, "setpriority", "getpriority", "ioprio_set", "ioprio_get", "clone", "clone3",
+    "ioctl", "prctl", "socketpair", "sendto", "sendmsg",
+)  # fmt: skip
 
 #: machine → (audit architecture, syscall table, lowest number of a foreign ABI or None)
 _ARCHES = {
-    "x86_64": (0xC000003E, _X86_64, 0x40000000),  # x32 calls have bit 30 set
-    "aarch64": (0xC00000B7, _AARCH64, None),
+    "x86_64": (0xC000003E, X86_64, 0x40000000),  # x32 calls have bit 30 set
+    "aarch64": (0xC00000B7, AARCH64, None),
 }
 _SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
+
+Instruction = tuple[int, int, int, int]
 
 
 class SeccompError(OSError):
@@ -119,46 +169,119 @@ def available() -> bool:
     return platform.machine() in _ARCHES
 
 
-def _stmt(code: int, k: int) -> tuple[int, int, int, int]:
+def _stmt(code: int, k: int) -> Instruction:
     return (code, 0, 0, k)
 
 
-def _jump(code: int, k: int, jt: int, jf: int) -> tuple[int, int, int, int]:
+def _jump(code: int, k: int, jt: int, jf: int) -> Instruction:
     return (code, jt, jf, k)
 
 
-def build_filter(machine: str | None = None) -> list[tuple[int, int, int, int]]:
+@dataclass(frozen=True)
+class Arg:
+    """A condition on one argument of a call (all conditions given must hold)."""
+
+    n: int  # which argument, 0 to 5
+    equals: int | None = None  # all 64 bits equal this
+    low_in: tuple[int, ...] = ()  # the low 32 bits, masked by `mask`, are one of these
+    mask: int = 0xFFFFFFFF
+    clear: int = 0  # none of these bits is set in the low 32 bits
+
+
+_DENY_LABEL = -1
+
+
+def _block(args: Iterable[Arg]) -> list[Instruction]:
+    """Instructions that allow the call when every condition holds and refuse it otherwise;
+    they end in a return. Jumps are written with absolute targets, then made relative."""
+    code: list[tuple[int, int, int, int]] = []  # (opcode, k, true target, false target)
+
+    def emit(op: int, k: int = 0, jt: int = 0, jf: int = 0) -> int:
+        code.append((op, k, jt, jf))
+        return len(code) - 1
+
+    for arg in args:
+        if arg.equals is not None:
+            for offset, value in ((_arg_lo(arg.n), arg.equals & 0xFFFFFFFF),
+                                  (_arg_hi(arg.n), arg.equals >> 32)):  # fmt: skip
+                emit(_LD_W_ABS, offset)
+                at = emit(_JEQ_K, value)
+                code[at] = (_JEQ_K, value, at + 1, _DENY_LABEL)
+        if arg.low_in:
+            emit(_LD_W_ABS, _arg_lo(arg.n))
+            if arg.mask != 0xFFFFFFFF:
+                emit(_AND_K, arg.mask)
+            tests = [emit(_JEQ_K, value) for value in arg.low_in]
+            after = len(code)
+            for i, at in enumerate(tests):
+                miss = at + 1 if i + 1 < len(tests) else _DENY_LABEL
+                code[at] = (_JEQ_K, arg.low_in[i], after, miss)
+        if arg.clear:
+            emit(_LD_W_ABS, _arg_lo(arg.n))
+            at = emit(_JSET_K, arg.clear)
+            code[at] = (_JSET_K, arg.clear, _DENY_LABEL, at + 1)
+    emit(_RET_K, RET_ALLOW)
+    deny_at = emit(_RET_K, DENY)
+    out: list[Instruction] = []
+    for i, (op, k, jt, jf) in enumerate(code):
+        if op & 0x07 != 0x05:
+            out.append(_stmt(op, k))
+            continue
+        rel = [(deny_at if t == _DENY_LABEL else t) - i - 1 for t in (jt, jf)]
+        if not all(0 <= r <= 255 for r in rel):
+            raise ValueError("a filter block is too long for classic BPF jumps")
+        out.append(_jump(op, k, rel[0], rel[1]))
+    return out
+
+
+#: The argument conditions of each checked call (see the module's docstring).
+RULES: dict[str, tuple[Arg, ...]] = {
+    **{name: (Arg(0, equals=0),) for name in SELF_ONLY},
+    "setpriority": (Arg(0, equals=PRIO_PROCESS), Arg(1, equals=0)),
+    "getpriority": (Arg(0, equals=PRIO_PROCESS), Arg(1, equals=0)),
+    "ioprio_set": (Arg(0, equals=IOPRIO_WHO_PROCESS), Arg(1, equals=0)),
+    "ioprio_get": (Arg(0, equals=IOPRIO_WHO_PROCESS), Arg(1, equals=0)),
+    "clone": (Arg(0, clear=CLONE_REFUSED),),
+    "ioctl": (Arg(1, low_in=IOCTLS),),
+    "prctl": (Arg(0, low_in=PRCTL_OPTIONS),),
+    "socketpair": (Arg(0, low_in=(AF_UNIX,)), Arg(1, low_in=SOCKETPAIR_TYPES, mask=SOCK_TYPE_MASK)),
+    "sendto": (Arg(4, equals=0), Arg(3, clear=MSG_FASTOPEN)),
+    "sendmsg": (Arg(2, clear=MSG_FASTOPEN),),
+}
+
+
+def _allow_each(numbers: Iterable[int]) -> list[Instruction]:
+    out: list[Instruction] = []
+    for nr in numbers:
+        out += [_jump(_JEQ_K, nr, 0, 1), _stmt(_RET_K, RET_ALLOW)]
+    return out
+
+
+def build_filter(machine: str | None = None) -> list[Instruction]:
     """The filter program for a machine, as (code, jt, jf, k) instructions."""
     arch, table, foreign = _ARCHES[machine or platform.machine()]
-    deny = RET_ERRNO | errno.EPERM
-    prog: list[tuple[int, int, int, int]] = [
+    prog: list[Instruction] = [
         _stmt(_LD_W_ABS, _OFF_ARCH),
         _jump(_JEQ_K, arch, 1, 0),
-        _stmt(_RET_K, RET_ERRNO | errno.EPERM),  # another ABI: refused
+        _stmt(_RET_K, DENY),  # another ABI: refused
         _stmt(_LD_W_ABS, _OFF_NR),
     ]
     if foreign is not None:
-        prog += [_jump(_JGE_K, foreign, 0, 1), _stmt(_RET_K, deny)]
-    numbers = sorted({table[name] for name in DENIED if name in table})
-    for nr in numbers:
-        prog += [_jump(_JEQ_K, nr, 0, 1), _stmt(_RET_K, deny)]
-    prog += [  # ioctl: refuse terminal injection, allow the rest
-        _jump(_JEQ_K, table["ioctl"], 0, 5),
-        _stmt(_LD_W_ABS, _OFF_ARG1),
-        _jump(_JEQ_K, TERMINAL_INJECTION[0], 1, 0),
-        _jump(_JEQ_K, TERMINAL_INJECTION[1], 0, 1),
-        _stmt(_RET_K, deny),
-        _stmt(_RET_K, RET_ALLOW),
-    ]
-    prog += [
-        _jump(_JEQ_K, table["clone3"], 0, 1),
-        _stmt(_RET_K, RET_ERRNO | errno.ENOSYS),  # the C library falls back to clone()
-        _jump(_JEQ_K, table["clone"], 0, 3),
-        _stmt(_LD_W_ABS, _OFF_ARG0),
-        _jump(_JSET_K, CLONE_NAMESPACES, 0, 1),
-        _stmt(_RET_K, deny),
-        _stmt(_RET_K, RET_ALLOW),
-    ]
+        prog += [_jump(_JGE_K, foreign, 0, 1), _stmt(_RET_K, DENY)]
+    prog += [_jump(_JGT_K, REVIEWED_UP_TO, 0, 1), _stmt(_RET_K, TOO_NEW)]
+    simple = dict.fromkeys(table[n] for n in ALLOWED if n in table)  # in order, once each
+    prog += _allow_each(simple)
+    for name in CHECKED:
+        if name not in table:
+            continue
+        if name == "clone3":
+            block = [_stmt(_RET_K, TOO_NEW)]  # the C library falls back to clone()
+        else:
+            block = _block(RULES[name])
+        prog += [_jump(_JEQ_K, table[name], 0, len(block)), *block]
+    prog.append(_stmt(_RET_K, DENY))  # what the list does not name is refused
+    if len(prog) > 4096:
+        raise ValueError("the filter is longer than the kernel accepts")
     return prog
 
 

@@ -131,7 +131,7 @@ def _fork_worker(sock: socket.socket, workdir: str, env: dict[str, str]) -> None
             sock.close()
             os.close(to_child_w)
             os.close(from_child_r)
-            os.setsid()
+            os.setpgid(0, 0)  # its own group, in the box's session (setsid is refused)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             os.chdir(workdir)

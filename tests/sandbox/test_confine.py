@@ -124,7 +124,20 @@ def test_the_filter_checks_the_architecture_first():
     assert all(code != 0x06 or k in (0x7FFF0000,) or k >> 16 == 0x5 for code, _, _, k in prog)
     jumps = [(i, jt, jf) for i, (code, jt, jf, _) in enumerate(prog) if code & 0x07 == 0x05]
     assert jumps and all(i + 1 + max(jt, jf) < len(prog) for i, jt, jf in jumps)
-    assert prog[-1] == (0x06, 0, 0, 0x7FFF0000)  # what no rule refuses is allowed
+    assert prog[-1] == (0x06, 0, 0, 0x00050001)  # what the list does not name is refused (EPERM)
+
+
+def test_the_filter_allows_only_what_it_names():
+    """No call is allowed unless it is on the list, and the list holds no call that reaches
+    outside the box unchecked."""
+    from lmulator.sandbox import seccomp
+
+    for name in ("socket", "connect", "setsid", "shmget", "execve", "ptrace", "mount", "chmod",
+                 "file_setattr", "unshare", "sendmmsg", "mq_open", "process_madvise"):  # fmt: skip
+        assert name not in seccomp.ALLOWED and name not in seccomp.CHECKED
+    for name in ("prlimit64", "setpriority", "sched_setaffinity", "ioprio_set"):
+        assert name in seccomp.RULES and name not in seccomp.ALLOWED
+    assert set(seccomp.CHECKED) - {"clone3"} == set(seccomp.RULES)
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ nothing gets through, and the kernel keeps its state."""
 
 import pytest
 
-from . import test_os_files, test_os_network, test_os_processes, test_os_secrets
+from . import test_os_files, test_os_network, test_os_processes, test_os_secrets, test_os_syscalls
 from .os_attack import kernel_for, run_in_kernel
 
 #: Payloads that end the process they run in when they are refused nothing: a kernel is kept
@@ -30,6 +30,9 @@ FAMILIES = {
     for module in (test_os_secrets, test_os_files, test_os_network, test_os_processes)
 }
 FAMILIES["kernel"] = KERNEL_PAYLOADS
+FAMILIES["syscalls"] = [  # those that need no planted segment or datagram socket
+    p for p in test_os_syscalls.PAYLOADS if "SHM_KEY" not in p and "DGRAM_PATH" not in p
+]
 
 
 @pytest.fixture(scope="module")
