@@ -29,6 +29,10 @@ Refused by omission, among others: ``execve`` (Landlock refuses it too), ``ptrac
 ends with it), System V IPC and POSIX message queues, mounts, namespaces, keyrings, BPF,
 ``io_uring``, ``userfaultfd``, changes to a file's mode, owner, extended attributes or flags
 (``chmod``, ``chown``, ``setxattr``, ``file_setattr``), clocks, and modules.
+
+One exception is Linux's own: on x86_64 it lets ``uretprobe`` and ``uprobe`` (335, 336) past
+every seccomp filter; outside the trampoline of a probe an administrator set, they only fail
+(``ENXIO``) or kill the caller (``SIGILL``) (:data:`PASSTHROUGH`).
 """
 
 from __future__ import annotations
@@ -156,6 +160,9 @@ _ARCHES = {
     "aarch64": (0xC00000B7, AARCH64, None),
 }
 _SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
+
+#: Calls Linux lets past every filter, by machine (uretprobe and uprobe): not the filter's doing.
+PASSTHROUGH = {"x86_64": (335, 336)}
 
 Instruction = tuple[int, int, int, int]
 
