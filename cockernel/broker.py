@@ -68,7 +68,11 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"cockernel: error: {exc}", file=sys.stderr)
         return 2
-    broker = Broker(config, spec)
+    try:
+        broker = Broker(config, spec)  # reads the endpoints and models the user allows
+    except ConfigError as exc:
+        print(f"cockernel: error: {exc}", file=sys.stderr)
+        return 2
     broker.start([sys.executable, "-m", "cockernel.runner", *argv])
     broker.forward_signals(signal.SIGINT, signal.SIGTERM)
     code = broker.wait(grace_s=KERNEL_GRACE_S)

@@ -87,7 +87,11 @@ def sandbox_for(args: argparse.Namespace, config_record_path: str | None) -> San
 
 def run_brokered(argv: Sequence[str], config: object, spec: SandboxSpec, args: object) -> int:
     """Be the broker: run this command again as a confined runner and answer its LM requests."""
-    broker = Broker(config, spec)  # type: ignore[arg-type]
+    try:
+        broker = Broker(config, spec)  # type: ignore[arg-type]
+    except ConfigError as exc:  # a malformed list of allowed endpoints or models
+        print(f"lmulator: error: {exc}", file=sys.stderr)
+        return 2
     broker.start([sys.executable, "-m", "lmulator", *argv])
     broker.forward_signals(signal.SIGINT, signal.SIGTERM)
     # Under --isolate the isolated session ends an overdue cell itself (and says so) within

@@ -7,15 +7,17 @@ JSON lines (:mod:`lmulator.wire`), are checked (roles, text, schema, settings), 
 with this process's client, which alone holds the key; the embedded llama.cpp server is started
 here too, never in the runner.
 
-The runner may choose the model, temperature and timeout, and an endpoint, but the key is only
-ever sent to the endpoint the broker was started with, and another endpoint is accepted only on
-the loopback interface (a local server), so a confined cell cannot use the broker to reach the
-network or to send the key elsewhere.
+The broker decides; the runner only asks (:mod:`.endpoints`): it may use the configured endpoint
+and those the user listed when starting, the key goes only to the configured one and only with
+the configured model (or a listed one); it may turn the reply cache off, not on; its cell time
+limit may only be stricter than the user's, and a runner that says it is idle but keeps
+computing is ended (:mod:`.watchdog`). Every text sent back is scrubbed of the key and of the
+broker's other secrets (:mod:`lmulator.scrub`), and a runner that floods the broker gets busy
+errors, never a stalled broker (:mod:`.dispatch`).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import shutil
@@ -25,16 +27,18 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..config import Config
 from ..errors import ConfigError, EmulationError, ReplyError
-from ..lm.client import SCHEMA_STYLES, ChatClient
+from ..lm.client import ChatClient
 from ..lm.factory import make_client
+from ..scrub import Scrubber, is_secret_name, secret_values
 from ..wire import Channel, ChannelClosed
+from .dispatch import Dispatcher
+from .endpoints import Allowance, settings_config
 from .spec import SandboxSpec
+from .watchdog import CellClock
 
 FDS_ENV = "LMULATOR_BROKER_FDS"
 SPEC_ENV = "LMULATOR_SANDBOX_SPEC"
@@ -42,6 +46,8 @@ LM_ENV = "LMULATOR_BROKER_LM"
 ROLES = ("system", "user", "assistant")
 MAX_TEXT_TOKENS = 4096
 MAX_IN_FLIGHT = 8  # LM requests answered at once (abandoned ones finish in the background)
+MAX_QUEUED = 32  # LM requests waiting for an answering thread; more get "the broker is busy"
+MAX_ERROR_CHARS = 1000
 
 #: Environment variables a runner keeps (by exact name or prefix); anything naming a key,
 #: token, secret or password is dropped even then.
@@ -51,7 +57,6 @@ KEPT_NAMES = frozenset({
     "MPLBACKEND", "JPY_PARENT_PID", "JPY_SESSION_NAME", "CLICOLOR", "FORCE_COLOR",
 })  # fmt: skip
 KEPT_PREFIXES = ("LC_", "LMULATOR_", "JUPYTER_")
-SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH")
 
 
 def runner_environment(env: Mapping[str, str], tmpdir: str) -> dict[str, str]:
@@ -60,7 +65,7 @@ def runner_environment(env: Mapping[str, str], tmpdir: str) -> dict[str, str]:
         k: v
         for k, v in env.items()
         if (k in KEPT_NAMES or k.startswith(KEPT_PREFIXES))
-        and not any(word in k.upper() for word in SECRET_WORDS)
+        and not is_secret_name(k)
         and k not in (FDS_ENV, SPEC_ENV, LM_ENV)
     }
     kept.update(
@@ -70,20 +75,6 @@ def runner_environment(env: Mapping[str, str], tmpdir: str) -> dict[str, str]:
         PYTHONDONTWRITEBYTECODE="1",
     )
     return kept
-
-
-def is_loopback_url(url: str) -> bool:
-    """Whether an http(s) URL names this machine's loopback interface."""
-    try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def valid_messages(messages: Any) -> bool:
@@ -101,7 +92,16 @@ def valid_messages(messages: Any) -> bool:
     )
 
 
-class Broker:
+def reply_id(value: Any) -> int | str | None:
+    """The request id a reply echoes: a number or short text the runner chose, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) or (isinstance(value, str) and len(value) <= 64):
+        return value
+    return None
+
+
+class Broker(CellClock):
     """Holds the key and the LM clients; starts a confined runner and answers its requests."""
 
     def __init__(
@@ -109,24 +109,28 @@ class Broker:
         config: Config,
         spec: SandboxSpec,
         client_factory: Callable[[Config], ChatClient] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """``env`` (default: this process's environment) names the endpoints and models the
+        user allows besides the configured ones, and holds the secrets replies are scrubbed of;
+        ConfigError if a list in it is malformed."""
+        env = os.environ if env is None else env
         self.config = config.validate()
         self.spec = spec.validate()
+        self.allowance = Allowance.from_env(self.config, env)
+        self.scrub = Scrubber(secret_values(env, self.config.api_key))
+        self._init_clock(self.config.cell_timeout)  # the user's limit, read now
         self._make_client = client_factory or make_client
         self._clients: dict[tuple[Any, ...], ChatClient] = {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.tmpdir: str | None = None
         self.requests = 0
         self.refused = 0
-        self.lm_seconds = 0.0  # time spent answering the current cell's LM requests
-        self.cell_started: float | None = None  # set while the runner says a cell runs
-        self.cell_limit = 0.0
-        self.interrupted_at: float | None = None
         self.killed_because = ""
         self._thread: threading.Thread | None = None
-        self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
-        self._send_lock = threading.Lock()
         self._clients_lock = threading.Lock()
+        self.dispatcher = Dispatcher(self._answer_timed, self._send, workers=MAX_IN_FLIGHT,
+                                     pending=MAX_QUEUED)  # fmt: skip
 
     # -- the runner --------------------------------------------------------------------
 
@@ -183,7 +187,8 @@ class Broker:
 
     def overdue(self, grace_s: float) -> str:
         """Why the runner must be killed now ('' if it need not): a limit or an interrupt it
-        did not obey within ``grace_s``."""
+        did not obey within ``grace_s``, or computing past the user's limit while it says it is
+        idle or waiting for the LM."""
         now = time.monotonic()
         started, limit = self.cell_started, self.cell_limit
         interrupted = self.interrupted_at
@@ -191,9 +196,10 @@ class Broker:
             if started is not None and interrupted >= started:
                 return f"did not stop within {grace_s:g} s of the interrupt"
             self.interrupted_at = None  # between cells: nothing to stop
-        if started is not None and limit > 0 and now > started + limit + self.lm_seconds + grace_s:
-            return f"ran past its {limit:g} s limit"
-        return ""
+        if started is not None and limit > 0 and now > started + limit + grace_s:
+            if now > started + limit + self.lm_waited(now) + grace_s:
+                return f"ran past its {limit:g} s limit"
+        return self._computing_unseen(now, grace_s)
 
     def wait(self, grace_s: float = 2.0) -> int:
         """Wait for the runner to end, killing it when :meth:`overdue`; return its status."""
@@ -227,52 +233,51 @@ class Broker:
 
     # -- answering -----------------------------------------------------------------------
 
+    def serve_channel(self, channel: Channel) -> threading.Thread:
+        """Answer the runner at the other end of ``channel`` in a thread (what :meth:`start`
+        does for the runner it starts)."""
+        self.channel = channel
+        self._thread = threading.Thread(target=self._serve, name="lmulator-broker", daemon=True)
+        self._thread.start()
+        return self._thread
+
     def _serve(self) -> None:
-        """Read the runner's messages; answer each LM request in its own thread, so that one
-        the runner abandoned (interrupted while the LM was slow) does not hold up the next."""
-        while True:
-            try:
-                msg = self.channel.recv()
-            except ChannelClosed:
-                return
-            if msg is None:
-                continue
-            if msg.get("op") == "cell":  # the runner starts a cell (with its time limit)
-                limit, at = msg.get("limit"), msg.get("at")
-                self.cell_limit = float(limit) if isinstance(limit, (int, float)) else 0.0
-                self.lm_seconds = 0.0
-                now = time.monotonic()  # the same clock in both processes
-                self.cell_started = min(float(at), now) if isinstance(at, (int, float)) else now
-                continue
-            if msg.get("op") == "idle":
-                self.cell_started = None
-                self.interrupted_at = None
-                continue
-            if not self._slots.acquire(timeout=60):  # MAX_IN_FLIGHT requests already running
-                self._reply({"op": "reply", "id": msg.get("id"), "error": "the broker is busy",
-                             "kind": "emulation"})  # fmt: skip
-                continue
-            threading.Thread(target=self._answer_in_thread, args=(msg,), daemon=True).start()
-
-    def _answer_in_thread(self, msg: dict[str, Any]) -> None:
+        """Read the runner's messages until it closes the channel. This thread never waits for
+        anything but the runner: requests go to the dispatcher, which never blocks."""
         try:
-            started = time.monotonic()
-            reply = self.answer(msg)
-            self.lm_seconds += time.monotonic() - started
-            self._reply(reply)
+            while True:
+                try:
+                    msg = self.channel.recv()
+                except ChannelClosed:
+                    return
+                if msg is None:
+                    continue
+                op = msg.get("op")
+                if op == "cell":
+                    self._cell_starts(msg.get("limit"), msg.get("at"))
+                elif op == "idle":
+                    self._cell_ends()
+                else:
+                    self.dispatcher.submit(msg)
         finally:
-            self._slots.release()
+            self.dispatcher.close()
 
-    def _reply(self, reply: dict[str, Any]) -> None:
-        with self._send_lock:
-            try:
-                self.channel.send(reply)
-            except ChannelClosed:
-                pass
+    def _answer_timed(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`answer`, counting the time the runner waits for it as the LM's."""
+        self._lm_begins()
+        try:
+            return self.answer(msg)
+        finally:
+            self._lm_ends()
+
+    def _send(self, reply: dict[str, Any]) -> None:
+        """Write one reply (from the dispatcher's writer thread)."""
+        self.channel.send(reply)
 
     def answer(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """The reply to one message from the runner; never raises."""
-        reply: dict[str, Any] = {"op": "reply", "id": msg.get("id")}
+        """The reply to one message from the runner, its texts scrubbed of secrets; never
+        raises."""
+        reply: dict[str, Any] = {"op": "reply", "id": reply_id(msg.get("id"))}
         op = msg.get("op")
         self.requests += 1
         try:
@@ -283,23 +288,29 @@ class Broker:
                 schema, name = msg.get("schema"), msg.get("name")
                 if not isinstance(schema, dict) or not isinstance(name, str) or len(name) > 64:
                     raise ReplyError("malformed LM request")
-                reply["text"] = client.complete(msg["messages"], schema, name)
+                text = client.complete(msg["messages"], schema, name)
             else:
                 tokens = msg.get("max_tokens")
                 if not isinstance(tokens, int) or not 0 < tokens <= MAX_TEXT_TOKENS:
                     raise ReplyError("malformed LM request")
-                reply["text"] = client.complete_text(msg["messages"], tokens)
+                text = client.complete_text(msg["messages"], tokens)
+            reply["text"] = self.scrub(text) if isinstance(text, str) else text
         except EmulationError as exc:
-            reply.update(error=exc.detail, kind="emulation")
+            reply.update(error=self._error_text(exc.detail), kind="emulation")
         except ReplyError as exc:
             self.refused += 1
-            reply.update(error=str(exc), kind="reply")
+            reply.update(error=self._error_text(str(exc)), kind="reply")
         except ConfigError as exc:
             self.refused += 1
-            reply.update(error=str(exc), kind="emulation")
+            reply.update(error=self._error_text(str(exc)), kind="emulation")
         except Exception as exc:  # a client's own failure must not end the broker
-            reply.update(error=f"{type(exc).__name__}: {exc}"[:300], kind="emulation")
+            reply.update(error=self._error_text(f"{type(exc).__name__}: {exc}"), kind="emulation")
         return reply
+
+    def _error_text(self, text: str) -> str:
+        """An error's text as the runner may see it: scrubbed, then cut short."""
+        text = self.scrub(text)
+        return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
 
     def client_for(self, settings: Any) -> ChatClient:
         """The client for the runner's LM settings, checked against what the broker allows."""
@@ -316,43 +327,4 @@ class Broker:
 
     def settings_config(self, settings: Any) -> Config:
         """The configuration a runner's settings ask for; ConfigError if it may not have it."""
-        if settings is None:
-            return self.config
-        if not isinstance(settings, dict):
-            raise ConfigError("LM settings must be an object")
-        base_url = settings.get("base_url", self.config.base_url)
-        if base_url is not None and (
-            not isinstance(base_url, str) or len(base_url) > 2000
-        ):  # fmt: skip
-            raise ConfigError("the LM endpoint must be a URL")
-        if base_url not in (self.config.base_url, None) and not is_loopback_url(base_url):
-            raise ConfigError(
-                f"the sandbox does not let cells reach {base_url}: set OPENAI_BASE_URL before "
-                "the kernel starts, or use a server on 127.0.0.1"
-            )
-        model = settings.get("model", self.config.model)
-        temperature = settings.get("temperature", self.config.temperature)
-        timeout = settings.get("timeout", self.config.timeout)
-        schema_style = settings.get("schema_style", self.config.schema_style)
-        cache = settings.get("cache", self.config.cache)
-        if not isinstance(model, str) or not 0 < len(model) <= 200:
-            raise ConfigError("the model name must be text")
-        if not isinstance(temperature, (int, float)) or not isinstance(timeout, (int, float)):
-            raise ConfigError("temperature and timeout must be numbers")
-        if not 0 < timeout <= 600:
-            raise ConfigError("the LM timeout must be between 0 and 600 s")
-        if schema_style not in SCHEMA_STYLES:
-            raise ConfigError(f"unknown schema style {schema_style!r}")
-        if cache not in ("auto", "off") and cache != self.config.cache:
-            raise ConfigError("under the sandbox the reply cache is 'auto' or 'off'")
-        same_endpoint = base_url == self.config.base_url
-        return replace(
-            self.config,
-            base_url=base_url,
-            api_key=self.config.api_key if same_endpoint else None,  # the key stays with its URL
-            model=model,
-            temperature=float(temperature),
-            timeout=float(timeout),
-            schema_style=schema_style,
-            cache=cache,
-        ).validate()
+        return settings_config(self.config, self.allowance, settings)

@@ -1,4 +1,5 @@
-"""The broker: the key stays with its endpoint, and the runner's requests are checked."""
+"""The broker: it decides what a runner may use (endpoints, models, cache, limits); the runner
+only asks."""
 
 import time
 
@@ -7,15 +8,22 @@ import pytest
 from lmulator.config import Config
 from lmulator.errors import ConfigError
 from lmulator.sandbox import SandboxSpec
-from lmulator.sandbox.broker import Broker, is_loopback_url, runner_environment
+from lmulator.sandbox.broker import Broker, reply_id, runner_environment
+from lmulator.sandbox.endpoints import Allowance, endpoint_key, split_list
+from lmulator.sandbox.watchdog import effective_limit
 
 KEY = "sk-broker-test-key"
+LISTED = "http://127.0.0.1:9/v1"
+
+
+def make_broker(lm, env=None, **config):
+    settings = {"base_url": lm.base_url, "api_key": KEY, "model": "m", "cache": "off", **config}
+    return Broker(Config(**settings), SandboxSpec(), env=env or {})
 
 
 @pytest.fixture
 def broker(lm):
-    broker = Broker(Config(base_url=lm.base_url, api_key=KEY, model="m", cache="off"),
-                    SandboxSpec())  # fmt: skip
+    broker = make_broker(lm, {"LMULATOR_ALLOWED_ENDPOINTS": LISTED})
     yield broker
     broker.close()
 
@@ -33,33 +41,102 @@ def test_the_runner_environment_keeps_settings_and_drops_secrets():
                 "AWS_SECRET_ACCESS_KEY", "SSH_AUTH_SOCK"} & set(env)  # fmt: skip
 
 
+def test_lists_split_on_commas_and_spaces():
+    assert split_list(" http://a/v1, http://b/v1\nembedded,,") == [
+        "http://a/v1", "http://b/v1", "embedded"]  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("url", "loopback"),
-    [("http://127.0.0.1:8000/v1", True), ("http://localhost/v1", True), ("http://[::1]:1/", True),
-     ("http://127.9.9.9/", True), ("https://api.openai.com/v1", False),
-     ("http://127.0.0.1.evil.com/", False), ("http://10.0.0.1/", False), ("not a url", False)],
+    ("a", "b", "same"),
+    [("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1/", True),
+     ("HTTP://LocalHost/v1", "http://localhost:80/v1", True),
+     ("https://api.example/v1", "http://api.example/v1", False),
+     ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8001/v1", False),
+     ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v2", False)],
 )  # fmt: skip
-def test_loopback_urls(url, loopback):
-    assert is_loopback_url(url) is loopback
+def test_endpoints_compare_by_scheme_host_port_and_path(a, b, same):
+    assert (endpoint_key(a) == endpoint_key(b)) is same
 
 
-def test_the_key_goes_only_to_the_endpoint_it_came_with(broker, lm):
-    same = broker.settings_config({"base_url": lm.base_url, "model": "other"})
-    assert same.api_key == KEY and same.model == "other"
-    local = broker.settings_config({"base_url": "http://127.0.0.1:9/v1"})
-    assert local.api_key is None
-    assert broker.settings_config({"base_url": None}).api_key is None  # the embedded model
+@pytest.mark.parametrize(
+    "url",
+    ["http://user:pw@127.0.0.1/v1", "http://127.0.0.1/v1?x=1", "http://127.0.0.1/v1#f",
+     "ftp://127.0.0.1/", "file:///etc/passwd", "not a url", "http://127.0.0.1:99999/"],
+)  # fmt: skip
+def test_urls_that_name_no_plain_endpoint(url):
+    assert endpoint_key(url) is None
+
+
+def test_a_malformed_list_is_refused_when_the_broker_starts(lm):
+    with pytest.raises(ConfigError, match="LMULATOR_ALLOWED_ENDPOINTS"):
+        make_broker(lm, {"LMULATOR_ALLOWED_ENDPOINTS": "127.0.0.1:8000"})
+
+
+def test_the_key_goes_only_to_the_configured_endpoint(broker, lm):
+    same = broker.settings_config({"base_url": lm.base_url + "/", "model": "m"})
+    assert same.api_key == KEY and same.base_url == lm.base_url  # the broker's own spelling
+    listed = broker.settings_config({"base_url": LISTED, "model": "anything"})
+    assert listed.api_key is None and listed.base_url == LISTED
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://attacker.example/v1", "http://10.1.2.3/v1", "http://127.0.0.1:10/v1",
+     "http://localhost:9/v1", "http://127.0.0.1:9/v1?next=x", "http://u:p@127.0.0.1:9/v1", None],
+)  # fmt: skip
+def test_endpoints_the_user_did_not_allow_are_refused(broker, url):
+    with pytest.raises(ConfigError, match="sandbox"):
+        broker.settings_config({"base_url": url})
+
+
+def test_the_embedded_model_only_when_configured_or_listed(lm):
+    embedded = Broker(Config(cache="off"), SandboxSpec(), env={})
+    assert embedded.settings_config({"base_url": None}).base_url is None
+    with pytest.raises(ConfigError, match="sandbox"):
+        embedded.settings_config({"base_url": lm.base_url})
+    listed = make_broker(lm, {"LMULATOR_ALLOWED_ENDPOINTS": "embedded"})
+    config = listed.settings_config({"base_url": None})
+    assert config.base_url is None and config.api_key is None
+
+
+def test_with_the_key_only_the_configured_or_listed_models(lm):
+    broker = make_broker(lm, {"LMULATOR_ALLOWED_MODELS": "m-large, m-small"})
+    assert broker.settings_config({"model": "m-small"}).api_key == KEY
+    with pytest.raises(ConfigError, match="LMULATOR_ALLOWED_MODELS"):
+        broker.settings_config({"model": "o1-pro"})
+    keyless = make_broker(lm, api_key=None)
+    assert keyless.settings_config({"model": "o1-pro"}).model == "o1-pro"
+
+
+@pytest.mark.parametrize(
+    ("user", "asked", "allowed"),
+    [("off", "off", True), ("off", "auto", False), ("off", "/tmp/elsewhere.sqlite3", False),
+     ("auto", "auto", True), ("auto", "off", True), ("auto", "/root/.ssh/authorized_keys", False),
+     ("/tmp/mine.sqlite3", "/tmp/mine.sqlite3", True), ("/tmp/mine.sqlite3", "auto", False)],
+)  # fmt: skip
+def test_a_runner_may_turn_the_cache_off_never_on_or_elsewhere(lm, user, asked, allowed):
+    broker = make_broker(lm, cache=user)
+    if allowed:
+        assert broker.settings_config({"cache": asked}).cache == asked
+    else:
+        with pytest.raises(ConfigError, match="the user's setting"):
+            broker.settings_config({"cache": asked})
 
 
 @pytest.mark.parametrize(
     "settings",
-    [{"base_url": "https://attacker.example/v1"}, {"base_url": "http://10.1.2.3/v1"},
-     {"cache": "/root/.ssh/authorized_keys"}, {"timeout": 10_000}, {"model": ""},
-     {"temperature": "hot"}, {"schema_style": "xml"}, "not an object"],
+    [{"record": "record"}, {"record_path": "/tmp/x"}, {"api_key": "sk-other"}, {"timeout": 10_000},
+     {"model": ""}, {"temperature": "hot"}, {"timeout": True}, {"schema_style": "xml"},
+     "not an object"],
 )  # fmt: skip
 def test_settings_the_runner_may_not_have(broker, settings):
     with pytest.raises(ConfigError):
         broker.settings_config(settings)
+
+
+def test_allowance_describes_what_it_allows():
+    allowance = Allowance("http://a/v1", ("http://b/v1",), embedded_listed=True)
+    assert allowance.describe() == ["http://a/v1", "http://b/v1", "the embedded model"]
 
 
 def test_a_request_is_answered_with_the_brokers_client(broker, lm):
@@ -78,12 +155,43 @@ def test_a_request_is_answered_with_the_brokers_client(broker, lm):
      {"op": "text", "messages": [{"role": "user", "content": "x"}], "max_tokens": 10**9},
      {"op": "exec", "messages": [{"role": "user", "content": "x"}]},
      {"op": "lm", "messages": [{"role": "user", "content": "x"}], "schema": {}, "name": "n",
-      "settings": {"base_url": "https://attacker.example/v1"}}],
+      "settings": {"base_url": "https://attacker.example/v1"}},
+     {"op": "lm", "messages": [{"role": "user", "content": "x"}], "schema": {}, "name": "n",
+      "settings": {"model": "gpt-costly"}}],
 )  # fmt: skip
 def test_malformed_or_refused_requests_get_an_error_reply(broker, lm, msg):
     reply = broker.answer({**msg, "id": 1})
     assert reply["id"] == 1 and "error" in reply and "text" not in reply
     assert lm.log() == []  # nothing reached the LM
+
+
+def test_a_reply_echoes_only_a_plain_id():
+    assert [reply_id(x) for x in (3, "a", True, ["x"], {"a": 1}, "x" * 65)] == [
+        3, "a", None, None, None, None]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("user", "asked", "limit"),
+    [(10.0, 0, 10.0), (10.0, 0.0, 10.0), (10.0, 100, 10.0), (10.0, 3, 3.0), (10.0, -1, 10.0),
+     (10.0, "5", 10.0), (10.0, True, 10.0), (10.0, None, 10.0), (10.0, 1e308, 10.0),
+     (0.0, 0, 0.0), (0.0, 4, 4.0)],
+)  # fmt: skip
+def test_a_runner_may_only_make_the_cell_limit_stricter(user, asked, limit):
+    assert effective_limit(user, asked) == limit
+
+
+def test_cell_messages_keep_the_users_limit_and_the_first_start(lm):
+    broker = make_broker(lm, cell_timeout=10.0)
+    broker._cell_starts(0, time.monotonic())  # "limit 0": no limit, says the runner
+    assert broker.cell_limit == 10.0
+    first = broker.cell_started
+    broker._cell_starts(500, time.monotonic() + 100)  # a second start changes nothing
+    assert broker.cell_started == first and broker.cell_limit == 10.0
+    broker._cell_starts(2, None)  # but a stricter limit is taken
+    assert broker.cell_limit == 2.0
+    broker._cell_ends()
+    broker._cell_starts(None, time.monotonic() + 1000)  # a start in the future is now
+    assert broker.cell_started is not None and broker.cell_started <= time.monotonic()
 
 
 def test_when_the_broker_ends_the_runner(broker):
