@@ -68,7 +68,10 @@ def _rejects_schema_form(exc: Exception) -> bool:
 
 
 class OpenAIChatClient:
-    """A chat client for any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp)."""
+    """A chat client for any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp).
+
+    It never follows a redirect: a 3xx answer is an error, so the key and the prompts go to
+    ``base_url`` and nowhere else."""
 
     def __init__(
         self,
@@ -92,6 +95,7 @@ class OpenAIChatClient:
             api_key=api_key or "unset",
             timeout=timeout,
             max_retries=max_retries,
+            http_client=openai.DefaultHttpxClient(follow_redirects=False),
         )
         self.base_url = base_url
         self.model = model
@@ -103,6 +107,10 @@ class OpenAIChatClient:
 
     def __repr__(self) -> str:
         return f"OpenAIChatClient(base_url={self.base_url!r}, model={self.model!r})"
+
+    def close(self) -> None:
+        """Close the HTTP connections this client holds."""
+        self._client.close()
 
     def complete(self, messages: list[dict[str, str]], schema: dict[str, Any], name: str) -> str:
         """Send one chat completion request and return the reply text."""
@@ -193,6 +201,11 @@ class OpenAIChatClient:
             return EmulationError(f"the LM at {self.base_url} did not answer {limit}")
         if isinstance(exc, o.APIConnectionError):
             return EmulationError(f"cannot reach the LM at {self.base_url}")
+        if isinstance(exc, o.APIStatusError) and 300 <= exc.status_code < 400:
+            return EmulationError(
+                f"the LM at {self.base_url} answered HTTP {exc.status_code}, a redirect, "
+                "which is not followed"
+            )
         if isinstance(exc, o.APIStatusError):
             detail = _error_detail(exc)
             return EmulationError(
