@@ -78,10 +78,13 @@ def start_server(timeout: float = START_TIMEOUT_S) -> LocalServer:
             "no LM endpoint is configured and llama-cpp-python is not installed: "
             "set OPENAI_BASE_URL, or run ./setup.sh"
         )
-    path = model_path()
+    from .serve import server_environment
+
+    path = model_path().resolve()
     process = subprocess.Popen(
         [
             sys.executable,
+            "-I",  # isolated: no file of the current directory, no PYTHON* variable
             "-m",
             "lmulator.lm.local.serve",
             "--model",
@@ -91,8 +94,10 @@ def start_server(timeout: float = START_TIMEOUT_S) -> LocalServer:
             "--alias",
             model_alias(),
             "--prompt-cache",
-            str(prompt_cache_dir()),
+            str(prompt_cache_dir().resolve()),
         ],
+        env=server_environment(os.environ),  # no key, nothing secret
+        cwd="/",
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,

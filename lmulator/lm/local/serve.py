@@ -1,8 +1,10 @@
 """The embedded model's server process: llama-cpp-python's OpenAI server on 127.0.0.1.
 
 Run by :mod:`lmulator.lm.local.model` as
-``python -m lmulator.lm.local.serve --model FILE --parent PID``. It binds a free port, prints
-``port N`` on stdout, serves until its parent process is gone, then exits.
+``python -I -m lmulator.lm.local.serve --model FILE --parent PID``, isolated (neither the current
+directory nor ``PYTHON*`` variables reach its imports) and with :func:`server_environment` (no
+key, nothing secret). It binds a free port, prints ``port N`` on stdout, serves until its parent
+process is gone, then exits.
 """
 
 from __future__ import annotations
@@ -13,8 +15,28 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from ...scrub import is_secret_name
+
+#: Environment variables the server keeps, by exact name or prefix: paths, locale, and what
+#: llama.cpp and its GPU libraries read. Anything whose name says it holds a secret is dropped.
+KEPT_NAMES = frozenset({
+    "PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOGNAME", "LD_LIBRARY_PATH",
+    "CUDA_VISIBLE_DEVICES", "CUDA_PATH", "HIP_VISIBLE_DEVICES", "HIP_PATH", "ROCR_VISIBLE_DEVICES",
+})  # fmt: skip
+KEPT_PREFIXES = ("LC_", "LLAMA_", "GGML_", "OMP_")
+
+
+def server_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment the embedded model's server runs with: no key, nothing secret."""
+    return {
+        k: v
+        for k, v in env.items()
+        if (k in KEPT_NAMES or k.startswith(KEPT_PREFIXES)) and not is_secret_name(k)
+    }
 
 
 def _watch_parent(parent: int) -> None:
