@@ -15,8 +15,9 @@ import sys
 
 from lmulator.config import Config, from_env
 from lmulator.errors import ConfigError
-from lmulator.sandbox import SandboxSpec, sandbox_from_env
+from lmulator.sandbox import SandboxError, SandboxSpec, sandbox_from_env
 from lmulator.sandbox.broker import Broker
+from lmulator.sandbox.importpath import python_command
 
 from .paths import notebook_directory
 
@@ -73,7 +74,11 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"cockernel: error: {exc}", file=sys.stderr)
         return 2
-    broker.start([sys.executable, "-m", "cockernel.runner", *argv])
+    try:  # -P: nothing from the notebook's folder is imported before the kernel is confined
+        broker.start(python_command("cockernel.runner", argv))
+    except SandboxError as exc:
+        print(f"cockernel: error: {exc}", file=sys.stderr)
+        return 2
     broker.forward_signals(signal.SIGINT, signal.SIGTERM)
     code = broker.wait(grace_s=KERNEL_GRACE_S)
     if broker.killed_because:

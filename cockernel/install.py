@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -15,9 +16,13 @@ RESOURCES = Path(__file__).parent / "resources"
 
 
 def kernel_json(display_name: str = DISPLAY_NAME) -> dict:
-    """The kernelspec's kernel.json for this Python."""
+    """The kernelspec's kernel.json for this Python.
+
+    ``-I``: the broker, which holds the API key, imports nothing from the notebook's folder
+    (Jupyter starts kernels there), from ``PYTHONPATH`` or from the user's site directory.
+    """
     return {
-        "argv": [sys.executable, "-m", "cockernel", "-f", "{connection_file}"],
+        "argv": [sys.executable, "-I", "-m", "cockernel", "-f", "{connection_file}"],
         "display_name": display_name,
         "language": "python",
         "interrupt_mode": "signal",
@@ -31,7 +36,21 @@ def install(
     name: str = KERNEL_NAME,
     display_name: str = DISPLAY_NAME,
 ) -> str:
-    """Install the kernelspec; return the directory it went to."""
+    """Install the kernelspec; return the directory it went to. OSError if this Python cannot
+    start the kernel as the kernelspec does (``python -I``, see :func:`kernel_json`)."""
+    isolated = subprocess.run(
+        [sys.executable, "-I", "-c", "import cockernel"],
+        cwd=tempfile.gettempdir(),
+        capture_output=True,
+        timeout=120,
+    )
+    if isolated.returncode != 0:
+        raise OSError(
+            f"{sys.executable} -I cannot import cockernel (is it installed with --user, or found "
+            "through PYTHONPATH or the working directory?); the kernel starts with -I so that "
+            "nothing in a notebook's folder runs outside the sandbox: install cockernel into "
+            "this Python's environment (a virtual environment)"
+        )
     try:
         from jupyter_client.kernelspec import KernelSpecManager
     except ImportError:

@@ -20,6 +20,7 @@ from .lm.progress import ProgressLine
 from .lm.replay import replay_path_for
 from .sandbox import SandboxError, SandboxSpec, parse_sandbox, sandbox_from_env
 from .sandbox.broker import FDS_ENV, Broker
+from .sandbox.importpath import python_command
 from .sandbox.runner import broker_settings, cell_started, enter_sandbox
 
 
@@ -92,7 +93,12 @@ def run_brokered(argv: Sequence[str], config: object, spec: SandboxSpec, args: o
     except ConfigError as exc:  # a malformed list of allowed endpoints or models
         print(f"lmulator: error: {exc}", file=sys.stderr)
         return 2
-    broker.start([sys.executable, "-m", "lmulator", *argv])
+    file = getattr(args, "file", None)
+    try:  # -P: nothing from the working directory is imported before the runner is confined
+        broker.start(python_command("lmulator", argv), keep=[file] if file else [])
+    except SandboxError as exc:
+        print(f"lmulator: error: {exc}", file=sys.stderr)
+        return 2
     broker.forward_signals(signal.SIGINT, signal.SIGTERM)
     # Under --isolate the isolated session ends an overdue cell itself (and says so) within
     # its 2 s grace; the broker steps in only if that fails.

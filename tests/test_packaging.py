@@ -38,7 +38,7 @@ def test_the_wheel_carries_the_kernelspec_and_the_package_data(wheel):
     spec = [n for n in names if n.endswith("share/jupyter/kernels/coc/kernel.json")]
     assert spec, "no kernelspec in the wheel"
     kernel = json.loads(zipfile.ZipFile(wheel).read(spec[0]))
-    assert kernel["argv"][:3] == ["python", "-m", "cockernel"]
+    assert kernel["argv"][:4] == ["python", "-I", "-m", "cockernel"]
     assert any(n.endswith("share/jupyter/kernels/coc/logo-64x64.png") for n in names)
     assert sum(n.startswith("lmulator/coc_examples/") for n in names) == 27
     assert "lmulator/py.typed" in names

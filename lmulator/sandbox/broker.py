@@ -36,6 +36,7 @@ from ..lm.factory import make_client
 from ..scrub import Scrubber, is_secret_name, secret_values
 from ..wire import Channel, ChannelClosed
 from .dispatch import Dispatcher
+from .edges import BoxEdges
 from .endpoints import Allowance, settings_config
 from .spec import SandboxSpec
 from .watchdog import CellClock
@@ -141,16 +142,28 @@ class Broker(CellClock):
         cwd: str | None = None,
         extra_env: Mapping[str, str] | None = None,
         stdout: Any = None,
+        keep: Sequence[str] = (),
     ) -> subprocess.Popen[bytes]:
-        """Start the runner with a scrubbed environment and the channel; serve it in a thread."""
+        """Start the runner with a scrubbed environment and the channel; serve it in a thread.
+
+        Nothing the box can write stays on this process's import path, shadowing entries there
+        are set aside (but not the files in ``keep``: the program named on the command line),
+        and SandboxError is raised if this process already runs such a file (:mod:`.edges`).
+        """
         self.tmpdir = tempfile.mkdtemp(prefix="lmulator-box-")
-        to_runner_r, to_runner_w = os.pipe()
-        from_runner_r, from_runner_w = os.pipe()
         spec = self.spec.with_(
             tmpdir=self.tmpdir, workspace=os.path.abspath(self.spec.workspace or cwd or os.getcwd())
         )
+        try:
+            self.edges: BoxEdges | None = BoxEdges.open(spec, cwd or os.getcwd(), keep)
+        except BaseException:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            raise
+        to_runner_r, to_runner_w = os.pipe()
+        from_runner_r, from_runner_w = os.pipe()
         env = runner_environment(os.environ, self.tmpdir)
         env.update(extra_env or {})
+        env = self.edges.runner_environment(env, spec.workspace)
         env[FDS_ENV] = f"{to_runner_r},{from_runner_w}"
         env[SPEC_ENV] = spec.to_json()
         env[LM_ENV] = json.dumps({"base_url": self.config.base_url, "model": self.config.model,
@@ -160,13 +173,14 @@ class Broker(CellClock):
                 list(argv),
                 pass_fds=(to_runner_r, from_runner_w),
                 env=env,
-                cwd=cwd,
+                cwd="/",  # it enters ``cwd`` once it has imported what it needs (see .edges)
                 stdout=stdout,
                 start_new_session=True,  # signals reach it through the broker, once
             )
         finally:
             os.close(to_runner_r)
             os.close(from_runner_w)
+        self.edges.watch(self.proc.pid)
         self.channel = Channel(from_runner_r, to_runner_w)
         self._thread = threading.Thread(target=self._serve, name="lmulator-broker", daemon=True)
         self._thread.start()
@@ -223,6 +237,9 @@ class Broker(CellClock):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        edges, self.edges = getattr(self, "edges", None), None
+        if edges is not None:  # the box's processes are gone: sweep what it left
+            edges.close()
         if self.tmpdir:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
         for client in self._clients.values():

@@ -20,8 +20,11 @@ from ..config import Config
 from ..errors import ConfigError, EmulationError, ReplyError
 from ..lm.factory import route_clients_through
 from ..wire import Channel, ChannelClosed
+from . import landlock
 from .broker import FDS_ENV, LM_ENV, SPEC_ENV
-from .confine import Confinement, confine, restrict_syscalls
+from .confine import Confinement, SandboxError, confine, restrict_syscalls
+from .importpath import BOX_PATH_ENV, CWD_ENV, READ_ONLY_ENV, restore_box_path
+from .readonly import make_read_only
 from .spec import SandboxSpec
 
 PR_SET_PDEATHSIG = 1
@@ -158,6 +161,9 @@ def enter_sandbox(*, syscalls: bool = True, workers: bool = False) -> Confinemen
     global _channel, _confinement
     fds = os.environ.pop(FDS_ENV, "")
     spec_text = os.environ.pop(SPEC_ENV, "")
+    box_path = os.environ.pop(BOX_PATH_ENV, "")
+    read_only = os.environ.pop(READ_ONLY_ENV, "")
+    box_cwd = os.environ.pop(CWD_ENV, "")
     try:
         read_fd, write_fd = (int(x) for x in fds.split(","))
     except ValueError:
@@ -171,7 +177,19 @@ def enter_sandbox(*, syscalls: bool = True, workers: bool = False) -> Confinemen
             os.makedirs(os.path.join(spec.tmpdir, sub), exist_ok=True)
     _channel = Channel(read_fd, write_fd)
     route_clients_through(broker_client)  # the broker holds the key, the cache and the model
+    try:
+        code = [p for p in json.loads(read_only or "[]") if isinstance(p, str)]
+    except ValueError:
+        raise ConfigError("the broker's list of read-only directories is malformed") from None
+    if code and spec.enabled and sys.platform == "linux" and landlock.abi_version() >= 1:
+        make_read_only(code)  # code outside the box that lies in its workspace
+    if box_cwd:  # started in / so that nothing was imported from here
+        try:
+            os.chdir(box_cwd)
+        except OSError as exc:
+            raise SandboxError(f"cannot enter {box_cwd}: {exc.strerror}") from None
     _confinement = confine(spec, syscalls=False)
+    restore_box_path(box_path)  # the workspace, importable by cells now that nothing else runs
     if workers and _confinement.confined:
         from ..isolation import session as isolated
         from .zygote import Zygote
