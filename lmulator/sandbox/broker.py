@@ -38,6 +38,7 @@ from ..wire import Channel, ChannelClosed
 from .dispatch import Dispatcher
 from .edges import BoxEdges
 from .endpoints import Allowance, settings_config
+from .reap import end_session
 from .spec import SandboxSpec
 from .watchdog import CellClock
 
@@ -233,9 +234,11 @@ class Broker(CellClock):
         return 128 - code if code < 0 else code
 
     def close(self) -> None:
-        """Stop the runner if it runs, and remove its temporary directory."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+        """Stop the runner and every process of its box, and remove its temporary directory."""
+        if self.proc is not None:
+            end_session(self.proc.pid)  # the runner leads the box's session; setsid is refused
+            if self.proc.poll() is None:
+                self.proc.kill()
             self.proc.wait()
         edges, self.edges = getattr(self, "edges", None), None
         if edges is not None:  # the box's processes are gone: sweep what it left
