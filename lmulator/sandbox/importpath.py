@@ -220,7 +220,7 @@ def restore_box_path(text: str | None) -> list[str]:
         entries = json.loads(text or "[]")
     except ValueError:
         entries = []
-    added = [p for p in entries if isinstance(p, str) and p not in sys.path]
+    added = [p for p in dict.fromkeys(entries) if isinstance(p, str) and p not in sys.path]
     sys.path.extend(added)
     if entries and "" not in sys.path:
         sys.path.append("")

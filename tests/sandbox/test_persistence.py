@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import cockernel
 from cockernel.install import kernel_json
 
 from ..kernel.helpers import Kernel
@@ -102,7 +103,9 @@ def start_kernel(workspace: Path, env: dict[str, str] | None = None) -> Kernel:
 def test_the_kernelspec_starts_the_broker_isolated():
     argv = kernel_json()["argv"]
     assert argv[1:4] == ["-I", "-m", "cockernel"]
-    shipped = json.loads((Path(__file__).parents[2] / "cockernel/resources/kernel.json").read_text())
+    shipped = json.loads(
+        Path(cockernel.__file__).with_name("resources").joinpath("kernel.json").read_text()
+    )
     assert shipped["argv"][:4] == ["python", "-I", "-m", "cockernel"]
 
 
@@ -117,7 +120,8 @@ def test_modules_a_restricted_cell_writes_with_history_never_run_outside_the_box
         for name in ("secrets", "json", "tempfile"):
             ex = kernel.run(f"%history -f {name}.py")
             assert ex.status == "ok", ex.of("error")
-        assert (workspace / "secrets.py").exists() and "canary" in (workspace / "json.py").read_text()
+        assert (workspace / "secrets.py").exists()
+        assert "canary" in (workspace / "json.py").read_text()
     finally:
         kernel.close()
     again = start_kernel(workspace)  # the next start, in the same folder
@@ -167,7 +171,8 @@ def test_what_a_trusted_cell_writes_never_runs_outside_the_box_and_helpers_still
     assert proc.returncode == 0 and proc.stdout == "benign\n", proc.stderr
     again = start_kernel(workspace)
     try:
-        assert again.run("%policy trusted\nimport analysis_helpers\nanalysis_helpers.double(2)").result == "4"
+        ex = again.run("%policy trusted\nimport analysis_helpers\nanalysis_helpers.double(2)")
+        assert ex.result == "4", ex.of("error")
     finally:
         again.close()
     assert fired(canary) == ""
@@ -181,6 +186,25 @@ def test_what_a_trusted_cell_writes_never_runs_outside_the_box_and_helpers_still
 def _with_benign(workspace: Path) -> Path:
     (workspace / "benign.py").write_text("print('benign')\n")
     return workspace
+
+
+def test_leftovers_already_in_the_folder_never_run_in_the_next_kernels_broker(
+    kernelspec, workspace, tmp_path
+):
+    """As if a box's broker and its janitor had both been killed: the next start is safe, and
+    sets them aside for the starts after it."""
+    canary = tmp_path / "canary"
+    for name in ("json", "tempfile", "secrets", "signal", "threading", "subprocess"):
+        (workspace / f"{name}.py").write_text(canary_module(canary, name))
+    (workspace / "lmulator").mkdir()
+    (workspace / "lmulator" / "__init__.py").write_text(canary_module(canary, "lmulator"))
+    kernel = start_kernel(workspace)
+    try:
+        assert kernel.run("6 * 7").result == "42"
+    finally:
+        kernel.close()
+    assert fired(canary) == ""
+    assert sorted(p.name for p in workspace.iterdir() if not p.name.endswith(".boxed")) == []
 
 
 def test_what_a_program_writes_is_set_aside_before_the_next_run(tmp_path, workspace):
@@ -239,6 +263,7 @@ def test_the_runner_imports_nothing_box_writable_before_it_is_confined(
     lib.mkdir()
     (lib / "DateTime.py").write_text(canary_module(canary, "DateTime"))  # tried at startup
     (lib / "project_tools.py").write_text("NAME = 'tools'\n")
+    (workspace / "DateTime.py").write_text(canary_module(canary, "DateTime"))  # not set aside
     kernel = start_kernel(workspace, env={"PYTHONPATH": str(lib)})
     try:
         ex = kernel.run("%policy trusted\nimport project_tools\nproject_tools.NAME")
@@ -256,3 +281,68 @@ def test_a_broker_that_already_ran_a_file_the_box_can_write_refuses_to_start(tmp
     proc = cli("run", "--mode", "python", "p.py", cwd=workspace)
     assert proc.returncode == 2 and proc.stdout == "", proc.stderr
     assert "imported org from" in proc.stderr and "the sandbox may write" in proc.stderr
+
+
+def test_a_broker_killed_mid_run_leaves_its_janitor_to_sweep(tmp_path, workspace):
+    canary = tmp_path / "canary"
+    (workspace / "payload.py").write_text(
+        f"open('runpy.py', 'w').write({canary_module(canary, 'runpy')!r})\n"
+        "print('written', flush=True)\n"
+        "import sys\nsys.stdin.read()\n"  # until the broker is gone
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LMULATOR_"))}
+    env["LMULATOR_CACHE"] = "off"
+    broker = subprocess.Popen(
+        [sys.executable, "-m", "lmulator", "run", "--policy", "trusted", "--mode", "python",
+         "payload.py"], cwd=workspace, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        ready, _, _ = select.select([broker.stdout], [], [], 60)
+        assert ready and broker.stdout.readline() == b"written\n"
+        broker.kill()  # as Jupyter kills a kernel: the broker's close() never runs
+        broker.wait(timeout=10)
+    finally:
+        broker.kill()
+        broker.stdin.close()
+        broker.stdout.close()
+    wait_for_janitors(workspace)
+    assert not (workspace / "runpy.py").exists() and (workspace / "runpy.py.boxed").exists()
+    proc = cli("run", "--mode", "python", "benign.py", cwd=_with_benign(workspace))
+    assert proc.returncode == 0 and fired(canary) == ""
+
+
+def test_code_this_python_runs_that_lies_in_the_workspace_is_read_only_in_the_box(tmp_path):
+    """A virtual environment in the workspace: its python starts the broker."""
+    import sysconfig
+
+    workspace = tmp_path / "project"
+    venv = workspace / ".venv"
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    deps = sysconfig.get_paths()["purelib"]
+    (site / "deps.pth").write_text(f"import site; site.addsitedir({deps!r})\n")
+    evil = str(site / "evil.py")
+    (workspace / "prog.py").write_text(
+        "import os\n"
+        f"for what, act in [('write', lambda: open({evil!r}, 'w')),\n"
+        "                  ('rename', lambda: os.rename('.venv', 'moved')),\n"
+        "                  ('replace', lambda: open('.venv/pyvenv.cfg', 'a'))]:\n"
+        "    try:\n        act()\n        print(what, 'done')\n"
+        "    except OSError as exc:\n        print(what, exc.strerror)\n"
+        "n = open('results.txt', 'w').write('written')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LMULATOR_"))}
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "lmulator", "run", "--policy", "trusted", "--mode",
+         "python", "--no-listing", "prog.py"],
+        cwd=workspace, env={**env, "LMULATOR_CACHE": "off"}, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "write Read-only file system", "rename Device or resource busy",
+        "replace Read-only file system",
+    ]  # fmt: skip
+    assert (workspace / "results.txt").read_text() == "written"  # the rest stays writable
+    assert not (site / "evil.py").exists()

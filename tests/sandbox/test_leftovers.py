@@ -1,0 +1,211 @@
+"""The rules behind the sweep and the import path, one at a time (in this process)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from lmulator.sandbox import SandboxError, SandboxSpec
+from lmulator.sandbox.importpath import (
+    box_writable,
+    clean_sys_path,
+    code_dirs,
+    installation_path_entries,
+    loaded_from,
+    real,
+    refuse_loaded,
+    restore_box_path,
+    split_pythonpath,
+)
+from lmulator.sandbox.leftovers import (
+    MAX_SUBDIRS,
+    Entry,
+    directories_to_sweep,
+    entries,
+    imported_names,
+    set_aside,
+    shadows,
+    snapshot,
+    sweep_directory,
+)
+
+PATH = installation_path_entries()
+
+
+def why(path: Path, kind: str = "module", name: str | None = None) -> str:
+    return shadows(Entry(str(path), name or path.name.split(".")[0], kind), PATH)
+
+
+def test_what_shadows_is_computed_from_the_installation(tmp_path):
+    for name in ("json.py", "secrets.py", "runpy.py", "winreg.py"):  # winreg: not on Linux
+        assert "standard library" in why(tmp_path / name), name
+    assert "built-in" in why(tmp_path / "sys.py")
+    (tmp_path / "openai").mkdir()
+    assert "installed openai" in why(tmp_path / "openai", "package")
+    assert "startup hook" in why(tmp_path / "sitecustomize.py")
+    assert ".pth" in why(tmp_path / "x.pth", "pth", "x")
+    assert why(tmp_path / "analysis_helpers.py") == ""
+    assert why(tmp_path / "json", "namespace") == ""  # the real json is found after it
+
+
+def test_the_installations_own_module_does_not_shadow_itself():
+    import openai
+
+    location = Path(openai.__file__).parent
+    assert why(location, "package") == ""
+
+
+def test_a_namespace_directory_shadows_only_the_modules_it_shares(tmp_path):
+    site, work = tmp_path / "site", tmp_path / "work"
+    (site / "nsdemo_pkg").mkdir(parents=True)
+    (site / "nsdemo_pkg" / "core.py").write_text("")
+    (work / "nsdemo_pkg").mkdir(parents=True)
+    entry = Entry(str(work / "nsdemo_pkg"), "nsdemo_pkg", "namespace")
+    (work / "nsdemo_pkg" / "extra.py").write_text("")
+    assert shadows(entry, [str(site)]) == ""
+    (work / "nsdemo_pkg" / "core.py").write_text("")
+    assert "namespace package nsdemo_pkg" in shadows(entry, [str(site)])
+
+
+def test_entries_are_what_python_could_import(tmp_path):
+    for name in ("a.py", "b.pyc", "c.cpython-311-x86_64-linux-gnu.so", "d.pth", "e.txt",
+                 ".hidden.py", "f.g.py"):  # fmt: skip
+        (tmp_path / name).write_text("")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "ns").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "pkg")
+    found = {(e.name, e.kind) for e in entries(str(tmp_path))}
+    assert found == {("a", "module"), ("b", "module"), ("c", "module"), ("d", "pth"),
+                     ("pkg", "package"), ("ns", "namespace"), ("link", "package")}  # fmt: skip
+
+
+def test_a_sweep_sets_aside_what_changed_and_shadows_and_leaves_the_rest(tmp_path):
+    old = tmp_path / "csv.py"
+    old.write_text("# the user's own, from before\n")
+    (tmp_path / "kept.py").write_text("")
+    before = snapshot([str(tmp_path)])
+    (tmp_path / "json.py").write_text("")  # new, shadowing
+    (tmp_path / "mine.py").write_text("")  # new, shadows nothing
+    (tmp_path / "os").mkdir()
+    (tmp_path / "os" / "__init__.py").write_text("")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "json.cpython-311.pyc").write_bytes(b"")
+    (tmp_path / "__pycache__" / "mine.cpython-311.pyc").write_bytes(b"")
+    lines = sweep_directory(str(tmp_path), PATH, before=before)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "__pycache__", "csv.py", "json.py.boxed", "kept.py", "mine.py", "os.boxed"]  # fmt: skip
+    assert os.listdir(tmp_path / "__pycache__") == ["mine.cpython-311.pyc"]
+    assert len(lines) == 3 and any("json.py.boxed" in line for line in lines)
+    os.chmod(old, 0o600)  # changed during the box's life (ctime): now it goes too
+    sweep_directory(str(tmp_path), PATH, before=before)
+    assert not old.exists() and (tmp_path / "csv.py.boxed").exists()
+
+
+def test_at_start_everything_shadowing_goes_but_what_is_kept(tmp_path):
+    (tmp_path / "json.py").write_text("")
+    (tmp_path / "random.py").write_text("")
+    lines = sweep_directory(
+        str(tmp_path), PATH, before=None, keep=[real(str(tmp_path / "random.py"))]
+    )
+    assert len(lines) == 1 and (tmp_path / "random.py").exists()
+    assert (tmp_path / "json.py.boxed").exists()
+
+
+def test_names_that_running_code_imports_count_when_given_its_sources(tmp_path):
+    source = tmp_path / "code.py"
+    source.write_text(
+        "try:\n    import zz_one\nexcept ImportError:\n    pass\n"
+        "from zz_two.sub import x\nimport os, zz_three as z3\n"
+        "importlib.import_module('zz_four')\n# zz_five is only mentioned\n"
+    )
+    names = {"zz_one", "zz_two", "zz_three", "zz_four", "zz_five"}
+    assert imported_names(names, [str(source)]) == names - {"zz_five"}
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "zz_one.py").write_text("")
+    (tmp_path / "ws" / "zz_five.py").write_text("")
+    sweep_directory(str(tmp_path / "ws"), PATH, before={}, sources=[str(source)])
+    assert sorted(os.listdir(tmp_path / "ws")) == ["zz_five.py", "zz_one.py.boxed"]
+
+
+def test_set_aside_never_overwrites(tmp_path):
+    for _ in range(3):
+        (tmp_path / "json.py").write_text("x")
+        set_aside(str(tmp_path / "json.py"))
+    assert sorted(os.listdir(tmp_path)) == ["json.py.boxed", "json.py.boxed.2", "json.py.boxed.3"]
+
+
+def test_the_directories_swept(tmp_path):
+    ws, other = tmp_path / "ws", tmp_path / "elsewhere"
+    for d in ("a", "b", ".git", "code"):
+        (ws / d).mkdir(parents=True)
+    other.mkdir()
+    (ws / "linked").symlink_to(other)
+    found = directories_to_sweep([str(ws)], [str(ws / "code")], str(tmp_path), subdirs=True)
+    assert found == [str(ws), str(ws / "a"), str(ws / "b")]
+    assert directories_to_sweep([str(ws)], [], str(ws / "a"), subdirs=False) == [
+        str(ws),
+        str(ws / "a"),
+    ]
+    for n in range(MAX_SUBDIRS + 5):
+        (ws / f"d{n:04}").mkdir()
+    assert len(directories_to_sweep([str(ws)], [], None, subdirs=True)) == 1 + MAX_SUBDIRS
+
+
+def test_box_writable_directories_follow_the_spec(tmp_path):
+    write = tmp_path / "out"
+    spec = SandboxSpec(
+        workspace=str(tmp_path / "ws"), write=(str(write),), tmpdir=str(tmp_path / "t")
+    )
+    assert set(box_writable(spec)) == {
+        real(str(p)) for p in (write, tmp_path / "t", tmp_path / "ws")
+    }
+    assert real(str(tmp_path / "ws")) not in box_writable(spec.with_(mode="read-only"))
+
+
+def test_the_import_path_loses_box_writable_entries(tmp_path, monkeypatch):
+    ws = tmp_path / "ws"
+    (ws / "code").mkdir(parents=True)
+    monkeypatch.setattr(sys, "path", ["", str(ws), str(ws / "code"), str(tmp_path), "rel"])
+    monkeypatch.chdir(ws)
+    removed = clean_sys_path([real(str(ws))], [real(str(ws / "code"))])
+    assert removed == ["", str(ws), "rel"]  # relative entries are relative to the cwd
+    assert sys.path == [str(ws / "code"), str(tmp_path)]
+
+
+def test_the_runners_pythonpath_is_split_around_its_confinement(tmp_path):
+    ws = real(str(tmp_path / "ws"))
+    env = {"PYTHONPATH": os.pathsep.join(["", "lib", "/opt/tools", f"{ws}/src"])}
+    split = split_pythonpath(env, ws, ws, [ws], [])
+    assert split.pythonpath == "/opt/tools"
+    assert split.after == (ws, f"{ws}/lib", f"{ws}/src")
+    assert split_pythonpath({}, "/", ws, [ws], []).pythonpath is None
+
+
+def test_the_box_path_goes_after_the_installation(monkeypatch):
+    monkeypatch.setattr(sys, "path", ["/usr/lib/python3.11"])
+    assert restore_box_path('["/ws", "/ws"]') == ["/ws"]
+    assert sys.path == ["/usr/lib/python3.11", "/ws", ""]
+
+
+def test_code_directories_are_the_installation_inside_a_writable_directory():
+    prefix = real(sys.prefix)
+    parent = os.path.dirname(prefix)
+    found = code_dirs([parent])
+    assert any(prefix == d or prefix.startswith(d + "/") for d in found)
+    assert all(os.path.dirname(d) == parent for d in found)
+    assert code_dirs(["/nonexistent-box"]) == ()
+
+
+def test_modules_loaded_from_a_writable_directory_are_named():
+    import lmulator
+
+    package = real(os.path.dirname(lmulator.__file__))
+    top = os.path.dirname(package)
+    assert ("lmulator", real(lmulator.__file__)) in loaded_from([top], [])
+    assert not any(name == "lmulator" for name, _ in loaded_from([top], [package]))
+    with pytest.raises(SandboxError, match="the sandbox may write"):
+        refuse_loaded([top], [])
