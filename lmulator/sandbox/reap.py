@@ -47,8 +47,9 @@ def end_session(sid: int, timeout: float = 5.0) -> int:
     killed: set[int] = set()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        alive = [pid for pid in members(sid) if pid != os.getpid()]
-        fresh = [pid for pid in alive if not _is_zombie(pid)]
+        # a leader that has exited shows as a zombie while its other threads run on: a process
+        # is gone only when every one of its threads is
+        fresh = [pid for pid in members(sid) if pid != os.getpid() and _has_live_thread(pid)]
         if not fresh:
             break
         for pid in fresh:
@@ -60,10 +61,21 @@ def end_session(sid: int, timeout: float = 5.0) -> int:
     return len(killed)
 
 
-def _is_zombie(pid: int) -> bool:
+def _state(path: str) -> bytes:
+    """The state letter in a ``stat`` file, or ``X`` if it is gone."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
+        with open(path, "rb") as fh:
             stat = fh.read()
     except OSError:
-        return True
-    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] in (b"Z", b"X")
+        return b"X"
+    at = stat.rfind(b")") + 2
+    return stat[at : at + 1]
+
+
+def _has_live_thread(pid: int) -> bool:
+    """Whether any thread of a process is still running (not a zombie, not dead)."""
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    return any(_state(f"/proc/{pid}/task/{t}/stat") not in (b"Z", b"X") for t in threads)

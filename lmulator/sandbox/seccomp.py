@@ -13,7 +13,10 @@ already exist. Allowed with their arguments checked (:data:`CHECKED`):
 
 * **calls that name a process act only on the caller**: ``prlimit64``, ``sched_set*``/
   ``sched_get*``, ``setpriority``/``getpriority`` and ``ioprio_set``/``ioprio_get`` must name
-  pid 0 (and, for the last two pairs, a process, not a group or a user);
+  pid 0 (and, for the last two pairs, a process, not a group or a user); and **the caller may
+  lower its own priority, never raise it**: no real-time scheduling policy or I/O class, no
+  negative nice value (``sched_setattr`` is refused: its policy is behind a pointer), no
+  ``mlock``/``mlockall``; ``sync`` (every file system of the machine) is refused too;
 * ``clone`` without namespace flags or ``CLONE_PARENT``; ``clone3`` answers ``ENOSYS`` so the C
   library falls back to ``clone``, whose flags a filter can read;
 * ``socketpair`` of connected ``AF_UNIX`` stream or seqpacket sockets only (no datagrams);
@@ -26,7 +29,8 @@ already exist. Allowed with their arguments checked (:data:`CHECKED`):
 
 Refused by omission, among others: ``execve`` (Landlock refuses it too), ``ptrace`` and
 ``process_vm_*``, ``setsid`` (every process of the box stays in its session, which the broker
-ends with it), System V IPC and POSIX message queues, mounts, namespaces, keyrings, BPF,
+ends with it), ``bind`` and ``listen`` (the kernel binds its ports before the filter; a socket
+pair bound to an abstract name could take a name a program outside expects), System V IPC and POSIX message queues, mounts, namespaces, keyrings, BPF,
 ``io_uring``, ``userfaultfd``, changes to a file's mode, owner, extended attributes or flags
 (``chmod``, ``chown``, ``setxattr``, ``file_setattr``), clocks, and modules.
 
@@ -106,6 +110,10 @@ SOCKETPAIR_TYPES = (1, 5)  # SOCK_STREAM, SOCK_SEQPACKET
 MSG_FASTOPEN = 0x20000000
 PRIO_PROCESS = 0
 IOPRIO_WHO_PROCESS = 1
+NORMAL_POLICIES = (0, 3, 5)  # SCHED_OTHER, SCHED_BATCH, SCHED_IDLE: not FIFO, RR or DEADLINE
+RESET_ON_FORK = 0x40000000
+IOPRIO_CLASS_MASK = 0xE000
+IOPRIO_CLASSES = (0x0000, 0x4000, 0x6000)  # none, best effort, idle: not real time (0x2000)
 
 #: Calls allowed as they are. The first ones are the most frequent (the filter tests in order).
 ALLOWED = (
@@ -117,12 +125,12 @@ ALLOWED = (
     "access", "faccessat", "faccessat2", "readlink", "readlinkat", "getdents", "getcwd", "chdir",
     "fchdir", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat",
     "link", "linkat", "symlink", "symlinkat", "mknod", "mknodat", "truncate", "ftruncate",
-    "fallocate", "fsync", "fdatasync", "sync", "syncfs", "sync_file_range", "fadvise64",
+    "fallocate", "fsync", "fdatasync", "syncfs", "sync_file_range", "fadvise64",
     "readahead", "flock", "dup", "dup2", "dup3", "pipe", "pipe2", "sendfile", "copy_file_range",
     "splice", "tee", "vmsplice", "utime", "utimes", "utimensat", "futimesat", "umask", "getxattr",
     "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr", "inotify_init",
     "inotify_init1", "inotify_add_watch", "inotify_rm_watch", "mremap", "mincore", "msync",
-    "mlock", "mlock2", "munlock", "mlockall", "munlockall", "membarrier", "memfd_create",
+    "munlock", "munlockall", "membarrier", "memfd_create",
     "pkey_alloc", "pkey_free", "pkey_mprotect", "get_mempolicy", "set_mempolicy", "mbind",
     "map_shadow_stack", "fork", "vfork", "exit", "exit_group", "wait4", "waitid", "getppid",
     "getpgid", "getpgrp", "getsid", "setpgid", "getuid", "geteuid", "getgid", "getegid",
@@ -136,7 +144,7 @@ ALLOWED = (
     "timerfd_settime", "timerfd_gettime", "select", "pselect6", "epoll_create", "epoll_create1",
     "epoll_ctl", "epoll_pwait2", "eventfd", "eventfd2", "signalfd", "signalfd4", "futex_waitv",
     "rt_sigpending", "rt_sigtimedwait", "rt_sigsuspend", "sigaltstack", "pause",
-    "restart_syscall", "bind", "listen", "accept", "accept4", "getsockname", "getpeername",
+    "restart_syscall", "accept", "accept4", "getsockname", "getpeername",
     "setsockopt", "getsockopt", "recvmsg", "recvmmsg", "shutdown", "seccomp",
     "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self",
 )  # fmt: skip
@@ -144,13 +152,12 @@ ALLOWED = (
 #: Calls that name a process by pid in their first argument: allowed only for pid 0 (the caller).
 SELF_ONLY = (
     "prlimit64", "sched_setaffinity", "sched_getaffinity", "sched_setparam", "sched_getparam",
-    "sched_setscheduler", "sched_getscheduler", "sched_setattr", "sched_getattr",
-    "sched_rr_get_interval",
+    "sched_getscheduler", "sched_getattr", "sched_rr_get_interval",
 )  # fmt: skip
 
 #: Calls allowed with their arguments checked (see the module's docstring).
 CHECKED = (
-    *SELF_ONLY, "setpriority", "getpriority", "ioprio_set", "ioprio_get", "clone", "clone3",
+    *SELF_ONLY, "sched_setscheduler", "setpriority", "getpriority", "ioprio_set", "ioprio_get", "clone", "clone3",
     "ioctl", "prctl", "socketpair", "sendto", "sendmsg",
 )  # fmt: skip
 
@@ -193,6 +200,7 @@ class Arg:
     low_in: tuple[int, ...] = ()  # the low 32 bits, masked by `mask`, are one of these
     mask: int = 0xFFFFFFFF
     clear: int = 0  # none of these bits is set in the low 32 bits
+    below: int | None = None  # the low 32 bits, unsigned, are less than this
 
 
 _DENY_LABEL = -1
@@ -227,6 +235,10 @@ def _block(args: Iterable[Arg]) -> list[Instruction]:
             emit(_LD_W_ABS, _arg_lo(arg.n))
             at = emit(_JSET_K, arg.clear)
             code[at] = (_JSET_K, arg.clear, _DENY_LABEL, at + 1)
+        if arg.below is not None:
+            emit(_LD_W_ABS, _arg_lo(arg.n))
+            at = emit(_JGE_K, arg.below)
+            code[at] = (_JGE_K, arg.below, _DENY_LABEL, at + 1)
     emit(_RET_K, RET_ALLOW)
     deny_at = emit(_RET_K, DENY)
     out: list[Instruction] = []
@@ -244,9 +256,19 @@ def _block(args: Iterable[Arg]) -> list[Instruction]:
 #: The argument conditions of each checked call (see the module's docstring).
 RULES: dict[str, tuple[Arg, ...]] = {
     **{name: (Arg(0, equals=0),) for name in SELF_ONLY},
-    "setpriority": (Arg(0, equals=PRIO_PROCESS), Arg(1, equals=0)),
+    # a process may lower its own priority, never raise it above the normal one (as root,
+    # real-time scheduling or a negative nice value would starve the machine, the broker too)
+    "sched_setscheduler": (
+        Arg(0, equals=0),
+        Arg(1, low_in=NORMAL_POLICIES, mask=0xFFFFFFFF & ~RESET_ON_FORK),
+    ),
+    "setpriority": (Arg(0, equals=PRIO_PROCESS), Arg(1, equals=0), Arg(2, below=20)),
     "getpriority": (Arg(0, equals=PRIO_PROCESS), Arg(1, equals=0)),
-    "ioprio_set": (Arg(0, equals=IOPRIO_WHO_PROCESS), Arg(1, equals=0)),
+    "ioprio_set": (
+        Arg(0, equals=IOPRIO_WHO_PROCESS),
+        Arg(1, equals=0),
+        Arg(2, low_in=IOPRIO_CLASSES, mask=IOPRIO_CLASS_MASK),
+    ),  # fmt: skip
     "ioprio_get": (Arg(0, equals=IOPRIO_WHO_PROCESS), Arg(1, equals=0)),
     "clone": (Arg(0, clear=CLONE_REFUSED),),
     "ioctl": (Arg(1, low_in=IOCTLS),),

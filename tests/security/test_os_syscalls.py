@@ -18,6 +18,7 @@ FAMILY = "syscalls"
 
 _LIBC = "import ctypes, ctypes.util\nlibc = ctypes.CDLL(None, use_errno=True)\n"
 _IOPRIO_SET = {"x86_64": 251, "aarch64": 30}.get(os.uname().machine, 251)
+_SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}.get(os.uname().machine, 314)
 
 PAYLOADS = [
     # file_setattr (Linux 6.17): flags (immutable, append-only) on a file outside; a newer call
@@ -52,6 +53,18 @@ PAYLOADS = [
     "    print('BREACH: sched_setscheduler')\nexcept OSError:\n    print('held')",
     _LIBC + f"r = libc.syscall({_IOPRIO_SET}, 1, VICTIM, (3 << 13))\n"
     "print('BREACH: ioprio_set' if r == 0 else 'held')",
+    # raising its own priority starves the machine (as root): real time, negative nice, locking
+    "import os\ntry:\n    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(99))\n"
+    "    print('BREACH: real-time scheduling')\nexcept OSError:\n    print('held')",
+    _LIBC + "r = libc.syscall(SETATTR, 0, ctypes.create_string_buffer(56), 0)\n"
+    "print('BREACH: sched_setattr' if r == 0 else 'held')",
+    _LIBC + "r = libc.setpriority(0, 0, -20)\nprint('BREACH: nice -20' if r == 0 else 'held')",
+    _LIBC + f"r = libc.syscall({_IOPRIO_SET}, 1, 0, (1 << 13) | 7)\n"
+    "print('BREACH: real-time I/O class' if r == 0 else 'held')",
+    _LIBC + "r = libc.mlockall(3)\nprint('BREACH: mlockall' if r == 0 else 'held')",
+    # a name a program outside expects, taken by a socket pair bound to it
+    "import socket\na, b = socket.socketpair()\ntry:\n    a.bind('\\0lmulator-squat')\n"
+    "    print('BREACH: bound an abstract name')\nexcept OSError:\n    print('held')",
     # System V shared memory (the test plants a segment holding the secret; key SHM_KEY)
     _LIBC + "libc.shmat.restype = ctypes.c_void_p\nshm = libc.shmget(SHM_KEY, 0, 0)\n"
     "if shm >= 0:\n    p = libc.shmat(shm, None, 0)\n"
@@ -96,6 +109,22 @@ print('daemon started')
 """
 
 
+#: A process whose first thread exits while another runs on: /proc shows it as a zombie.
+ZOMBIE_LEADER = """import os, time, threading, ctypes
+if os.fork() == 0:
+    def beat():
+        with open('leader.pid', 'w') as fh:
+            fh.write(str(os.getpid()))
+        time.sleep(600)
+    threading.Thread(target=beat).start()
+    ctypes.CDLL(None).syscall(60 if os.uname().machine == 'x86_64' else 93, 0)
+deadline = time.monotonic() + 20
+while not os.path.exists('leader.pid') and time.monotonic() < deadline:
+    time.sleep(0.01)
+print('leader started')
+"""
+
+
 @pytest.fixture(scope="module")
 def shm_segment(target):
     """A System V segment outside the box, holding the secret; its key."""
@@ -133,7 +162,11 @@ def dgram(target):
 
 def fill(payload: str, key: int, path: str) -> str:
     """The payload with the segment's key and the datagram socket's path."""
-    return payload.replace("SHM_KEY", str(key)).replace("DGRAM_PATH", path)
+    return (
+        payload.replace("SHM_KEY", str(key))
+        .replace("DGRAM_PATH", path)
+        .replace("SETATTR", str(_SCHED_SETATTR))
+    )
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
@@ -166,13 +199,28 @@ def test_every_call_not_on_the_list_is_refused(target):
     assert "held 0" in output, output
 
 
-def test_no_process_of_the_box_outlives_it(target):
-    output = run_cli(target, DAEMON, timeout=60)
-    assert "daemon started" in output, output
-    pid = int((target.workspace / "daemon.pid").read_text())
+def thread_states(pid: int) -> set[str]:
+    """The states of a process's threads (empty once it is gone)."""
+    states = set()
     try:
-        with open(f"/proc/{pid}/stat") as fh:
-            state = fh.read().rsplit(")", 1)[1].split()[0]
+        threads = os.listdir(f"/proc/{pid}/task")
     except FileNotFoundError:
-        state = "gone"
-    assert state in ("gone", "Z", "X"), f"a process of the box is still {state} after it ended"
+        return states
+    for t in threads:
+        try:
+            with open(f"/proc/{pid}/task/{t}/stat") as fh:
+                states.add(fh.read().rsplit(")", 1)[1].split()[0])
+        except FileNotFoundError:
+            pass
+    return states
+
+
+@pytest.mark.parametrize(("program", "started", "pidfile"),
+                         [(DAEMON, "daemon started", "daemon.pid"),
+                          (ZOMBIE_LEADER, "leader started", "leader.pid")])  # fmt: skip
+def test_no_process_of_the_box_outlives_it(target, program, started, pidfile):
+    output = run_cli(target, program, timeout=60)
+    assert started in output, output
+    pid = int((target.workspace / pidfile).read_text())
+    alive = thread_states(pid) - {"Z", "X"}
+    assert not alive, f"a process of the box still has threads {alive} after it ended"
