@@ -200,7 +200,14 @@ class Janitor:
 def janitor_main(text: str) -> int:
     """The janitor, once the broker is gone: end the box's processes, sweep, remove its
     temporary directory."""
-    lines = text.splitlines()
+    try:
+        return _clean_up(text.splitlines())
+    except Exception as exc:  # one line, never a traceback in the kernel's log
+        print(f"lmulator: the box's janitor failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _clean_up(lines: list[str]) -> int:
     if not lines:
         return 0  # the broker died before it said anything: no box was started
     plan = Plan.from_json(lines[0])
