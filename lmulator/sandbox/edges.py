@@ -44,6 +44,7 @@ JANITOR = (
     "        sys.exit(janitor_main(data.decode()))\n"
     "    data += chunk\n"
 )
+MAX_LINES = 50
 JANITOR_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "PYTHONHASHSEED")
 
 
@@ -94,9 +95,13 @@ def sweep(plan: Plan, *, start: bool, keep: Sequence[str] = ()) -> list[str]:
 
 
 def report(lines: Sequence[str]) -> None:
-    """Say on stderr, one line each, what a sweep did."""
-    for line in lines:
-        print(f"lmulator: {line}", file=sys.stderr, flush=True)
+    """Say on stderr, one line each, what a sweep did (the first :data:`MAX_LINES`)."""
+    for line in lines[:MAX_LINES]:
+        print(f"lmulator: {line}", file=sys.stderr)
+    if len(lines) > MAX_LINES:
+        print(f"lmulator: ... and {len(lines) - MAX_LINES} more set aside or removed (*.boxed)",
+              file=sys.stderr)  # fmt: skip
+    sys.stderr.flush()
 
 
 class BoxEdges:

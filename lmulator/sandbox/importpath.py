@@ -23,6 +23,7 @@ import os
 import site
 import sys
 import sysconfig
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.machinery import BuiltinImporter, ModuleSpec, PathFinder
@@ -39,6 +40,7 @@ READ_ONLY_ENV = "LMULATOR_BOX_READ_ONLY"
 CWD_ENV = "LMULATOR_BOX_CWD"
 #: Our own packages: where the installation has them is code outside the box, loaded or not.
 OUR_PACKAGES = ("lmulator", "cockernel")
+JUPYTER_DIRS = ("JUPYTER_PATH", "JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR", "JUPYTER_CONFIG_PATH")
 
 
 def real(path: str) -> str:
@@ -67,7 +69,8 @@ def box_writable(spec: SandboxSpec) -> tuple[str, ...]:
 def installation_dirs() -> list[str]:
     """Where this Python imports installed code from (resolved): its prefixes and standard
     library, site directories (the user's too), the ``sys.path`` entries the site module added,
-    and the directories of our own packages (an editable install maps them anywhere)."""
+    the directories of our own packages (an editable install maps them anywhere), and the
+    Jupyter directories the environment names (kernelspecs say what Jupyter runs)."""
     dirs = [sys.prefix, sys.exec_prefix, os.path.dirname(sys.executable)]
     paths = sysconfig.get_paths()
     dirs += [paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths]
@@ -76,6 +79,8 @@ def installation_dirs() -> list[str]:
     dirs += installation_path_entries()
     for name in OUR_PACKAGES:
         dirs += package_locations(name)
+    for variable in JUPYTER_DIRS:  # kernelspecs (the commands Jupyter runs) and its config files
+        dirs += [p for p in os.environ.get(variable, "").split(os.pathsep) if os.path.isabs(p)]
     return list(dict.fromkeys(real(d) for d in dirs if d))
 
 
@@ -100,6 +105,53 @@ def package_locations(name: str) -> list[str]:
     return [spec.origin] if spec.origin and os.path.isabs(spec.origin) else []
 
 
+def _first_words(path: tuple[str, ...]) -> frozenset[str] | None:
+    """What the names of the entries of the directories ``path`` start with (before a dot): a
+    module the path-based finder finds there has one of them as its name; None if an entry is
+    not a directory (a zip file)."""
+    words: set[str] = set()
+    for entry in path:
+        if not os.path.isdir(entry or os.curdir):
+            if os.path.exists(entry):
+                return None
+            continue
+        try:
+            words.update(child.split(".", 1)[0] for child in os.listdir(entry or os.curdir))
+        except OSError:
+            return None
+    return frozenset(words)
+
+
+_listings: dict[tuple[str, ...], tuple[float, tuple[int, ...], frozenset[str] | None]] = {}
+
+
+def _path_may_have(name: str, path: Sequence[str]) -> bool:
+    """Whether the path-based finder could find ``name`` in ``path`` (a quick, safe test on
+    the directories' listings, read again when one has changed: checked at most once a
+    second)."""
+    key = tuple(path)
+    now = time.monotonic()
+    seen = _listings.get(key)
+    if seen is None or now - seen[0] > 1.0:
+        stamp = tuple(_mtime(entry) for entry in key)
+        if seen is None or seen[1] != stamp:
+            if len(_listings) > 8:
+                _listings.clear()
+            seen = (now, stamp, _first_words(key))
+        else:
+            seen = (now, stamp, seen[2])
+        _listings[key] = seen
+    words = seen[2]
+    return words is None or name in words
+
+
+def _mtime(entry: str) -> int:
+    try:
+        return os.stat(entry or os.curdir).st_mtime_ns
+    except OSError:
+        return 0
+
+
 def installed_spec(name: str, path: Sequence[str]) -> ModuleSpec | None:
     """How this Python's installation provides the top-level module ``name`` (None: it does
     not): its import finders in order, the path-based one searching ``path`` only."""
@@ -109,6 +161,8 @@ def installed_spec(name: str, path: Sequence[str]) -> ModuleSpec | None:
         if finder is BuiltinImporter:
             continue
         if finder is PathFinder:
+            if not _path_may_have(name, path):
+                continue
             spec = PathFinder.find_spec(name, list(path))
         else:
             try:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from .importpath import inside, installed_spec, real
 SET_ASIDE = ".boxed"
 MAX_SUBDIRS = 256
 MAX_CHILDREN = 1000
+MAX_SNAPSHOT = 100_000
 HOOKS = ("sitecustomize", "usercustomize")
 SOURCE_SUFFIXES = (".py", ".pyc")
 
@@ -112,12 +114,20 @@ def fingerprint(entry: Entry) -> tuple[int, int]:
 
 
 def snapshot(directories: Iterable[str]) -> dict[str, tuple[int, int]]:
-    """The fingerprint of every Python-loadable entry in ``directories`` (at a box's start)."""
-    return {e.path: fingerprint(e) for d in directories for e in entries(d)}
+    """The fingerprint of every Python-loadable entry in ``directories`` (at a box's start; at
+    most :data:`MAX_SNAPSHOT`: entries past that count as changed at the end)."""
+    found: dict[str, tuple[int, int]] = {}
+    for directory in directories:
+        for entry in entries(directory):
+            if len(found) >= MAX_SNAPSHOT:
+                return found
+            found[entry.path] = fingerprint(entry)
+    return found
 
 
 def code_children(paths: Iterable[str]) -> set[str]:
-    """The names of the modules and packages of source or bytecode directly in ``paths``."""
+    """The names of the source or bytecode modules and of the directories directly in
+    ``paths`` (what a namespace package's portion may hold)."""
     names = set()
     for path in paths:
         try:
@@ -125,10 +135,9 @@ def code_children(paths: Iterable[str]) -> set[str]:
         except OSError:
             continue
         for child in listing:
-            full = os.path.join(path, child)
             if child.endswith(SOURCE_SUFFIXES):
                 names.add(child.rsplit(".", 1)[0])
-            elif os.path.isdir(full) and (is_package(full) or code_children([full])):
+            elif child != "__pycache__" and os.path.isdir(os.path.join(path, child)):
                 names.add(child)
     return names
 
@@ -173,29 +182,33 @@ def loaded_sources() -> list[str]:
     return sorted({f for f in files if isinstance(f, str) and f.endswith(".py")})
 
 
+IMPORTS = re.compile(
+    rb"(?m)^[ \t]*from[ \t]+([A-Za-z_]\w*)|^[ \t]*import[ \t]+([\w. \t,]+)"
+    rb"|(?:import_module|__import__)\([ \t]*['\"]([A-Za-z_]\w*)"
+)  # fmt: skip
+
+
 def imported_names(candidates: set[str], sources: Sequence[str]) -> set[str]:
     """Which of ``candidates`` the code in ``sources`` imports by name (an optional dependency
     is imported at the next start too, from the working directory if it is there)."""
     if not candidates:
         return set()
-    words = b"|".join(re.escape(c.encode()) for c in sorted(candidates))
-    pattern = re.compile(
-        rb"(?m)^[ \t]*(?:from[ \t]+(" + words + rb")\b"
-        rb"|import[ \t]+(?:[\w.]+(?:[ \t]+as[ \t]+\w+)?[ \t]*,[ \t]*)*(" + words + rb")\b)"
-        rb"|(?:import_module|__import__)\([ \t]*['\"](" + words + rb")['\"]"
-    )  # fmt: skip
-    found: set[str] = set()
+    names: set[str] = set()
     for file in sources:
         try:
             with open(file, "rb") as fh:
                 text = fh.read()
         except OSError:
             continue
-        for match in pattern.finditer(text):
-            found.add(next(g for g in match.groups() if g).decode())
-        if found >= candidates:
-            break
-    return found
+        for match in IMPORTS.finditer(text):
+            first, listed, called = match.groups()
+            if listed:  # import a.b, c as d
+                names.update(
+                    p.split()[0].split(b".")[0].decode() for p in listed.split(b",") if p.split()
+                )
+            else:
+                names.add((first or called).decode())
+    return candidates & names
 
 
 def set_aside(path: str) -> str:
@@ -214,14 +227,18 @@ def remove_compiled(directory: str, names: set[str]) -> list[str]:
     cache = os.path.join(directory, "__pycache__")
     lines = []
     try:
+        if not stat.S_ISDIR(os.lstat(cache).st_mode):  # a link could lead anywhere
+            return []
         listing = os.listdir(cache)
     except OSError:
         return []
     for child in listing:
         full = os.path.join(cache, child)
-        if child.split(".", 1)[0] not in names:
+        if child.split(".", 1)[0] not in names or not child.endswith(".pyc"):
             continue
         try:
+            if not stat.S_ISREG(os.lstat(full).st_mode):
+                continue
             os.unlink(full)
         except OSError:
             continue

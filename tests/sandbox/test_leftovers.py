@@ -209,3 +209,23 @@ def test_modules_loaded_from_a_writable_directory_are_named():
     assert not any(name == "lmulator" for name, _ in loaded_from([top], [package]))
     with pytest.raises(SandboxError, match="the sandbox may write"):
         refuse_loaded([top], [])
+
+
+def test_compiled_files_are_removed_only_from_a_real_pycache(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "json.cpython-311.pyc").write_bytes(b"")
+    (elsewhere / "json").write_text("not compiled code")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "__pycache__").symlink_to(elsewhere)
+    (ws / "json.py").write_text("")
+    sweep_directory(str(ws), PATH, before={})
+    assert (ws / "json.py.boxed").exists()
+    assert sorted(os.listdir(elsewhere)) == ["json", "json.cpython-311.pyc"]
+
+
+def test_a_jupyter_directory_in_the_workspace_is_code(tmp_path, monkeypatch):
+    (tmp_path / "share" / "jupyter").mkdir(parents=True)
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "share" / "jupyter"))
+    assert code_dirs([real(str(tmp_path))]) == (real(str(tmp_path / "share")),)
