@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -229,3 +230,44 @@ def test_a_jupyter_directory_in_the_workspace_is_code(tmp_path, monkeypatch):
     (tmp_path / "share" / "jupyter").mkdir(parents=True)
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "share" / "jupyter"))
     assert code_dirs([real(str(tmp_path))]) == (real(str(tmp_path / "share")),)
+
+
+USERNS = """
+import ctypes, errno, json, os
+from lmulator.sandbox import readonly
+CODE, OTHER = {code!r}, {other!r}
+plain = readonly._libc
+class NoMountNamespace:  # as for a user without privileges: only through a user namespace
+    def __init__(self):
+        self.libc = plain()
+    def __getattr__(self, name):
+        return getattr(self.libc, name)
+    def unshare(self, flags):
+        if flags == readonly.CLONE_NEWNS:
+            ctypes.set_errno(errno.EPERM)
+            return -1
+        return self.libc.unshare(flags)
+readonly._libc = NoMountNamespace
+readonly.make_read_only([CODE])
+out = {{"uid_map": open("/proc/self/uid_map").read().split()}}
+for path in (os.path.join(CODE, "x"), OTHER):
+    try:
+        open(path, "w").close()
+        out[path] = "written"
+    except OSError as exc:
+        out[path] = exc.strerror
+print(json.dumps(out))
+"""
+
+
+def test_without_privileges_code_directories_are_read_only_through_a_user_namespace(tmp_path):
+    from .helpers import run_python
+
+    code, other = tmp_path / "code", tmp_path / "other"
+    code.mkdir()
+    proc = run_python(USERNS.format(code=str(code), other=str(other)))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out[str(code / "x")] == "Read-only file system" and out[str(other)] == "written"
+    assert out["uid_map"][:2] == [str(os.getuid()), str(os.getuid())]
+    assert not (code / "x").exists()
