@@ -25,7 +25,8 @@ class Config:
     temperature: float = 0.0
     schema_style: str = "auto"
     timeout: float = 60.0
-    raise_errors: bool = False
+    raise_errors: bool = False  # genuine errors raise instead of being masked by the LM
+    emulate_io: bool = False  # failures from outside the program may be invented by the LM
     trace_level: TraceLevel = "default"
     prompt_style: str = "auto"
     cell_timeout: float = 0.0  # seconds of wall clock per cell; 0 means no limit
@@ -99,9 +100,25 @@ class Config:
         return replace(self, **kept).validate()
 
 
+_TRUE = ("1", "on", "true", "yes")
+_FALSE = ("", "0", "off", "false", "no")
+
+
+def switch(value: str, name: str) -> bool:
+    """An on/off setting (``on``/``off``, ``1``/``0``, ``true``/``false``, ``yes``/``no``)."""
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be on or off, got {value!r}")
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Config:
     """Read OPENAI_BASE_URL, OPENAI_API_KEY, LMULATOR_MODEL, LMULATOR_MODE and friends."""
     env = os.environ if env is None else env
+    raise_errors = switch(env.get("LMULATOR_RAISE_ERRORS", ""), "LMULATOR_RAISE_ERRORS")
+    emulate_io = switch(env.get("LMULATOR_EMULATE_IO", ""), "LMULATOR_EMULATE_IO")
     try:
         temperature = float(env.get("LMULATOR_TEMPERATURE", "0"))
         timeout = float(env.get("LMULATOR_TIMEOUT", "60"))
@@ -122,4 +139,6 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         cache=env.get("LMULATOR_CACHE") or "auto",
         cell_timeout=cell_timeout,
         memory_mb=memory_mb,
+        raise_errors=raise_errors,
+        emulate_io=emulate_io,
     ).validate()

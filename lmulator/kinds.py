@@ -30,6 +30,6 @@ STATUSES: tuple[Status, ...] = get_args(Status)
 #: Where an emulated value or delta came from (`TraceRecord.how`).
 How = Literal[
     "lm", "memo", "replay", "overwritten", "skip", "python",
-    "import", "inferred", "stand-in",
+    "import", "inferred", "stand-in", "invented",
 ]  # fmt: skip
 HOWS: tuple[How, ...] = get_args(How)

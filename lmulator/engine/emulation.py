@@ -10,16 +10,26 @@ from typing import Any, Protocol
 
 from ..config import Config
 from ..errors import EmulationAbort, EmulationError, LmulatorError, Refusal
+from ..kinds import How
 from ..lm.client import requests_end_by
-from ..lm.emulator import Emulator, Request, cap_context, make_memo_key
+from ..lm.emulator import Emulator, Exchange, Request, cap_context, make_memo_key
 from ..partial.standin import StandIn, dress
 from ..policy.policy import Policy
 from .instrument.sites import Site
 from .recorder import Recorder
 from .trace import TraceRecord, state_repr
+from .world import is_world_error
 
 # Exceptions that mean "something is not defined here", as opposed to a genuine bug.
 MISSING_DEFINITION_ERRORS: tuple[type[BaseException], ...] = (NameError, ImportError)
+
+
+def answer_how(ex: Exchange, invented: bool) -> How:
+    """Where an LM answer came from, as its trace record says: invented (the world's result,
+    made up under emulate_io), the session's memo, a replay file, or the LM."""
+    if invented:
+        return "invented"
+    return "memo" if ex.cached else "replay" if ex.replayed else "lm"
 
 
 class SessionState(Protocol):
@@ -61,6 +71,8 @@ class Emulation:
         config = self.state.config
         if not config.emulate_statements:
             return False
+        if is_world_error(exc):  # the world is not made up unless asked (emulate_io)
+            return config.emulate_io
         if config.raise_errors:
             return isinstance(exc, MISSING_DEFINITION_ERRORS)
         return True
@@ -106,9 +118,15 @@ class Emulation:
         definition: bool = False,
         state: dict[str, str] | None = None,
         error: BaseException | None = None,
+        masks: bool = True,
     ) -> Any:
-        """Ask the LM for the value of ``target`` at ``site``; record it in the trace."""
+        """Ask the LM for the value of ``target`` at ``site``; record it in the trace.
+
+        The value is invented when ``error`` came from the world (emulate_io); ``masks``:
+        ``error`` is a genuine failure that the value hides (not one a made-up value caused).
+        """
         rec = self.recorder
+        invented = error is not None and is_world_error(error)
         if self.state.config.lm == "off":
             value = StandIn(target)
             rec.record_resolution(site, target, value, "stand-in")
@@ -143,12 +161,27 @@ class Emulation:
                 target=target,
                 masked_error=req.error,
                 ms=ex.ms,
-                how="memo" if ex.cached else "replay" if ex.replayed else "lm",
+                how=answer_how(ex, invented),
                 request=req.to_dict(),
                 memo_key=req.memo_key,
             )
         )
+        if masks:
+            self.note_masked(line, error, invented)
         return ex.value
+
+    def note_masked(self, line: int, exc: BaseException | None, invented: bool) -> None:
+        """Note a genuine error an LM answer stood in for (a missing definition is none), at
+        the running cell's line where it was raised if it was raised there."""
+        if exc is None or not (invented or not isinstance(exc, MISSING_DEFINITION_ERRORS)):
+            return
+        cell = self.recorder.current_cell
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == cell:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        self.recorder.note_masked(line, describe_error(exc), invented)
 
     def statement_keys(self, site: Site) -> tuple[str, ...]:
         """The names a statement's delta may bind (never a name bound to a module: a delta
@@ -173,17 +206,20 @@ class Emulation:
         line, line_text = rec.locate(site)
         state = self.state_for(site.referenced, local_vars)
         masked = describe_error(exc) if exc is not None else None
+        invented = exc is not None and is_world_error(exc)
         overrides = self.state.delta_overrides
         if site.id in overrides:
             delta = dict(overrides[site.id])
             rec.record(TraceRecord(line, line_text, "emulated", delta=delta, masked_error=masked,
                                    how="overwritten", site_id=site.id))  # fmt: skip
+            self.note_masked(line, exc, invented)
             return delta
         config = self.state.config
         if config.lm == "off":  # the statement is skipped, its failure noted
             rec.record(
                 TraceRecord(line, line_text, "emulated", delta={}, masked_error=masked, how="skip")
             )
+            self.note_masked(line, exc, invented)
             return {}
         statement = target or site.source
         req = Request(
@@ -206,6 +242,7 @@ class Emulation:
                 note = f"{masked}; the LM gave no delta ({err.detail})" if masked else None
                 rec.record(TraceRecord(line, line_text, "emulated", delta={}, masked_error=note,
                                        how="skip"))  # fmt: skip
+                self.note_masked(line, exc, invented)
                 return {}
             rec.record(TraceRecord(line, line_text, "error", error=str(err.detail)))
             raise EmulationAbort(err) from None
@@ -221,9 +258,10 @@ class Emulation:
                 delta=delta,
                 masked_error=masked,
                 ms=ex.ms,
-                how="memo" if ex.cached else "replay" if ex.replayed else "lm",
+                how=answer_how(ex, invented),
                 request=req.to_dict(),
                 memo_key=req.memo_key,
             )
         )
+        self.note_masked(line, exc, invented)
         return delta

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..kinds import How
 from .instrument.sites import Site
+from .masking import MaskedError
 from .trace import TraceRecord, state_repr
 
 #: A cell's trace stops growing here (a loop emulated a million times).
@@ -23,6 +24,7 @@ class Recorder:
         self.sites: dict[int, Site] = {}
         self.cells: dict[str, str] = {}
         self.trace: list[TraceRecord] = []
+        self.masked: list[MaskedError] = []  # the running cell's (its RunResult's list)
         self.current_cell = ""
 
     def site(self, site_id: int) -> Site:
@@ -60,6 +62,11 @@ class Recorder:
         """Add a record to the running cell's trace."""
         if len(self.trace) < MAX_TRACE_RECORDS:
             self.trace.append(record)
+
+    def note_masked(self, line: int, error: str, invented: bool) -> None:
+        """Note that an LM value or delta stood in for a genuine error at ``line``."""
+        if len(self.masked) < MAX_TRACE_RECORDS:
+            self.masked.append(MaskedError(line, error, invented))
 
     def record_ran(self, site: Site, local_vars: dict[str, Any]) -> None:
         """Record that a statement ran, with the bindings it made (full trace level)."""

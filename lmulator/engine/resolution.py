@@ -20,6 +20,7 @@ from .instrument.sites import Site
 from .lookup import lookup, render_call
 from .recorder import Recorder
 from .trace import TraceRecord
+from .world import is_world_error
 
 
 class Resolver:
@@ -107,6 +108,7 @@ class Resolver:
             not config.partial
             or config.lm != "on"
             or isinstance(exc, (Refusal, MemoryError, LmulatorError))
+            or (is_world_error(exc) and not config.emulate_io)  # the world is not made up
         ):
             return None
         ns = self.state.namespace
@@ -125,4 +127,4 @@ class Resolver:
         self, site: Site, name: str, *, memo: tuple, state: dict[str, str], error: BaseException
     ) -> Any:
         """The LM's value for a made-up name that a failing statement reads."""
-        return self.emulation.value(site, name, memo=memo, state=state, error=error)
+        return self.emulation.value(site, name, memo=memo, state=state, error=error, masks=False)

@@ -25,6 +25,7 @@ from .instrument.sites import (
 from .lookup import MISSING, lookup, render_call
 from .recorder import Recorder
 from .resolution import Resolver
+from .world import WORLD_BUILTINS, refuse_world_builtin
 
 
 class Runtime:
@@ -77,8 +78,17 @@ class Runtime:
         site = self.recorder.site(site_id)
         if self.state.config.partial:
             return self.resolver.resolve_call(site, name, args, kwargs)
+        self._refuse_world_builtin(name)
         target = render_call(name, args, kwargs)
         return self.emulation.value(site, target, memo=("call", target))
+
+    @staticmethod
+    def _refuse_world_builtin(name: str) -> None:
+        """A builtin that reaches the world (``open``) and that the policy withholds is not a
+        gap for the LM: its NameError is raised, as Python would (under ``emulate_io`` the
+        failing statement is then invented as a whole)."""
+        if name in WORLD_BUILTINS:
+            raise refuse_world_builtin(name)
 
     def pcall(self, site_id: int, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         """A call in a partial program: if it fails only because of a stand-in, a stand-in."""
@@ -92,6 +102,7 @@ class Runtime:
         site = self.recorder.site(site_id)
         if self.state.config.partial:
             return self.resolver.resolve_name(site, dotted)
+        self._refuse_world_builtin(dotted.partition(".")[0])
         return self.emulation.value(site, dotted, memo=("name", dotted, site.cell))
 
     def stub(self, site_id: int) -> Any:

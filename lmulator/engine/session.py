@@ -29,12 +29,14 @@ from .instrument.rewriter import Instrumenter
 from .instrument.sites import HOOK_PREFIX, Instrumented
 from .instrument.stops import STOP_NAME, add_stop_checks
 from .limits import interrupts_stop, memory_allowance, wall_clock_limit
+from .masking import value_origin
 from .recorder import Recorder
 from .resolution import Resolver
 from .runtime import Runtime
 from .steps import Steps, future_flags
 from .trace import RunResult, TraceRecord, state_repr
 from .undo import UndoLog
+from .world import WorldNote, annotate
 
 __all__ = ["RunResult", "Session", "make_client", "state_repr"]
 
@@ -86,6 +88,9 @@ class Session:
         #: the engine's own modules).
         self.future_flags = 0
         self.delta_overrides: dict[int, dict[str, Any]] = {}
+        #: The host's one-line note for a failure from outside the program (what its sandbox
+        #: allows), added to a cell's error; the engine itself knows nothing of the sandbox.
+        self.world_note: WorldNote | None = None
         self.last_cell: tuple[Instrumented, RunResult] | None = None
         self.history: list[RunResult] = []
         self._cell_counter = itertools.count(1)
@@ -173,8 +178,13 @@ class Session:
 
     @property
     def lm_names(self) -> dict[str, str]:
-        """Names whose current value the LM supplied, with where it did."""
+        """Names whose current value the LM supplied (or was computed from one), with where."""
         return self.undo_log.lm_names
+
+    @property
+    def invented_names(self) -> set[str]:
+        """The names of ``lm_names`` that hold an invented result of the world (emulate_io)."""
+        return self.undo_log.invented
 
     def emulates(self, exc: BaseException) -> bool:
         """Whether a failing statement with this exception is handed to the LM."""
@@ -222,8 +232,10 @@ class Session:
             raise ValueError(f"line {line} is not in the last cell")
         result = RunResult(source=previous.source, name=previous.name)
         self.recorder.trace = result.trace
+        self.recorder.masked = result.masked
         self.recorder.current_cell = previous.name
         self.steps.run_steps(inst, result, emulate=self.mode in STATEMENT_MODES, start=start)
+        self._finish(inst, result)
         self.last_cell = (inst, result)
         self.history.append(result)
         return result
@@ -259,12 +271,24 @@ class Session:
         finally:
             self.namespace[STOP_NAME] = None
 
+    def _finish(self, inst: Instrumented, result: RunResult) -> None:
+        """Note what the cell's error and value owe to the world and to the LM."""
+        annotate(result.error, self.world_note)
+        if result.has_value and inst.top_sites:
+            result.value_origin = value_origin(
+                (r.how for r in result.trace if r.status == "emulated"),
+                inst.top_sites[-1].referenced,
+                self.undo_log.lm_names,
+                self.undo_log.invented,
+            )
+
     def _run(self, source: str, name: str | None = None) -> RunResult:
         name = name or f"<cell-{next(self._cell_counter)}>"
         result = RunResult(source=source, name=name)
         rec = self.recorder
         self.steps.constants = {}
         rec.trace = result.trace
+        rec.masked = result.masked
         rec.current_cell = name
         rec.cells[name] = source
         linecache.cache[name] = (len(source), None, source.splitlines(True), name)
@@ -303,6 +327,7 @@ class Session:
                 self.steps.run_try_python(inst, result)
             else:
                 self.steps.run_steps(inst, result, emulate=emulating)
+            self._finish(inst, result)
         finally:
             self.history.append(result)
             if any(r.status != "ran" for r in result.trace):

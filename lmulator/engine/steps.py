@@ -201,7 +201,7 @@ class Steps:
                     result.error = abort.error
                     return i
             finally:
-                self.undo.after_step(site, before, result.trace[mark:])
+                self.undo.after_step(site, before, result.trace[mark:], body[i])
         return None
 
     def _exec_top(
@@ -242,7 +242,7 @@ class Steps:
                 else:
                     before = self.undo.snapshot(site.targets)
                     self.undo.apply(self.emulation.statement(site, None, ns), before)
-                    self.undo.after_step(site, before, result.trace[-1:])
+                    self.undo.after_step(site, before, result.trace[-1:], stmt)
             except EmulationAbort as abort:
                 result.error = abort.error
                 return
@@ -254,6 +254,8 @@ class Steps:
         failed = self.run_steps(inst, result, emulate=False)
         if failed is None or isinstance(result.error, (SyntaxError, EmulationError)):
             return
+        if result.error is not None and not self.emulation.emulates(result.error):
+            return  # a refusal, the world, or (raise_errors) a genuine bug: raised as it is
         if self._native(inst.tree.body[failed]):
             return  # a host command failed: nothing for the LM to emulate
         exc = result.error

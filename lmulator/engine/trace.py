@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..kinds import How, Status
+from .masking import EMULATED_MARK, ERROR_MARK, INVENTED_MARK, MaskedError, Origin
+from .world import INVENTED_NOTE
 
 MAX_REPR = 200
 
@@ -123,11 +125,25 @@ def describe(record: TraceRecord, with_ms: bool = True, limit: int = 60) -> str:
             text = f"{record.target} → {text}"
     else:
         text = ""
-    if record.masked_error:
+    if record.how == "invented":
+        text += f"  [{INVENTED_NOTE}" + (
+            f": {record.masked_error}]" if record.masked_error else "]"
+        )
+    elif record.masked_error:
         text += f"  [masked {record.masked_error}]"
     if with_ms and record.how == "lm" and record.ms >= 1:
         text += f" ({record.ms:.0f} ms)"
     return text
+
+
+def mark_of(records: list[TraceRecord]) -> str:
+    """A line's mark: ``!`` where the LM failed, ``?`` where it invented the world's result,
+    ``~`` where it emulated."""
+    if any(r.status == "error" for r in records):
+        return ERROR_MARK
+    if any(r.how == "invented" for r in records):
+        return INVENTED_MARK
+    return EMULATED_MARK
 
 
 def listing(
@@ -147,11 +163,7 @@ def listing(
         if only is not None and i not in only:
             continue
         recs = by_line.get(i, [])
-        flag = " "
-        if any(r.status == "error" for r in recs):
-            flag = "!"
-        elif recs:
-            flag = "~"
+        flag = mark_of(recs) if recs else " "
         row = f"{flag} {i:>{number_width}} │ {text}"
         if recs:
             notes = []
@@ -191,6 +203,10 @@ class RunResult:
     trace: list[TraceRecord] = field(default_factory=list)
     error: BaseException | None = None
     exit_value: Any = None
+    #: The genuine errors the LM's values and deltas stood in for, in order.
+    masked: list[MaskedError] = field(default_factory=list)
+    #: Whether ``value`` came from the LM (see `lmulator.engine.masking`); None: from Python.
+    value_origin: Origin | None = None
 
     @property
     def ok(self) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import types
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,8 +19,11 @@ class UndoLog:
 
     def __init__(self, namespace: dict[str, Any]) -> None:
         self.namespace = namespace
-        #: name -> where the LM supplied it ("value at line 3", "delta at line 5").
+        #: name -> where the LM supplied it ("value at line 3", "delta at line 5", "invented
+        #: at line 2"), or the line that computed it from such a name ("from LM values, line 7").
         self.lm_names: dict[str, str] = {}
+        #: The names of ``lm_names`` that hold (or were computed from) an invented value.
+        self.invented: set[str] = set()
         self.stack: list[dict[str, Any]] = []
 
     def snapshot(self, names: Iterable[str]) -> dict[str, Any]:
@@ -33,26 +38,64 @@ class UndoLog:
                 before[key] = self.namespace.get(key, UNBOUND)
         self.namespace.update(delta)
 
-    def after_step(self, site: Site, before: dict[str, Any], records: list[TraceRecord]) -> None:
-        """Note which names came from the LM, and keep the step for undo."""
+    def after_step(
+        self,
+        site: Site,
+        before: dict[str, Any],
+        records: list[TraceRecord],
+        stmt: ast.stmt | None = None,
+    ) -> None:
+        """Note which names came from the LM (or were computed from one), and keep an emulated
+        step for undo. Without the statement's tree, every name it references counts as read."""
         emulated = [r for r in records if r.status == "emulated"]
+        read = [n for n in site.referenced if n in self.lm_names]
+        if read and stmt is not None:
+            loads = loaded_names(stmt)
+            read = [n for n in read if n in loads]
+        invented = any(r.how == "invented" for r in emulated) or any(
+            n in self.invented for n in read
+        )
+        # What the step binds, and the containers it references (it may have filled them), hold
+        # what it computed: from the LM's values if it emulated anything or read one.
+        derived = set(site.targets)
+        if emulated or read:
+            derived |= {n for n in site.referenced if _may_hold_values(self.namespace.get(n))}
         if not emulated:
-            for n in site.targets:
-                self.lm_names.pop(n, None)
+            for n in derived:
+                if read:
+                    where = f"from LM values, line {site.line}"
+                    self._taint(n, where, invented, rebound=n in site.targets)
+                elif n in site.targets:
+                    self._untaint(n)
             return
         line = emulated[0].line
         from_delta = {k for r in emulated if r.delta for k in r.delta}
         # A value emulated inside a simple assignment made its targets; inside a loop or a
         # branch the targets may come from elsewhere, so only deltas are attributed there.
         from_value = set(site.targets) if site.simple else set()
+        supplied = "invented at" if invented else "value at"
         for n in from_value - from_delta:
-            self.lm_names[n] = f"value at line {line}"
+            self._taint(n, f"{supplied} line {line}", invented)
         for n in from_delta:
-            self.lm_names[n] = f"delta at line {line}"
-        for n in set(site.targets) - from_value - from_delta:
-            self.lm_names.pop(n, None)
+            self._taint(n, f"{'invented at' if invented else 'delta at'} line {line}", invented)
+        for n in derived - from_value - from_delta:
+            self._taint(n, f"from LM values, line {line}", invented, rebound=n in site.targets)
         self.stack.append(before)
         del self.stack[:-MAX_UNDO]
+
+    def _taint(self, name: str, where: str, invented: bool, rebound: bool = True) -> None:
+        """Note where ``name``'s value came from; a container that was not rebound keeps
+        what it held before (and its first origin; an invented item stays invented)."""
+        if rebound or name not in self.lm_names:
+            self.lm_names[name] = where
+        if invented:
+            self.invented.add(name)
+        elif rebound:
+            self.invented.discard(name)
+
+    def _untaint(self, name: str) -> None:
+        self.lm_names.pop(name, None)
+        self.invented.discard(name)
 
     def undo(self) -> list[str]:
         """Put back the bindings the last emulated step changed; return the names touched."""
@@ -64,5 +107,26 @@ class UndoLog:
                 self.namespace.pop(name, None)
             else:
                 self.namespace[name] = value
-            self.lm_names.pop(name, None)
+            self._untaint(name)
         return sorted(before)
+
+
+def loaded_names(stmt: ast.stmt) -> set[str]:
+    """The names a statement reads (an augmented assignment reads its target too)."""
+    names = set()
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def _may_hold_values(value: Any) -> bool:
+    """Whether a bound object may hold values a statement put into it (not a function, class
+    or module, nor an immutable scalar)."""
+    return value is not None and not isinstance(
+        value,
+        (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType,
+         types.MethodType, int, float, complex, str, bytes, bool, range),
+    )  # fmt: skip

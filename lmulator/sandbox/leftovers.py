@@ -81,6 +81,8 @@ def entries(directory: str) -> list[Entry]:
         except OSError:
             continue
         if is_dir:
+            if "." in name:  # not importable as a top-level module
+                continue
             found.append(
                 Entry(item.path, name, "package" if is_package(item.path) else "namespace")
             )

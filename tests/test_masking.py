@@ -1,0 +1,89 @@
+"""A masked error is never silent, and a value that came from the LM says so."""
+
+import pytest
+
+from lmulator.config import Config
+from lmulator.engine.masking import MaskedError, masked_summary, value_note
+from lmulator.engine.session import Session
+from lmulator.testing import FakeChatClient
+
+BUG = 'total = 4\nprint("adding")\n\ntotal = total + "3"\ntotal'
+TYPE_ERROR = "TypeError: unsupported operand type(s) for +: 'int' and 'str'"
+STOP = "%lm raise_errors=on to stop there"
+
+
+def session(client, **config) -> Session:
+    policy = config.pop("policy", "restricted")
+    return Session(Config(cache="off", **config), policy=policy, client=client)
+
+
+def test_a_masked_type_error_is_noted_with_its_line_and_summarized():
+    client = FakeChatClient(deltas={'total = total + "3"': {"total": 7}})
+    result = session(client).run(BUG)
+    assert result.error is None and result.value == 7
+    assert result.masked == [MaskedError(4, TYPE_ERROR)]
+    assert masked_summary(result.masked, STOP, "") == [
+        "masked TypeError at line 4: unsupported operand type(s) for +: 'int' and 'str'; "
+        "%lm raise_errors=on to stop there"
+    ]
+    assert result.value_origin == "emulated"
+
+
+def test_raise_errors_stops_at_the_bug_and_nothing_is_masked():
+    client = FakeChatClient(deltas={'total = total + "3"': {"total": 7}})
+    result = session(client, raise_errors=True).run(BUG)
+    assert isinstance(result.error, TypeError) and result.masked == [] and client.asked == []
+
+
+def test_the_line_is_where_the_error_was_raised_in_this_cell():
+    client = FakeChatClient(deltas={"n = int(word)": {"n": 2}})
+    source = "def parse(word):\n    n = int(word)\n    return n\nparse('two')"
+    result = session(client).run(source)
+    assert result.value == 2
+    assert [(m.line, m.error.split(":")[0]) for m in result.masked] == [(2, "ValueError")]
+
+
+def test_several_masked_errors_are_one_line():
+    client = FakeChatClient(deltas={"a = int('x')": {"a": 1}, "b = [][3]": {"b": 2}})
+    result = session(client).run("a = int('x')\nb = [][3]")
+    (line,) = masked_summary(result.masked, STOP, "")
+    assert line.startswith("masked ValueError at line 1 (and 1 more): invalid literal")
+
+
+def test_a_missing_definition_is_not_a_masked_bug():
+    client = FakeChatClient(deltas={"import numpy_not_installed": {}})
+    result = session(client, policy="trusted").run("import numpy_not_installed")
+    assert result.error is None and result.masked == []
+
+
+def test_an_invented_result_has_its_own_line():
+    masked = [MaskedError(1, "FileNotFoundError: [Errno 2] No such file", invented=True)]
+    assert masked_summary(masked, STOP, "%lm emulate_io=off to raise it") == [
+        "invented a result for FileNotFoundError at line 1: [Errno 2] No such file; "
+        "invented: the operation did not run; %lm emulate_io=off to raise it"
+    ]
+
+
+def test_taint_follows_names_across_cells_and_stops_at_a_clean_rebind():
+    client = FakeChatClient(values={"guess()": 5})
+    s = session(client)
+    assert s.run("x = guess()\nx").value_origin == "emulated"
+    assert s.run("y = x + 1").error is None
+    assert s.run("y * 2").value_origin == "emulated"
+    assert "from LM values" in s.lm_names["y"]
+    assert s.run("items = []\nitems.append(y)").error is None
+    assert s.run("len(items)").value_origin == "emulated"
+    assert s.run("y = 3").error is None
+    assert s.run("y * 2").value_origin is None
+    assert s.run("1 + 1").value_origin is None
+
+
+@pytest.mark.parametrize("mode", ["python", "interweave"])
+def test_a_plain_value_is_not_marked(mode):
+    result = session(FakeChatClient(), mode=mode).run("n = 20\nn + 22")
+    assert result.value == 42 and result.value_origin is None and result.masked == []
+
+
+def test_the_note_beside_a_value():
+    assert value_note("emulated").startswith("~ emulated")
+    assert value_note("invented").startswith("? invented: the operation did not run")
