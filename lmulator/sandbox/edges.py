@@ -86,9 +86,9 @@ def sweep(plan: Plan, *, start: bool, keep: Sequence[str] = ()) -> list[str]:
     path = installation_path(plan)
     sources = None if start else sorted({*plan.sources, *loaded_sources()})
     skip = (plan.tmpdir,) if plan.tmpdir else ()
-    lines = []
+    lines: list[str] = []
     for directory in directories_to_sweep(plan.writable, plan.protected, plan.cwd,
-                                          subdirs=not start, skip=skip):  # fmt: skip
+                                          subdirs=not start, skip=skip, notes=lines):  # fmt: skip
         lines += sweep_directory(directory, path, before=None if start else plan.before,
                                  keep=[real(k) for k in keep], sources=sources)  # fmt: skip
     return lines

@@ -18,7 +18,7 @@ imports it (an optional dependency that is not installed, such as ``brotli``). `
 set aside too. A user's ``utils.py`` that shadows nothing is left alone: notebooks write helper
 modules. Swept: the top of the workspace, of the extra write paths and of the broker's working
 directory (if the box may write it), and at the box's end one level of subdirectories too (at
-most :data:`MAX_SUBDIRS` each, none hidden, none a symlink), where a later ``python -m`` could
+most :data:`MAX_SUBDIRS` each, hidden ones too, no symlinks), where a later ``python -m`` could
 start; deeper directories are not swept.
 """
 
@@ -35,7 +35,7 @@ from importlib.machinery import all_suffixes
 from .importpath import inside, installed_spec, real
 
 SET_ASIDE = ".boxed"
-MAX_SUBDIRS = 256
+MAX_SUBDIRS = 10_000
 MAX_CHILDREN = 1000
 MAX_SNAPSHOT = 100_000
 HOOKS = ("sitecustomize", "usercustomize")
@@ -66,7 +66,9 @@ def is_package(path: str) -> bool:
 
 
 def entries(directory: str) -> list[Entry]:
-    """The Python-loadable entries directly in ``directory`` (hidden names skipped)."""
+    """The Python-loadable entries directly in ``directory`` (names with a dot but a module's
+    suffix are not: ``.hidden.py``, ``a.b.py`` and directories like ``.git`` cannot be imported
+    as top-level modules)."""
     found = []
     try:
         listing = list(os.scandir(directory))
@@ -281,15 +283,15 @@ def sweep_directory(
 
 
 def subdirectories(directory: str, skip: Sequence[str]) -> list[str]:
-    """Up to :data:`MAX_SUBDIRS` subdirectories of ``directory``: not hidden, not symlinks,
-    not in ``skip``."""
+    """The subdirectories of ``directory`` (not symlinks, not in ``skip``), at most
+    :data:`MAX_SUBDIRS` + 1 (more than the maximum: not all were read)."""
     found = []
     try:
-        listing = sorted(os.scandir(directory), key=lambda e: e.name)
+        listing = os.scandir(directory)
     except OSError:
         return []
     for item in listing:
-        if item.name.startswith(".") or item.name == "__pycache__":
+        if item.name == "__pycache__":
             continue
         try:
             if not item.is_dir(follow_symlinks=False):
@@ -299,23 +301,28 @@ def subdirectories(directory: str, skip: Sequence[str]) -> list[str]:
         if inside(real(item.path), skip):
             continue
         found.append(item.path)
-        if len(found) >= MAX_SUBDIRS:
+        if len(found) > MAX_SUBDIRS:
             break
     return found
 
 
 def directories_to_sweep(
     writable: Sequence[str], protected: Sequence[str], cwd: str | None, *, subdirs: bool,
-    skip: Sequence[str] = (),
+    skip: Sequence[str] = (), notes: list[str] | None = None,
 ) -> list[str]:  # fmt: skip
     """The directories a sweep looks into: each box-writable one (less ``skip``, and less the
     code directories, which the box could only read), the working directory if the box may
-    write it, and with ``subdirs`` one level below each."""
+    write it, and with ``subdirs`` one level below each (at most :data:`MAX_SUBDIRS` each; a
+    line in ``notes`` says where there were more)."""
     tops = [d for d in writable if d not in skip and not inside(d, protected) and os.path.isdir(d)]
     if cwd is not None and inside(real(cwd), tops) and not inside(real(cwd), protected):
         tops.append(real(cwd))
-    found = list(dict.fromkeys(tops))
+    found = dict.fromkeys(tops)
     if subdirs:
-        for top in tops:
-            found += [d for d in subdirectories(top, protected) if d not in found]
-    return found
+        for top in list(found):
+            below = subdirectories(top, protected)
+            if len(below) > MAX_SUBDIRS and notes is not None:
+                notes.append(f"{top} has more than {MAX_SUBDIRS} subdirectories: only "
+                             f"{MAX_SUBDIRS} of them were swept")  # fmt: skip
+            found.update(dict.fromkeys(below[:MAX_SUBDIRS]))
+    return list(found)
