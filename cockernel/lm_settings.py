@@ -14,7 +14,10 @@ from lmulator.sandbox.runner import broker_holds_key
 
 from .paths import path_in_notebook_dir, resolve_in_notebook_dir
 
-LM_SETTINGS = ("base_url", "model", "temperature", "cache", "record", "replay_file", "timeout")
+LM_SETTINGS = (
+    "base_url", "model", "temperature", "cache", "record", "replay_file", "timeout",
+    "min_confidence",
+)  # fmt: skip
 
 
 def parse_lm_settings(line: str) -> dict[str, str]:
@@ -43,6 +46,8 @@ def config_with(cfg: Config, changes: dict[str, str], confined: bool, notebook: 
         update["temperature"] = float(changes["temperature"])
     if "timeout" in changes:
         update["timeout"] = float(changes["timeout"])
+    if "min_confidence" in changes:
+        update["min_confidence"] = float(changes["min_confidence"])
     if "cache" in changes:
         cache = changes["cache"]
         if confined and cache not in ("auto", "off"):
@@ -76,6 +81,7 @@ def describe_lm(cfg: Config, policy: str) -> str:
         ("model", cfg.model if cfg.base_url else embedded_model_name()),
         ("api key", key_state(cfg)),
         ("temperature", f"{cfg.temperature:g}"),
+        ("confidence", f"at least {cfg.min_confidence:g}" if cfg.min_confidence else "any"),
         ("cache", cfg.cache),
         ("record", cfg.record + (f" ({cfg.record_path})" if cfg.record != "off" else "")),
         ("mode", cfg.mode),

@@ -51,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--replay-file", help="replay file (default: FILE.lmreplay.jsonl beside FILE)")
     run.add_argument("--no-cache", action="store_true", help="do not use the on-disk reply cache")
     run.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        metavar="P",
+        help="an LM answer less sure than P (0 to 1) fails its statement "
+        "(default: $LMULATOR_MIN_CONFIDENCE or 0)",
+    )
+    run.add_argument(
         "--timeout", type=float, default=None, help="wall-clock limit for the program (s)"
     )
     run.add_argument(
@@ -139,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise_errors=args.raise_errors or None,
                 trace_level=args.trace,
                 cache="off" if args.no_cache else None,
+                min_confidence=args.min_confidence,
                 cell_timeout=args.timeout,
                 memory_mb=args.memory_mb,
                 record="record" if args.record else "replay" if args.replay else None,

@@ -37,6 +37,8 @@ class Config:
     partial: bool = False  # resolve missing pieces cheaply first (imports, types, stand-ins)
     emulate_statements: bool = True  # hand failing statements to the LM as deltas
     lm: str = "on"  # "off": never call an LM (values become stand-ins, statements are skipped)
+    # An LM answer less sure than this (or with no confidence) fails its statement; 0: any.
+    min_confidence: float = 0.0
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"
@@ -77,6 +79,8 @@ class Config:
             raise ConfigError(f"cell timeout must be 0 (none) or positive, got {self.cell_timeout}")
         if self.memory_mb is not None and self.memory_mb < 0:
             raise ConfigError(f"memory limit must be 0 (none) or positive MB, got {self.memory_mb}")
+        if not (0.0 <= self.min_confidence <= 1.0):  # NaN fails this too
+            raise ConfigError(f"min_confidence must be between 0 and 1, got {self.min_confidence}")
         if not (0.0 <= self.temperature <= 2.0):
             raise ConfigError(f"temperature must be between 0 and 2, got {self.temperature}")
         return self
@@ -122,6 +126,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
     try:
         temperature = float(env.get("LMULATOR_TEMPERATURE", "0"))
         timeout = float(env.get("LMULATOR_TIMEOUT", "60"))
+        min_confidence = float(env.get("LMULATOR_MIN_CONFIDENCE") or 0)
         cell_timeout = float(env.get("LMULATOR_CELL_TIMEOUT") or 0)
         memory = env.get("LMULATOR_MEMORY_MB")
         memory_mb = int(memory) if memory else None
@@ -139,6 +144,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         cache=env.get("LMULATOR_CACHE") or "auto",
         cell_timeout=cell_timeout,
         memory_mb=memory_mb,
+        min_confidence=min_confidence,
         raise_errors=raise_errors,
         emulate_io=emulate_io,
     ).validate()

@@ -17,7 +17,7 @@ from ..partial.standin import StandIn, dress
 from ..policy.policy import Policy
 from .instrument.sites import Site
 from .recorder import Recorder
-from .trace import TraceRecord, state_repr
+from .trace import TraceRecord, short_repr, state_repr
 from .world import is_world_error
 
 # Exceptions that mean "something is not defined here", as opposed to a genuine bug.
@@ -103,6 +103,21 @@ class Emulation:
                 state[n] = state_repr(ns[n])
         return state
 
+    def doubt(self, ex: Exchange, shown: str) -> str | None:
+        """Why the LM's answer ``ex`` (``shown`` as text) may not enter the state: it is less
+        sure than the session's ``min_confidence``, or says nothing of how sure it is; None if
+        it may."""
+        minimum = self.state.config.min_confidence
+        if minimum <= 0:
+            return None
+        if ex.confidence is None:
+            return (f"the LM answered {shown} with no confidence from the endpoint, and "
+                    f"min_confidence is {minimum:g}")  # fmt: skip
+        if ex.confidence < minimum:
+            return (f"the LM was not sure enough of {shown}: confidence {ex.confidence:.2f} is "
+                    f"below min_confidence {minimum:g}")  # fmt: skip
+        return None
+
     def check_lm_budget(self) -> None:
         """Refuse to ask the LM once the session's ``lm_deadline`` (monotonic) has passed."""
         deadline = self.state.lm_deadline
@@ -151,6 +166,12 @@ class Emulation:
         except EmulationError as exc:
             rec.record(TraceRecord(line, line_text, "error", error=str(exc.detail), target=target))
             raise EmulationAbort(exc) from None
+        doubt = self.doubt(ex, short_repr(ex.value, 60))
+        if doubt is not None:
+            rec.record(TraceRecord(line, line_text, "error", error=doubt, target=target,
+                                   how=answer_how(ex, invented), confidence=ex.confidence,
+                                   request=req.to_dict(), memo_key=req.memo_key))  # fmt: skip
+            raise EmulationAbort(EmulationError(doubt, line))
         rec.record(
             TraceRecord(
                 line=line,
@@ -162,6 +183,7 @@ class Emulation:
                 masked_error=req.error,
                 ms=ex.ms,
                 how=answer_how(ex, invented),
+                confidence=ex.confidence,
                 request=req.to_dict(),
                 memo_key=req.memo_key,
             )
@@ -246,6 +268,12 @@ class Emulation:
                 return {}
             rec.record(TraceRecord(line, line_text, "error", error=str(err.detail)))
             raise EmulationAbort(err) from None
+        doubt = self.doubt(ex, short_repr(ex.delta or {}, 60))
+        if doubt is not None:  # even in a partial program: the user asked for sure answers
+            rec.record(TraceRecord(line, line_text, "error", error=doubt,
+                                   how=answer_how(ex, invented), confidence=ex.confidence,
+                                   request=req.to_dict(), memo_key=req.memo_key))  # fmt: skip
+            raise EmulationAbort(EmulationError(doubt, line))
         delta = ex.delta or {}
         if config.partial:  # LM values fall back to stand-ins for what they cannot do
             delta = {k: dress(v) for k, v in delta.items()}
@@ -259,6 +287,7 @@ class Emulation:
                 masked_error=masked,
                 ms=ex.ms,
                 how=answer_how(ex, invented),
+                confidence=ex.confidence,
                 request=req.to_dict(),
                 memo_key=req.memo_key,
             )

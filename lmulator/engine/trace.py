@@ -9,10 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..kinds import How, Status
+from ..lm.confidence import describe_confidence
 from .masking import EMULATED_MARK, ERROR_MARK, INVENTED_MARK, MaskedError, Origin
 from .world import INVENTED_NOTE
 
 MAX_REPR = 200
+#: The hows of answers that came from the LM, whose records carry its confidence.
+SCORED_HOWS = ("lm", "memo", "replay", "invented")
 
 
 def stable_repr(value: Any, depth: int = 0) -> str:
@@ -96,6 +99,14 @@ class TraceRecord:
     bindings: dict[str, str] | None = None
     memo_key: str | None = field(default=None, repr=False)
     site_id: int | None = field(default=None, repr=False)
+    #: How sure the LM was of this answer, in [0, 1]; None: the endpoint gave no log-probabilities
+    #: (:mod:`lmulator.lm.confidence`). Meaningful where :attr:`scored`.
+    confidence: float | None = None
+
+    @property
+    def scored(self) -> bool:
+        """Whether the record holds an answer from the LM, and so a confidence (or None)."""
+        return self.how in SCORED_HOWS
 
     def to_dict(self) -> dict[str, Any]:
         """The record as a JSON-ready dict, without empty fields."""
@@ -108,6 +119,8 @@ class TraceRecord:
             val = getattr(self, key)
             if val is not None:
                 out[key] = val
+        if self.scored:
+            out["confidence"] = self.confidence
         out["ms"] = round(self.ms, 1)
         return out
 
@@ -125,6 +138,8 @@ def describe(record: TraceRecord, with_ms: bool = True, limit: int = 60) -> str:
             text = f"{record.target} → {text}"
     else:
         text = ""
+    if record.scored:
+        text += f"  [{describe_confidence(record.confidence)}]"
     if record.how == "invented":
         text += f"  [{INVENTED_NOTE}" + (
             f": {record.masked_error}]" if record.masked_error else "]"

@@ -12,6 +12,7 @@ from ..engine.limits import default_memory_mb
 from ..engine.trace import TraceRecord
 from ..errors import CellTimeout, EmulationError, LmulatorError
 from ..kinds import HOWS, STATUSES
+from ..lm.confidence import confidence_or_none
 from ..sandbox.broker import valid_messages
 from ..wire import Channel, ChannelClosed
 
@@ -130,6 +131,7 @@ def decode_record(data: Any) -> TraceRecord | None:
         ms=float(ms) if isinstance(ms, (int, float)) and abs(ms) < 1e12 else 0.0,
         target=_text_or_none(data.get("target")),
         how=data["how"] if data.get("how") in HOWS else None,
+        confidence=confidence_or_none(data.get("confidence")),
     )
 
 

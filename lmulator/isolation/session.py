@@ -25,7 +25,7 @@ from typing import Any
 from ..config import Config
 from ..engine.session import RunResult
 from ..errors import CellTimeout, ConfigError, EmulationError, ReplyError
-from ..lm.client import ChatClient
+from ..lm.client import ChatClient, complete_scored
 from ..lm.factory import make_client
 from ..sandbox import SandboxSpec, sandbox_from_env
 from ..wire import Channel, ChannelClosed
@@ -267,7 +267,10 @@ class IsolatedSession:
             reply.update(error="malformed LM request", kind="emulation")
         else:
             try:
-                reply["text"] = self.client.complete(msg["messages"], msg["schema"], msg["name"])
+                completion = complete_scored(
+                    self.client, msg["messages"], msg["schema"], msg["name"]
+                )
+                reply.update(text=completion.text, confidence=completion.confidence)
             except EmulationError as exc:
                 reply.update(error=exc.detail, kind="emulation")
             except ReplyError as exc:

@@ -22,6 +22,8 @@ from ..engine.errors_display import format_user_error
 from ..engine.limits import MIB, address_space_in_use
 from ..engine.session import RunResult, Session
 from ..errors import EmulationError, LmulatorError, ReplyError
+from ..lm.client import Completion
+from ..lm.confidence import checked_confidence
 from ..sandbox import SandboxSpec, confine
 from ..wire import Channel, ChannelClosed
 
@@ -38,6 +40,12 @@ class ChannelClient:
 
     def complete(self, messages: list[dict[str, str]], schema: dict[str, Any], name: str) -> str:
         """Send the request to the parent and wait for its reply text."""
+        return self.complete_scored(messages, schema, name).text
+
+    def complete_scored(
+        self, messages: list[dict[str, str]], schema: dict[str, Any], name: str
+    ) -> Completion:
+        """Send the request to the parent and wait for its reply text and confidence."""
         self._next_id += 1
         rid = self._next_id
         self.channel.send(
@@ -53,7 +61,10 @@ class ChannelClient:
         text = msg.get("text")
         if not isinstance(text, str):
             raise ReplyError("the parent sent no reply text")
-        return text
+        try:
+            return Completion(text, checked_confidence(msg.get("confidence")))
+        except ValueError as exc:
+            raise ReplyError(f"the parent sent a malformed confidence: {exc}") from None
 
     def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
         """Free text is not asked from inside an isolated cell (programs are written outside)."""
@@ -285,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
 #: The configuration fields a parent passes on (never an endpoint or a key).
 CONFIG_FIELDS = (
     "mode", "raise_errors", "trace_level", "prompt_style", "cell_timeout", "memory_mb",
-    "partial", "emulate_statements", "lm",
+    "partial", "emulate_statements", "lm", "min_confidence",
 )  # fmt: skip
 
 if __name__ == "__main__":

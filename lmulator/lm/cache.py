@@ -12,7 +12,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .client import ChatClient
+from .client import ChatClient, Completion, complete_scored
+from .confidence import checked_confidence
 
 SCHEMA_VERSION = 1
 
@@ -71,6 +72,7 @@ class ReplyCache:
                 "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, model TEXT, "
                 "endpoint TEXT, request TEXT, reply TEXT, created REAL)"
             )
+            _add_confidence_column(conn)
         except sqlite3.Error:
             conn.close()
             raise
@@ -94,28 +96,51 @@ class ReplyCache:
 
     def get(self, key: str) -> str | None:
         """The cached reply for a key, or None."""
+        hit = self.get_scored(key)
+        return None if hit is None else hit.text
+
+    def get_scored(self, key: str) -> Completion | None:
+        """The cached reply for a key with the confidence it was stored with, or None. A reply
+        stored without one (by an older version, or from an endpoint that gave none) has None."""
         if not self.enabled or self._conn is None:
             return None
         try:
             with self._lock:
                 row = self._conn.execute(
-                    "SELECT reply FROM replies WHERE key = ?", (key,)
+                    "SELECT reply, confidence FROM replies WHERE key = ?", (key,)
                 ).fetchone()
         except sqlite3.Error as exc:
             self._disable(exc)
             return None
-        return None if row is None else row[0]
+        if row is None or not isinstance(row[0], str):
+            return None
+        try:
+            confidence = checked_confidence(row[1])
+        except ValueError:
+            confidence = None
+        return Completion(row[0], confidence)
 
-    def put(self, key: str, model: str, endpoint: str, request: Any, reply: str) -> None:
-        """Store a reply (last writer wins; all writers store the same reply for a key)."""
+    def put(
+        self,
+        key: str,
+        model: str,
+        endpoint: str,
+        request: Any,
+        reply: str,
+        confidence: float | None = None,
+    ) -> None:
+        """Store a reply and its confidence (last writer wins; all writers store the same reply
+        for a key)."""
         if not self.enabled or self._conn is None:
             return
         try:
             with self._lock:
                 self._conn.execute(
-                    "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?)",
-                    (key, model, endpoint, json.dumps(request, sort_keys=True), reply, time.time()),
-                )
+                    "INSERT OR REPLACE INTO replies (key, model, endpoint, request, reply, "
+                    "created, confidence) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (key, model, endpoint, json.dumps(request, sort_keys=True), reply, time.time(),
+                     confidence),
+                )  # fmt: skip
         except sqlite3.Error as exc:
             self._disable(exc)
 
@@ -130,6 +155,18 @@ class ReplyCache:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _add_confidence_column(conn: sqlite3.Connection) -> None:
+    """Give a cache made before confidences were kept their column (its rows read as None)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(replies)")}
+    if "confidence" in columns:
+        return
+    try:
+        conn.execute("ALTER TABLE replies ADD COLUMN confidence REAL")
+    except sqlite3.OperationalError as exc:
+        if "duplicate column" not in str(exc):  # another process added it first
+            raise
 
 
 class CachedClient:
@@ -164,13 +201,25 @@ class CachedClient:
 
     def complete(self, messages: list[dict[str, str]], schema: dict[str, Any], name: str) -> str:
         """The cached reply, or the client's reply (then cached)."""
+        return self.complete_scored(messages, schema, name).text
+
+    def complete_scored(
+        self, messages: list[dict[str, str]], schema: dict[str, Any], name: str
+    ) -> Completion:
+        """The cached reply with the confidence it was stored with, or the client's (then
+        cached)."""
         key = cache_key(self.model, self.endpoint, messages, schema)
-        hit = self.cache.get(key)
+        hit = self.cache.get_scored(key)
         if hit is not None:
             self.hits += 1
             return hit
-        reply = self.client.complete(messages, schema, name)
+        reply = complete_scored(self.client, messages, schema, name)
         self.cache.put(
-            key, self.model, self.endpoint, {"messages": messages, "schema": schema}, reply
+            key,
+            self.model,
+            self.endpoint,
+            {"messages": messages, "schema": schema},
+            reply.text,
+            reply.confidence,
         )
         return reply

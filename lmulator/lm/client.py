@@ -10,8 +10,18 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import EmulationError, ReplyError
+from .confidence import reply_confidence, tokens_from_logprobs
 
 SCHEMA_STYLES = ("auto", "json_schema", "json_object")
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A reply's text and how sure the LM was of it (None: the endpoint gave no log-probabilities;
+    see :mod:`lmulator.lm.confidence`)."""
+
+    text: str
+    confidence: float | None = None
 
 
 class ChatClient(Protocol):
@@ -29,6 +39,19 @@ class ChatClient(Protocol):
     def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
         """Return the LM's free-text reply (no schema): a program, a chain of thought."""
         ...
+
+
+def complete_scored(
+    client: ChatClient, messages: list[dict[str, str]], schema: dict[str, Any], name: str
+) -> Completion:
+    """The client's reply with its confidence, where the client can give one (a client with no
+    ``complete_scored`` gives its text with no confidence)."""
+    scored = getattr(client, "complete_scored", None)
+    if callable(scored):
+        completion = scored(messages, schema, name)
+        if isinstance(completion, Completion):
+            return completion
+    return Completion(client.complete(messages, schema, name))
 
 
 @dataclass
@@ -104,6 +127,7 @@ class OpenAIChatClient:
         self.timeout = timeout
         self.max_tokens = max_tokens
         self.usage = Usage()
+        self.logprobs = True  # asked for until the endpoint refuses them
 
     def __repr__(self) -> str:
         return f"OpenAIChatClient(base_url={self.base_url!r}, model={self.model!r})"
@@ -114,11 +138,17 @@ class OpenAIChatClient:
 
     def complete(self, messages: list[dict[str, str]], schema: dict[str, Any], name: str) -> str:
         """Send one chat completion request and return the reply text."""
+        return self.complete_scored(messages, schema, name).text
+
+    def complete_scored(
+        self, messages: list[dict[str, str]], schema: dict[str, Any], name: str
+    ) -> Completion:
+        """Send one chat completion request; return the reply and its confidence."""
         if self.schema_style != "auto":
             return self._guarded_create(messages, schema, name, self.schema_style)
         # First request: probe the OpenAI form once, without retries, and settle the style.
         try:
-            text = self._create(messages, schema, name, "json_schema", probe=True)
+            completion = self._create(messages, schema, name, "json_schema", probe=True)
         except self._openai.APIStatusError as exc:
             if not _rejects_schema_form(exc):
                 raise self._describe(exc) from None
@@ -127,7 +157,7 @@ class OpenAIChatClient:
         except self._openai.OpenAIError as exc:
             raise self._describe(exc) from None
         self.schema_style = "json_schema"
-        return text
+        return completion
 
     def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
         """Send one chat completion request without a reply schema; return the text."""
@@ -148,7 +178,7 @@ class OpenAIChatClient:
             raise EmulationError("the LM returned no text")
         return resp.choices[0].message.content
 
-    def _guarded_create(self, messages: list, schema: dict, name: str, style: str) -> str:
+    def _guarded_create(self, messages: list, schema: dict, name: str, style: str) -> Completion:
         try:
             return self._create(messages, schema, name, style)
         except self._openai.OpenAIError as exc:
@@ -156,18 +186,27 @@ class OpenAIChatClient:
 
     def _create(
         self, messages: list, schema: dict, name: str, style: str, probe: bool = False
-    ) -> str:
+    ) -> Completion:
         kwargs: dict[str, Any] = {}
         if self.max_tokens:
             kwargs["max_tokens"] = self.max_tokens
+        if self.logprobs:
+            # top_logprobs too: llama-cpp-python's server returns none without it
+            kwargs.update(logprobs=True, top_logprobs=1)
         client = self._client.with_options(max_retries=0) if probe else self._client
-        resp = self._timed(client).chat.completions.create(  # type: ignore[call-overload]
-            model=self.model,
-            messages=messages,
-            temperature=self.temperature,
-            response_format=response_format(style, schema, name),
-            **kwargs,
-        )
+        try:
+            resp = self._timed(client).chat.completions.create(  # type: ignore[call-overload]
+                model=self.model,
+                messages=messages,
+                temperature=self.temperature,
+                response_format=response_format(style, schema, name),
+                **kwargs,
+            )
+        except self._openai.BadRequestError as exc:
+            if not (self.logprobs and "logprob" in str(exc).lower()):
+                raise
+            self.logprobs = False  # an endpoint that refuses them: ask again without
+            return self._create(messages, schema, name, style, probe)
         self.usage.calls += 1
         if resp.usage is not None:
             self.usage.prompt_tokens += resp.usage.prompt_tokens or 0
@@ -180,7 +219,9 @@ class OpenAIChatClient:
             raise EmulationError(f"the LM refused: {refusal}")
         if message.content is None:
             raise ReplyError("the LM reply has no content")
-        return message.content
+        logprobs = getattr(resp.choices[0], "logprobs", None)
+        tokens = tokens_from_logprobs(getattr(logprobs, "content", None))
+        return Completion(message.content, reply_confidence(message.content, tokens))
 
     def _timed(self, client: Any) -> Any:
         """``client``, cut to the time left before this context's request deadline."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError, EmulationError, ReplyError
-from .client import ChatClient
+from .client import ChatClient, complete_scored
 from .replay import ReplayBook
 from .reply import delta_schema, parse_delta_reply, parse_value_reply, value_schema
 from .request import MAX_CONTEXT_CHARS, Request, cap_context, make_memo_key
@@ -154,6 +154,9 @@ class Exchange:
     cached: bool = False
     ms: float = 0.0
     replayed: bool = False
+    #: How sure the LM was of this reply, in [0, 1] (:mod:`lmulator.lm.confidence`); None where
+    #: the endpoint gave no log-probabilities (or the reply was recorded without one).
+    confidence: float | None = None
 
 
 class Emulator:
@@ -211,7 +214,10 @@ class Emulator:
         key = req.memo_key or make_memo_key(req.kind, req.target, req.definition, req.state)
         hit = self.memo.get(key)
         if hit is not None:
-            return Exchange(hit.request, hit.value, hit.raw, hit.delta, 0, True, 0.0, hit.replayed)
+            return Exchange(
+                hit.request, hit.value, hit.raw, hit.delta, 0, True, 0.0, hit.replayed,
+                hit.confidence,
+            )  # fmt: skip
         start = time.perf_counter()
         if self.book is not None and self.book.mode == "replay":
             content = self.book.lookup(req)
@@ -221,6 +227,7 @@ class Emulator:
                 raise EmulationError(f"the recorded reply does not fit: {exc}", req.line) from None
             ex = self._remember(key, req, parsed, raw, 0, start)
             ex.replayed = True
+            ex.confidence = self.book.confidence(req)
             return ex
         if self.on_start is not None:
             self.on_start(req)
@@ -250,8 +257,10 @@ class Emulator:
         attempts = 0
         while attempts < self.max_attempts:
             attempts += 1
+            confidence: float | None = None
             try:
-                content = self.client.complete(messages, schema, name)
+                completion = complete_scored(self.client, messages, schema, name)
+                content, confidence = completion.text, completion.confidence
             except EmulationError as exc:
                 raise EmulationError(exc.detail, req.line) from None
             except ReplyError as exc:
@@ -268,8 +277,10 @@ class Emulator:
                         self.first_try_valid += 1
                         self.replies_checked += 1
                     if self.book is not None:
-                        self.book.add(req, content)
-                    return self._remember(key, req, parsed, raw, attempts, start)
+                        self.book.add(req, content, confidence)
+                    ex = self._remember(key, req, parsed, raw, attempts, start)
+                    ex.confidence = confidence
+                    return ex
                 if attempts == 1:
                     self.replies_checked += 1
                 messages = messages + [

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, EmulationError
+from .confidence import checked_confidence
 
 if TYPE_CHECKING:
     from .request import Request
@@ -31,6 +32,7 @@ class ReplayBook:
         self.mode = mode
         self._started = False
         self.replies: dict[str, str] = {}
+        self.confidences: dict[str, float | None] = {}  # None where none was recorded
         if mode == "replay":
             self._load()
 
@@ -46,6 +48,10 @@ class ReplayBook:
                     self.replies[entry["key"]] = entry["reply"]
                 except (ValueError, KeyError, TypeError):
                     raise ConfigError(f"{self.path}:{number}: not a replay record") from None
+                try:  # a record written before confidences were kept has none
+                    self.confidences[entry["key"]] = checked_confidence(entry.get("confidence"))
+                except ValueError as exc:
+                    raise ConfigError(f"{self.path}:{number}: {exc}") from None
 
     def lookup(self, req: Request) -> str:
         """The recorded reply text for a request; EmulationError if there is none."""
@@ -56,17 +62,24 @@ class ReplayBook:
             raise error
         return reply
 
-    def add(self, req: Request, reply: str) -> None:
-        """Append one exchange (the first write of a run starts the file afresh)."""
+    def confidence(self, req: Request) -> float | None:
+        """The confidence recorded with a request's reply (None where none was)."""
+        return self.confidences.get(req.memo_key)
+
+    def add(self, req: Request, reply: str, confidence: float | None = None) -> None:
+        """Append one exchange and its confidence (the first write of a run starts the file
+        afresh)."""
         entry: dict[str, Any] = {
             "key": req.memo_key,
             "kind": req.kind,
             "line": req.line,
             "target": req.target,
             "reply": reply,
+            "confidence": confidence,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a" if self._started else "w", encoding="utf-8") as fh:
             fh.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
         self._started = True
         self.replies[req.memo_key] = reply
+        self.confidences[req.memo_key] = confidence

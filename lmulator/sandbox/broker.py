@@ -31,7 +31,8 @@ from typing import Any
 
 from ..config import Config
 from ..errors import ConfigError, EmulationError, ReplyError
-from ..lm.client import ChatClient
+from ..lm.client import ChatClient, complete_scored
+from ..lm.confidence import confidence_or_none
 from ..lm.factory import make_client
 from ..scrub import Scrubber, is_secret_name, secret_values
 from ..wire import Channel, ChannelClosed
@@ -308,7 +309,9 @@ class Broker(CellClock):
                 schema, name = msg.get("schema"), msg.get("name")
                 if not isinstance(schema, dict) or not isinstance(name, str) or len(name) > 64:
                     raise ReplyError("malformed LM request")
-                text = client.complete(msg["messages"], schema, name)
+                completion = complete_scored(client, msg["messages"], schema, name)
+                text = completion.text
+                reply["confidence"] = confidence_or_none(completion.confidence)
             else:
                 tokens = msg.get("max_tokens")
                 if not isinstance(tokens, int) or not 0 < tokens <= MAX_TEXT_TOKENS:

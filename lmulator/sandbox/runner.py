@@ -18,6 +18,8 @@ from typing import Any
 
 from ..config import Config
 from ..errors import ConfigError, EmulationError, ReplyError
+from ..lm.client import Completion
+from ..lm.confidence import checked_confidence
 from ..lm.factory import route_clients_through
 from ..wire import Channel, ChannelClosed
 from . import landlock
@@ -43,7 +45,7 @@ class BrokerClient:
     def __repr__(self) -> str:
         return f"BrokerClient(model={self.model!r})"
 
-    def _ask(self, message: dict[str, Any]) -> str:
+    def _ask(self, message: dict[str, Any]) -> Completion:
         with _send_lock:
             self._next_id += 1
             rid = message["id"] = self._next_id
@@ -62,15 +64,24 @@ class BrokerClient:
         text = msg.get("text")
         if not isinstance(text, str):
             raise ReplyError("the broker sent no reply text")
-        return text
+        try:
+            return Completion(text, checked_confidence(msg.get("confidence")))
+        except ValueError as exc:
+            raise ReplyError(f"the broker sent a malformed confidence: {exc}") from None
 
     def complete(self, messages: list[dict[str, str]], schema: dict[str, Any], name: str) -> str:
         """Ask the broker for a reply under a schema."""
+        return self.complete_scored(messages, schema, name).text
+
+    def complete_scored(
+        self, messages: list[dict[str, str]], schema: dict[str, Any], name: str
+    ) -> Completion:
+        """Ask the broker for a reply under a schema, with its confidence."""
         return self._ask({"op": "lm", "messages": messages, "schema": schema, "name": name})
 
     def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
         """Ask the broker for free text (a program, for Chain of Code)."""
-        return self._ask({"op": "text", "messages": messages, "max_tokens": max_tokens})
+        return self._ask({"op": "text", "messages": messages, "max_tokens": max_tokens}).text
 
 
 _channel: Channel | None = None

@@ -10,6 +10,12 @@ those, used in turn), and may add ``fault``:
 ``{"status": 500, "message": "..."}``, ``{"delay": seconds}``, ``{"drop": true}``,
 ``{"truncate": n}``, ``{"empty_choices": true}``, ``{"refusal": "..."}``,
 ``{"drip": seconds_per_chunk}``; ``times`` caps how often a rule answers.
+Token log-probabilities, for a request that asks for them (``logprobs``), come from a rule's
+``tokens`` (``[[text, logprob], ...]``, which must spell the reply) or ``logprob`` (the
+log-probability of every token of the reply split at words, spaces and punctuation), else from
+the script's ``logprob``; with none of these the reply has ``"logprobs": null``, as from an
+endpoint that gives none. A script with ``"reject_logprobs": true`` answers a request that asks
+for them with HTTP 400, as some endpoints do.
 ``POST /_script`` replaces the script, ``GET /_log`` lists the requests received,
 ``POST /_reset`` clears both.
 """
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import threading
 import time
@@ -91,6 +98,34 @@ def _completion(
     }
 
 
+_TOKEN = re.compile(r"\s*\w+|\s*[^\w\s]|\s+")
+
+
+def split_tokens(text: str) -> list[str]:
+    """The scripted server's tokens of a text: words and punctuation, each with the spaces
+    before it (they spell the text exactly)."""
+    return _TOKEN.findall(text)
+
+
+def _logprobs(spec: dict[str, Any], script: dict[str, Any], content: str | None) -> Any:
+    """The ``logprobs`` object of a scripted reply, or None where the script gives none."""
+    pairs: list[tuple[str, float]]
+    if "tokens" in spec:
+        pairs = [(str(t), float(lp)) for t, lp in spec["tokens"]]
+    elif "logprob" in spec or "logprob" in script:
+        logprob = float(spec.get("logprob", script.get("logprob", 0.0)))
+        pairs = [(t, logprob) for t in split_tokens(content or "")]
+    else:
+        return None
+    return {
+        "content": [
+            {"token": t, "logprob": lp, "bytes": list(t.encode()), "top_logprobs": []}
+            for t, lp in pairs
+        ],
+        "refusal": None,
+    }
+
+
 class Handler(BaseHTTPRequestHandler):
     """Answers the OpenAI chat API from the server's script."""
 
@@ -156,6 +191,11 @@ class Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.log.append(body)
             reject = self.state.script.get("reject_json_schema", False)
+            reject_logprobs = self.state.script.get("reject_logprobs", False)
+        if reject_logprobs and body.get("logprobs"):
+            message = "logprobs are not supported by this model"
+            self._send_json(400, {"error": {"message": message, "type": "invalid_request_error"}})
+            return
         fmt = body.get("response_format") or {}
         if reject and fmt.get("type") == "json_schema":
             self._send_json(
@@ -189,6 +229,10 @@ class Handler(BaseHTTPRequestHandler):
         # Token counts are word counts: enough for tests of the accounting, not a tokenizer.
         words = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
         payload = _completion(model, content, fault.get("refusal"), words)
+        if body.get("logprobs") and payload["choices"]:
+            with self.state.lock:
+                script = self.state.script
+            payload["choices"][0]["logprobs"] = _logprobs(spec, script, content)
         if fault.get("empty_choices"):
             payload["choices"] = []
         data = json.dumps(payload).encode()

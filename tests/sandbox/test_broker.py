@@ -6,10 +6,12 @@ import time
 import pytest
 
 from lmulator.config import Config
-from lmulator.errors import ConfigError
+from lmulator.errors import ConfigError, ReplyError
+from lmulator.lm.client import Completion
 from lmulator.sandbox import SandboxSpec
 from lmulator.sandbox.broker import Broker, reply_id, runner_environment
 from lmulator.sandbox.endpoints import Allowance, endpoint_key, split_list
+from lmulator.sandbox.runner import BrokerClient
 from lmulator.sandbox.watchdog import effective_limit
 
 KEY = "sk-broker-test-key"
@@ -145,7 +147,41 @@ def test_a_request_is_answered_with_the_brokers_client(broker, lm):
         {"op": "lm", "id": 7, "messages": [{"role": "user", "content": "hi"}],
          "schema": {"type": "object"}, "name": "value_reply", "settings": {"model": "m"}}
     )  # fmt: skip
-    assert reply == {"op": "reply", "id": 7, "text": '{"value": 42}'}
+    assert reply == {"op": "reply", "id": 7, "text": '{"value": 42}', "confidence": None}
+
+
+def test_a_reply_carries_the_confidence_checked(broker, lm):
+    lm.rules({"match": [], "reply": {"value": 42}, "logprob": -0.5})
+    msg = {"op": "lm", "id": 8, "messages": [{"role": "user", "content": "hi"}],
+           "schema": {"type": "object"}, "name": "value_reply", "settings": {"model": "m"}}  # fmt: skip
+    assert broker.answer(msg)["confidence"] == pytest.approx(0.6065, abs=1e-4)
+
+    class Wild:  # a client whose confidence is no probability: the runner gets null
+        model = "m"
+
+        def complete_scored(self, messages, schema, name):
+            return Completion('{"value": 1}', 7.0)  # type: ignore[arg-type]
+
+    broker.client_for = lambda settings: Wild()  # type: ignore[method-assign]
+    assert broker.answer(msg)["confidence"] is None
+
+
+def test_the_runner_refuses_a_malformed_confidence():
+    class Pipe:
+        def __init__(self, reply):
+            self.reply = reply
+
+        def send(self, message):
+            self.reply["id"] = message["id"]
+
+        def recv(self):
+            return self.reply
+
+    good = BrokerClient(Pipe({"op": "reply", "text": "{}", "confidence": 0.5}), Config())  # type: ignore[arg-type]
+    assert good.complete_scored([], {}, "v") == Completion("{}", 0.5)
+    bad = BrokerClient(Pipe({"op": "reply", "text": "{}", "confidence": "high"}), Config())  # type: ignore[arg-type]
+    with pytest.raises(ReplyError, match="confidence"):
+        bad.complete_scored([], {}, "v")
 
 
 @pytest.mark.parametrize(

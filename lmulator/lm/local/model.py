@@ -14,11 +14,14 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import ConfigError, EmulationError
 from ...processes import stop_process
 from .model_files import model_file, models_dir, selected_model
+
+if TYPE_CHECKING:
+    from ..client import Completion
 
 START_TIMEOUT_S = 60.0
 
@@ -176,6 +179,12 @@ class LazyLocalClient:
     def complete(self, messages: list[dict[str, str]], schema: dict[str, Any], name: str) -> str:
         """Return the text of the model's reply (starting the server if needed)."""
         return self._inner().complete(messages, schema, name)
+
+    def complete_scored(
+        self, messages: list[dict[str, str]], schema: dict[str, Any], name: str
+    ) -> Completion:
+        """The model's reply and its confidence (starting the server if needed)."""
+        return self._inner().complete_scored(messages, schema, name)
 
     def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
         """Return the model's text reply, without a schema (starting the server if needed)."""
