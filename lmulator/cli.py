@@ -10,8 +10,10 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from .boxnote import note_for_this_box
 from .config import MODES, Config, from_env
 from .engine.errors_display import format_user_error
+from .engine.masking import masked_summary, value_note
 from .engine.session import Session
 from .engine.trace import listing
 from .errors import ConfigError, EmulationError
@@ -37,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--policy", choices=("restricted", "trusted"), default="restricted")
     run.add_argument(
         "--raise-errors", action="store_true", help="raise genuine errors instead of emulating"
+    )
+    run.add_argument(
+        "--emulate-io",
+        action="store_true",
+        help="let the LM invent what files, URLs and processes would have given (marked ?)",
     )
     run.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)")
     run.add_argument("--model", help="model name (default: $LMULATOR_MODEL)")
@@ -145,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 base_url=args.base_url,
                 model=args.model,
                 raise_errors=args.raise_errors or None,
+                emulate_io=args.emulate_io or None,
                 trace_level=args.trace,
                 cache="off" if args.no_cache else None,
                 min_confidence=args.min_confidence,
@@ -185,6 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if isinstance(session, Session):
         ProgressLine().attach(session.emulator)
+        session.world_note = note_for_this_box(
+            "the program", "--sandbox or LMULATOR_SANDBOX sets what it allows"
+        )
         session.namespace["__file__"] = args.file  # as Python sets it for a script
     else:
         session.run(f"__file__ = {args.file!r}", name="<script-path>")
@@ -200,7 +211,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n── emulated lines " + "─" * 40)
         print(listing(source, result.trace, shutil.get_terminal_size((120, 24)).columns))
     if result.has_value and result.value is not None:
-        print(repr(result.value))
+        origin = result.value_origin
+        print(repr(result.value) + (f"    {value_note(origin)}" if origin else ""))
+    sys.stdout.flush()
+    for line in masked_summary(
+        result.masked, "--raise-errors to stop there", "without --emulate-io it raises"
+    ):
+        print(line, file=sys.stderr)
     if args.trace_json:
         with open(args.trace_json, "w", encoding="utf-8") as fh:
             json.dump([r.to_dict() for r in result.trace], fh, indent=1, default=str)

@@ -186,3 +186,24 @@ def test_try_python_modes_hand_no_refusal_to_the_lm(mode):
     client = fake()
     result = session(client, mode=mode, policy="restricted").run("x = 1\nimport os")
     assert type(result.error).__name__ == "ImportRefused" and client.asked == []
+
+
+def test_a_partial_program_stops_at_the_world_unless_asked():
+    source = "def fetch():\n    raise ConnectionError('no network')\nv = fetch()\nw = 2\n"
+    for emulate_io, stops in ((False, True), (True, False)):
+        s = Session.for_snippets(Config(cache="off", lm="off", emulate_io=emulate_io))
+        result = s.run(source)
+        assert isinstance(result.error, ConnectionError) is stops
+        assert ("w" in s.namespace) is not stops
+
+
+def test_the_coverage_bench_says_which_setting_it_uses(tmp_path, capsys):
+    from lmulator.bench.__main__ import main
+
+    (tmp_path / "a.py").write_text("ok = 1\n")
+    assert main(["coverage", str(tmp_path), "--lm", "none"]) == 0
+    assert "setting: emulate_io off (files, URLs and processes that fail raise" in (
+        capsys.readouterr().out
+    )
+    assert main(["coverage", str(tmp_path), "--lm", "none", "--emulate-io"]) == 0
+    assert "setting: emulate_io on" in capsys.readouterr().out

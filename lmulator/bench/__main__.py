@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--raise-errors", action="store_true", help="count files that surface a real TypeError"
     )
+    p.add_argument(
+        "--emulate-io", action="store_true", help="let the LM invent what files and URLs give"
+    )
     p.add_argument("--verbose", action="store_true", help="print each file's figures")
     p = sub.add_parser("bbh", help="BIG-Bench Hard: Chain of Code vs chain of thought vs direct")
     p.add_argument("--data", required=True, help="folder of BBH task files (TASK.json)")
@@ -114,8 +117,9 @@ def _dispatch(args: argparse.Namespace) -> None:
         from .coverage import run as run_coverage
 
         run_coverage(
-            args.paths, args.lm, args.seconds, args.json_out, args.raise_errors, args.verbose
-        )
+            args.paths, args.lm, args.seconds, args.json_out, args.raise_errors, args.verbose,
+            emulate_io=args.emulate_io,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":

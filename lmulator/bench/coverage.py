@@ -61,10 +61,11 @@ def _executed(trace: list[TraceRecord], lines: set[int]) -> set[int]:
     return {r.line for r in trace if r.status == "ran"} & lines
 
 
-def _config(lm: str, emulate_statements: bool) -> Config:
+def _config(lm: str, emulate_statements: bool, emulate_io: bool = False) -> Config:
     base_url = None if lm in ("none", "local") else lm
     return Config(
         base_url=base_url,
+        emulate_io=emulate_io,
         partial=True,
         trace_level="full",
         emulate_statements=emulate_statements,
@@ -77,7 +78,9 @@ def _config(lm: str, emulate_statements: bool) -> Config:
 LM_SHARE = 0.6
 
 
-def measure(path: Path, lm: str, seconds: float, raise_errors: bool = False) -> FileCoverage:
+def measure(
+    path: Path, lm: str, seconds: float, raise_errors: bool = False, emulate_io: bool = False
+) -> FileCoverage:
     """Run one file twice (stop at the first failure; emulate failures and go on)."""
     out = FileCoverage(str(path))
     parsed = parse_snippet(path.read_text(encoding="utf-8", errors="replace"))
@@ -89,7 +92,7 @@ def measure(path: Path, lm: str, seconds: float, raise_errors: bool = False) -> 
     out.statements = len(lines)
     emulator = None
     for emulate in (False, True):
-        config = _config(lm, emulate_statements=emulate)
+        config = _config(lm, emulate_statements=emulate, emulate_io=emulate_io)
         if raise_errors:
             config = config.with_(raise_errors=True)
         # The second run reuses the first run's answers: the same request is asked once.
@@ -123,13 +126,14 @@ def run(
     raise_errors: bool = False,
     verbose: bool = False,
     out: Callable[[str], None] = print,
+    emulate_io: bool = False,
 ) -> float:
     """Measure every .py file under the paths and print per-file and overall figures."""
     start = time.perf_counter()
     files = python_files(*paths)
     results = []
     for path in files:
-        res = measure(path, lm, seconds, raise_errors)
+        res = measure(path, lm, seconds, raise_errors, emulate_io)
         results.append(res)
         if verbose:
             out(
@@ -153,6 +157,12 @@ def run(
         f"files: {len(results)} under {', '.join(paths)} (lm: {lm}; {unparsed} did not parse, "
         f"counted as 0; {empty} have no statements, left out; {timeouts} hit the {seconds:g} s limit)"
     )
+    out(
+        "setting: emulate_io "
+        + ("on (the LM may invent what files and URLs give)" if emulate_io else "off (files, "
+           "URLs and processes that fail raise; stand-ins for missing modules and names)")
+        + f"; raise_errors {'on' if raise_errors else 'off'}"
+    )  # fmt: skip
     out("resolutions: " + ", ".join(f"{k} {v}" for k, v in sorted(hows.items())))
     if raise_errors:
         surfaced = sum(1 for r in results if r.error and r.error.startswith("TypeError"))

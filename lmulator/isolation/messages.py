@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine.limits import default_memory_mb
+from ..engine.masking import MaskedError, Origin
 from ..engine.trace import TraceRecord
 from ..errors import CellTimeout, EmulationError, LmulatorError
 from ..kinds import HOWS, STATUSES
@@ -133,6 +134,27 @@ def decode_record(data: Any) -> TraceRecord | None:
         how=data["how"] if data.get("how") in HOWS else None,
         confidence=confidence_or_none(data.get("confidence")),
     )
+
+
+def decode_masked(data: Any) -> list[MaskedError]:
+    """The masked errors a child's ``done`` message names, keeping only well-formed ones."""
+    if not isinstance(data, list):
+        return []
+    return [
+        MaskedError(item[0], item[1][:10_000], item[2])
+        for item in data[:MAX_ERROR_TYPES]
+        if isinstance(item, list)
+        and len(item) == 3
+        and isinstance(item[0], int)
+        and not isinstance(item[0], bool)
+        and isinstance(item[1], str)
+        and isinstance(item[2], bool)
+    ]
+
+
+def decode_origin(data: Any) -> Origin | None:
+    """Where a child's cell value came from (None if it says nothing valid)."""
+    return data if data in ("emulated", "invented") else None
 
 
 def valid_lm_request(msg: dict[str, Any]) -> bool:

@@ -36,6 +36,8 @@ from .messages import (
     ChildValue,
     IsolationError,
     decode_error,
+    decode_masked,
+    decode_origin,
     decode_record,
     valid_lm_request,
     wait_for,
@@ -292,6 +294,8 @@ class IsolatedSession:
         if isinstance(trace, list):
             result.trace = [r for r in map(decode_record, trace) if r is not None]
         result.error = decode_error(msg.get("error"))
+        result.masked = decode_masked(msg.get("masked"))
+        result.value_origin = decode_origin(msg.get("value_origin")) if result.has_value else None
         names = msg.get("lm_names")
         if isinstance(names, dict):
             self.lm_names = {str(k): str(v) for k, v in names.items()}

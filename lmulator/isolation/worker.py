@@ -114,6 +114,10 @@ def _safe_repr(value: Any) -> str:
     return text if len(text) <= MAX_REPR_CHARS else text[:MAX_REPR_CHARS] + "…"
 
 
+#: How many masked errors a ``done`` message names (a summary names the first).
+MAX_MASKED = 100
+
+
 def encode_result(result: RunResult, session: Session, seq: Any = None) -> dict[str, Any]:
     """The ``done`` message for a cell's result."""
     error = None
@@ -135,6 +139,8 @@ def encode_result(result: RunResult, session: Session, seq: Any = None) -> dict[
         "trace": [r.to_dict() for r in result.trace],
         "error": error,
         "lm_names": dict(session.lm_names),
+        "masked": [[m.line, m.error, m.invented] for m in result.masked[:MAX_MASKED]],
+        "value_origin": result.value_origin,
     }
 
 
@@ -296,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
 #: The configuration fields a parent passes on (never an endpoint or a key).
 CONFIG_FIELDS = (
     "mode", "raise_errors", "trace_level", "prompt_style", "cell_timeout", "memory_mb",
-    "partial", "emulate_statements", "lm", "min_confidence",
+    "partial", "emulate_statements", "lm", "min_confidence", "emulate_io",
 )  # fmt: skip
 
 if __name__ == "__main__":
