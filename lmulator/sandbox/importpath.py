@@ -3,13 +3,18 @@
 A box may write its workspace, the extra ``write`` paths and its temporary directory (the
 *box-writable* directories). The broker, before it starts a runner, takes every entry inside
 them off its own ``sys.path`` (``''`` and ``.`` are the working directory), and refuses to start
-if a module it has already imported came from one. The runner is started with ``-P`` (no working
-directory or script directory on its path), in ``/`` (for the relative entries a ``.pth`` file may
-add), and with a ``PYTHONPATH`` without box-writable entries, so nothing a box left behind is
-imported before it confines itself; it then enters its working directory and, once confined, appends the
-workspace, the working directory and the box-writable ``PYTHONPATH`` entries to its path
-(:func:`restore_box_path`), after the installation, so a workspace file never stands in for an
-installed module there either.
+if a module it has already imported came from one. The runner is started with ``-P`` (no
+working directory or script directory on its path), in ``/`` (for the relative entries a
+``.pth`` file may add), and with a ``PYTHONPATH`` without box-writable entries, so nothing a box
+left behind is imported before it confines itself; it then enters its working directory and,
+once confined, appends the workspace, the working directory and the box-writable
+``PYTHONPATH`` entries to its path (:func:`restore_box_path`), after the installation, so a
+workspace file never stands in for an installed module there either.
+
+Not ``-I`` for the runner: it would also drop ``PYTHONHASHSEED``, ``PYTHONUNBUFFERED`` and
+``PYTHONIOENCODING``, which the broker passes on on purpose (the compat benchmark runs with a
+fixed hash seed); the runner's environment is the broker's choice, and its ``PYTHONPATH`` is the
+only variable in it that could name a box-writable directory.
 
 Directories this Python imports installed code from that lie inside a box-writable one (a
 virtual environment in the notebook's folder, an editable checkout) are *code directories*:
@@ -67,13 +72,19 @@ def box_writable(spec: SandboxSpec) -> tuple[str, ...]:
 
 
 def installation_dirs() -> list[str]:
-    """Where this Python imports installed code from (resolved): its prefixes and standard
-    library, site directories (the user's too), the ``sys.path`` entries the site module added,
-    the directories of our own packages (an editable install maps them anywhere), and the
-    Jupyter directories the environment names (kernelspecs say what Jupyter runs)."""
+    """Where this Python and its installed code are (resolved): its prefixes and the
+    interpreter's directory, and :func:`module_dirs`."""
     dirs = [sys.prefix, sys.exec_prefix, os.path.dirname(sys.executable)]
+    return list(dict.fromkeys([real(d) for d in dirs] + module_dirs()))
+
+
+def module_dirs() -> list[str]:
+    """Where this Python imports installed code from (resolved): its standard library, site
+    directories (the user's too), the ``sys.path`` entries the site module added, the
+    directories of our own packages (an editable install maps them anywhere), and the Jupyter
+    directories the environment names (kernelspecs say what Jupyter runs)."""
     paths = sysconfig.get_paths()
-    dirs += [paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths]
+    dirs = [paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths]
     dirs += site.getsitepackages()
     dirs.append(site.getusersitepackages())
     dirs += installation_path_entries()
@@ -90,8 +101,8 @@ def installation_path_entries() -> list[str]:
     accidental: set[str] = set()
     if not sys.flags.safe_path and sys.path:
         accidental.add(real(sys.path[0]))
-    if not sys.flags.ignore_environment:
-        accidental.update(real(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep))
+    if not sys.flags.ignore_environment and os.environ.get("PYTHONPATH"):
+        accidental.update(real(p) for p in os.environ["PYTHONPATH"].split(os.pathsep))
     return [p for p in sys.path if real(p) not in accidental]
 
 
@@ -175,9 +186,10 @@ def installed_spec(name: str, path: Sequence[str]) -> ModuleSpec | None:
 
 
 def code_dirs(writable: Sequence[str]) -> tuple[str, ...]:
-    """The code directories inside box-writable ones, each widened to its topmost directory
-    below the writable one (a mount point there cannot be renamed away by the box)."""
-    found = []
+    """The code directories in box-writable ones, each widened to its topmost directory below
+    the writable one (a mount point there cannot be renamed away by the box); a writable
+    directory that lies inside a directory of modules is all code."""
+    found = [top for top in writable if inside(top, [d for d in module_dirs() if d != "/"])]
     for path in installation_dirs():
         if not os.path.exists(path):
             continue

@@ -201,6 +201,10 @@ def test_code_directories_are_the_installation_inside_a_writable_directory():
     assert any(prefix == d or prefix.startswith(d + "/") for d in found)
     assert all(os.path.dirname(d) == parent for d in found)
     assert code_dirs(["/nonexistent-box"]) == ()
+    import openai  # a workspace inside installed code is code as a whole
+
+    package = real(os.path.dirname(openai.__file__))
+    assert code_dirs([os.path.join(package, "types")]) == (os.path.join(package, "types"),)
 
 
 def test_modules_loaded_from_a_writable_directory_are_named():
