@@ -108,9 +108,8 @@ def run_brokered(argv: Sequence[str], config: object, spec: SandboxSpec, args: o
     except ConfigError as exc:  # a malformed list of allowed endpoints or models
         print(f"lmulator: error: {exc}", file=sys.stderr)
         return 2
-    file = getattr(args, "file", None)
     try:  # -P: nothing from the working directory is imported before the runner is confined
-        broker.start(python_command("lmulator", argv), keep=[file] if file else [])
+        broker.start(python_command("lmulator", argv))
     except SandboxError as exc:
         print(f"lmulator: error: {exc}", file=sys.stderr)
         return 2

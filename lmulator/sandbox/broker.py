@@ -144,20 +144,18 @@ class Broker(CellClock):
         cwd: str | None = None,
         extra_env: Mapping[str, str] | None = None,
         stdout: Any = None,
-        keep: Sequence[str] = (),
     ) -> subprocess.Popen[bytes]:
         """Start the runner with a scrubbed environment and the channel; serve it in a thread.
 
-        Nothing the box can write stays on this process's import path, shadowing entries there
-        are set aside (but not the files in ``keep``: the program named on the command line),
-        and SandboxError is raised if this process already runs such a file (:mod:`.edges`).
+        Nothing the box can write stays on this process's import path, and SandboxError is
+        raised if this process already runs such a file (:mod:`.edges`).
         """
         self.tmpdir = tempfile.mkdtemp(prefix="lmulator-box-")
         spec = self.spec.with_(
             tmpdir=self.tmpdir, workspace=os.path.abspath(self.spec.workspace or cwd or os.getcwd())
         )
         try:
-            self.edges: BoxEdges | None = BoxEdges.open(spec, cwd or os.getcwd(), keep)
+            self.edges: BoxEdges | None = BoxEdges.open(spec, cwd or os.getcwd())
         except BaseException:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             raise

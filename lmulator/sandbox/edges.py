@@ -1,13 +1,17 @@
 """A box's edges: what the broker does so that no file a box wrote runs outside it.
 
 :class:`BoxEdges` holds it together for :class:`lmulator.sandbox.broker.Broker`. At the start of
-a box: take the box-writable directories off the broker's import path, set aside shadowing
-entries already there (:mod:`.leftovers`), refuse to go on if this process already imported a
-file the box could write (:mod:`.importpath`), start the janitor, and give the runner a path
+a box: take the box-writable directories off the broker's import path, refuse to go on if this
+process already imported a file the box could write (:mod:`.importpath`), start the janitor, and give the runner a path
 without those directories (and the code directories to make read-only, :mod:`.readonly`). At its
 end: sweep what the box created or changed. If the broker is killed before that (Jupyter kills a
 kernel with SIGKILL), its *janitor*, a small process of its own session started with the box,
 sees its pipe close, kills what is left of the box's session and sweeps in its place.
+
+Entries already in those directories when a box starts are left alone, whoever wrote them: they
+may be the user's own (a ``code.py`` or ``test.py`` beside a notebook), no process of ours imports
+them (the broker's import path holds no box-writable directory; inside the box the workspace
+comes after the installation), and only what a box creates or changes is set aside.
 """
 
 from __future__ import annotations
@@ -112,14 +116,13 @@ class BoxEdges:
         self.janitor = janitor
 
     @classmethod
-    def open(cls, spec: SandboxSpec, cwd: str, keep: Sequence[str] = ()) -> BoxEdges:
+    def open(cls, spec: SandboxSpec, cwd: str) -> BoxEdges:
         """Prepare this process for a box with ``spec`` (see the module's docstring); raises
         SandboxError if it already runs code the box could have written."""
         writable = box_writable(spec)
         protected = code_dirs(writable)
         clean_sys_path(writable, protected)
         plan = Plan(writable, protected, real(cwd), spec.tmpdir, {}, tuple(loaded_sources()))
-        report(sweep(plan, start=True, keep=keep))
         skip = (spec.tmpdir,) if spec.tmpdir else ()
         dirs = directories_to_sweep(writable, protected, plan.cwd, subdirs=True, skip=skip)
         plan = replace(plan, before=snapshot(dirs))
