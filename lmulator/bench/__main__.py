@@ -60,6 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--journal", default=None, help="append each scored example here; skip those already in it"
     )
+    p = sub.add_parser("cruxeval", help="CRUXEval-O: emulation vs the benchmark's own prompts")
+    p.add_argument("--data", required=True, help="JSON lines with code, input, output (and id)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many items")
+    p.add_argument("--offset", type=int, default=0, help="skip this many items first")
+    p.add_argument("--method", default="all", choices=("emulate", "direct", "cot", "all"))
+    p.add_argument("--journal", default=None, help="append each answer here; skip those in it")
+    p.add_argument("--base-url", default=None, help="endpoint (default: the embedded model)")
+    p.add_argument("--model", default=None)
+    p.add_argument("--jobs", type=int, default=1, help="items at once (an endpoint's fleet)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds an LM request may take")
     args = parser.parse_args(argv)
     try:
         _dispatch(args)
@@ -113,6 +123,13 @@ def _dispatch(args: argparse.Namespace) -> None:
             offset=args.offset,
             journal=args.journal,
         )
+    elif args.bench == "cruxeval":
+        from .cruxeval import run as run_cruxeval
+
+        run_cruxeval(
+            args.data, args.limit, args.offset, args.method, args.base_url, args.model,
+            args.journal, jobs=args.jobs, timeout=args.timeout,
+        )  # fmt: skip
     elif args.bench == "coverage":
         from .coverage import run as run_coverage
 

@@ -69,13 +69,65 @@ COMPACT_FEW_SHOT: list[tuple[str, str]] = [
 ]
 
 
+# A definition with a body is code the LM reads instead of running (a function whose calls it
+# predicts): its reply may be any JSON value, named type by type (llama.cpp's grammar turns an
+# empty schema into "an object").
+CODE_VALUE_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string"},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array"},
+        {"type": "object"},
+    ]
+}
+CODE_ASK = (
+    'The call runs the code above. Reply {"value": V} with the value it returns: V as JSON, '
+    'or {"$py": "<Python literal>"} for a tuple, set, bytes or a dict with keys that are not '
+    "strings."
+)
+
+
+def defines_code(definition: str | None) -> bool:
+    """Whether ``definition`` is a function with a body to read (more than a stub's docstring,
+    ``...``, ``pass`` or ``raise NotImplementedError``)."""
+    if not definition:
+        return False
+    try:
+        fn = ast.parse(definition).body[0]
+    except (SyntaxError, IndexError):
+        return False
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    body = fn.body[1:] if ast.get_docstring(fn, clean=False) is not None else fn.body
+    if not body:
+        return False
+    if len(body) > 1:
+        return True
+    only = body[0]
+    if isinstance(only, ast.Pass) or (
+        isinstance(only, ast.Expr)
+        and isinstance(only.value, ast.Constant)
+        and only.value.value is Ellipsis
+    ):
+        return False
+    if isinstance(only, ast.Raise) and only.exc is not None:
+        exc = only.exc.func if isinstance(only.exc, ast.Call) else only.exc
+        return not (isinstance(exc, ast.Name) and exc.id == "NotImplementedError")
+    return True
+
+
 def render_user_message(req: Request) -> str:
     """The user message for one request."""
     parts = [f"{'Value' if req.kind == 'value' else 'Statement'} request."]
     if req.context:
         parts.append(f"Program:\n```python\n{req.context}\n```")
     parts.append(f"Line {req.line}: `{req.statement}`")
-    if req.definition:
+    if defines_code(req.definition):
+        parts.append(f"Definition (read it, do not run it):\n```python\n{req.definition}\n```")
+        parts.append(CODE_ASK)
+    elif req.definition:
         parts.append(f"Definition (no body to run):\n```python\n{req.definition}\n```")
     if req.kind == "value":
         parts.append(f"Emulate: {req.target}")
@@ -111,7 +163,9 @@ def _doc_line(definition: str) -> str:
 def render_compact_message(req: Request) -> str:
     """The user message for one request in the compact style."""
     parts = []
-    if req.definition:
+    if defines_code(req.definition):
+        parts.append(f"```python\n{(req.definition or '').rstrip()}\n```\n{CODE_ASK}")
+    elif req.definition:
         line = _doc_line(req.definition)
         if line:
             parts.append(line)
@@ -197,7 +251,8 @@ class Emulator:
 
     def value(self, req: Request) -> Exchange:
         """Ask for the value of an expression."""
-        schema = value_schema(req.expect, any_object=self.prompt_style == "full")
+        expect = req.expect or (CODE_VALUE_SCHEMA if defines_code(req.definition) else None)
+        schema = value_schema(expect, any_object=self.prompt_style == "full")
         return self._ask(req, schema, "value", parse_value_reply)
 
     def delta(self, req: Request, forbidden: Collection[str]) -> Exchange:
