@@ -10,15 +10,14 @@ import ipywidgets as widgets
 from IPython.display import display
 
 from lmulator.engine.session import Session
-from lmulator.engine.trace import TraceRecord, describe
+from lmulator.engine.trace import TraceRecord, describe, mark_of
 from lmulator.lm.reply import ReplyError, to_python
 
 from .render import mark_bundle, marked_records
 
 
 def _label(index: int, record: TraceRecord) -> str:
-    flag = "!" if record.status == "error" else "~"
-    return f"{flag} line {record.line}: {describe(record)[:90]}  [{index}]"
+    return f"{mark_of([record])} line {record.line}: {describe(record)[:90]}  [{index}]"
 
 
 class TraceExplorer:

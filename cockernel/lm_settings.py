@@ -7,7 +7,7 @@ import os
 import shlex
 from typing import Any
 
-from lmulator.config import Config
+from lmulator.config import Config, switch
 from lmulator.errors import ConfigError
 from lmulator.lm.replay import replay_path_for
 from lmulator.sandbox.runner import broker_holds_key
@@ -16,8 +16,19 @@ from .paths import path_in_notebook_dir, resolve_in_notebook_dir
 
 LM_SETTINGS = (
     "base_url", "model", "temperature", "cache", "record", "replay_file", "timeout",
-    "min_confidence",
+    "min_confidence", "raise_errors", "emulate_io",
 )  # fmt: skip
+#: The on/off settings, and what each means when on and when off.
+SWITCHES = {
+    "raise_errors": (
+        "on: a genuine error stops the cell",
+        "off: the LM masks genuine errors; the cell names each it masked",
+    ),
+    "emulate_io": (
+        "on: the LM may invent what files, URLs and processes give (marked ?)",
+        "off: files, URLs and processes fail as in Python",
+    ),
+}
 
 
 def parse_lm_settings(line: str) -> dict[str, str]:
@@ -48,6 +59,9 @@ def config_with(cfg: Config, changes: dict[str, str], confined: bool, notebook: 
         update["timeout"] = float(changes["timeout"])
     if "min_confidence" in changes:
         update["min_confidence"] = float(changes["min_confidence"])
+    for key in SWITCHES:
+        if key in changes:
+            update[key] = switch(changes[key], key)
     if "cache" in changes:
         cache = changes["cache"]
         if confined and cache not in ("auto", "off"):
@@ -85,6 +99,7 @@ def describe_lm(cfg: Config, policy: str) -> str:
         ("cache", cfg.cache),
         ("record", cfg.record + (f" ({cfg.record_path})" if cfg.record != "off" else "")),
         ("mode", cfg.mode),
+        *((key, on if getattr(cfg, key) else off) for key, (on, off) in SWITCHES.items()),
         ("policy", policy),
     ]
     return "\n".join(f"{k:12} {v}" for k, v in rows)

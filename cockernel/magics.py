@@ -51,7 +51,8 @@ class CocMagics(Magics):
 
     @line_magic
     def lm(self, line: str) -> None:
-        """%lm [key=value ...]: show or set endpoint, model, temperature, cache, record/replay."""
+        """%lm [key=value ...]: show or set endpoint, model, temperature, cache, record/replay,
+        raise_errors, emulate_io."""
         try:
             changes = parse_lm_settings(line)
             if not changes:
@@ -133,7 +134,7 @@ class CocMagics(Magics):
 
     @line_magic
     def state(self, line: str) -> None:
-        """%state: the variables, and which came from the LM."""
+        """%state: the variables, and which came from the LM (``~``; ``?`` invented)."""
         hidden = set(self.coc_shell.user_ns_hidden)
         names = {
             k: v
@@ -145,9 +146,12 @@ class CocMagics(Magics):
             return
         width = max(len(k) for k in names)
         lines, rows = [], []
+        invented = self.session.invented_names
         for k, v in names.items():
             origin = self.session.lm_names.get(k, "")
-            mark = f"LM ({origin})" if origin else ""
+            mark = ""
+            if origin:
+                mark = f"? LM, invented ({origin})" if k in invented else f"~ LM ({origin})"
             lines.append(
                 f"{k:<{width}}  {type(v).__name__:<10} {state_repr(v)[:60]:<60} {mark}".rstrip()
             )
@@ -217,6 +221,7 @@ class CocMagics(Magics):
         marks = mark_bundle(cell, run.trace)
         if marks is not None:
             display(marks[0], metadata=marks[1], raw=True)
+        self.coc_shell.note_inner_run(run)
         if run.error is not None:
             raise run.error
         return run.value if run.has_value else None
@@ -287,6 +292,7 @@ class CocMagics(Magics):
         marks = mark_bundle(run.source, run.trace)
         if marks is not None:
             display(marks[0], metadata=marks[1], raw=True)
+        self.coc_shell.note_inner_run(run)
         if run.error is not None:
             print(f"the program failed: {type(run.error).__name__}: {run.error}")
             return None

@@ -6,7 +6,8 @@ import html
 import json
 from typing import Any
 
-from lmulator.engine.trace import TraceRecord, describe, listing
+from lmulator.engine.masking import Origin, value_note
+from lmulator.engine.trace import TraceRecord, describe, listing, mark_of
 
 TRACE_MIME = "application/vnd.lmulator.trace+json"
 TERMINAL_WIDTH = 80
@@ -18,7 +19,13 @@ _NOTE = "text-align:left;white-space:normal;overflow-wrap:anywhere;min-width:18e
 _STYLE = {
     "emulated": "background:rgba(255,196,0,0.22);",
     "masked": "background:rgba(255,140,0,0.28);",
+    "invented": "background:rgba(108,113,196,0.30);",
     "error": "background:rgba(220,50,47,0.22);",
+}
+# The rule beside a cell's value that came from the LM, and its note's colour.
+_OUT_RULE = {
+    "emulated": "border-left:3px solid rgba(255,160,0,0.9);padding-left:6px",
+    "invented": "border-left:3px solid rgba(108,113,196,0.95);padding-left:6px",
 }
 
 
@@ -52,6 +59,8 @@ def plain_text(source: str, records: list[TraceRecord]) -> str:
 def _row_class(recs: list[TraceRecord]) -> str:
     if any(r.status == "error" for r in recs):
         return "error"
+    if any(r.how == "invented" for r in recs):
+        return "invented"
     if any(r.masked_error for r in recs):
         return "masked"
     return "emulated"
@@ -79,7 +88,7 @@ def html_table(source: str, records: list[TraceRecord]) -> str:
             notes += f"<br>… {len(recs) - 5} more"
         request = next((r.request for r in recs if r.request), None)
         tip = html.escape(json.dumps(request, indent=1, default=str)) if request else ""
-        flag = "!" if kind == "error" else "~"
+        flag = mark_of(recs)
         rows.append(
             f'<tr class="lm-line lm-{kind}" style="{_STYLE[kind]}" title="{tip}">'
             f'<td class="lm-no">{n}</td><td class="lm-flag">{flag}</td>'
@@ -112,6 +121,26 @@ def mark_bundle(
         TRACE_MIME: {"records": dicts},
     }
     return data, {TRACE_MIME: {"ms": timings}}
+
+
+def marked_value(data: dict[str, Any], origin: Origin) -> dict[str, Any]:
+    """A cell value's formats with the note that it came from the LM: a line under its
+    ``text/plain``, and its ``text/html`` (made from the plain text if it had none) beside a
+    coloured rule with the note under it."""
+    note = value_note(origin)
+    plain = data.get("text/plain")
+    out = dict(data)
+    out["text/plain"] = f"{plain}\n{note}" if isinstance(plain, str) else note
+    body = data.get("text/html")
+    if not isinstance(body, str):
+        text = html.escape(plain) if isinstance(plain, str) else ""
+        body = f'<pre style="margin:0">{text}</pre>'
+    out["text/html"] = (
+        f'<div class="lm-out lm-out-{origin}" style="{_OUT_RULE[origin]}" title="{html.escape(note)}">'
+        f'{body}<div class="lm-out-note" style="font-family:monospace;font-size:smaller">'
+        f"{html.escape(note)}</div></div>"
+    )
+    return out
 
 
 def trace_table(records: list[TraceRecord]) -> dict[str, str]:

@@ -18,8 +18,10 @@ from IPython.display import display, update_display
 from traitlets import Any as AnyTrait
 from traitlets import Bool
 
+from lmulator.boxnote import note_for_this_box
 from lmulator.config import Config, from_env
 from lmulator.engine.errors_display import strip_engine_frames
+from lmulator.engine.masking import masked_summary
 from lmulator.engine.session import RunResult, Session
 from lmulator.errors import ConfigError, EmulationError
 from lmulator.isolation.session import ChildError, IsolatedSession
@@ -32,6 +34,7 @@ from lmulator.sandbox.runner import (
     current_confinement,
 )
 
+from .formatter import MarkingFormatter
 from .render import mark_bundle
 from .sandbox import KERNEL_NAMES, RestrictedIPython, kernel_policy, notebook_builtins
 
@@ -125,6 +128,8 @@ class CocShell(ZMQInteractiveShell):
     lm_program_running = Bool(False)
     last_run = AnyTrait(None, allow_none=True)
     lm_explorer = AnyTrait(None, allow_none=True)  # the %explore widget's controller, kept alive
+    # Where the value of a magic's own run (%%coc, %%isolated) came from, for this cell's Out.
+    _inner_origin = AnyTrait(None, allow_none=True)
     _sandbox_warned = Bool(False)
 
     def init_user_ns(self) -> None:
@@ -143,11 +148,17 @@ class CocShell(ZMQInteractiveShell):
         )
         self.lm_session.native_statement = is_magic_statement  # magics are never emulated
         self.lm_session.protected_names = KERNEL_NAMES
+        self.lm_session.world_note = note_for_this_box("cells", "%sandbox shows more")
         self.progress = ProgressDisplay(
             lambda: bool(getattr(self.kernel, "_allow_stdin", False)) if self.kernel else True
         )
         self._attach_progress()
         self._apply_policy_extras()
+
+    def init_display_formatter(self) -> None:
+        """IPython's formatter, able to mark a cell's value that came from the LM."""
+        self.display_formatter = MarkingFormatter(parent=self)
+        self.configurables.append(self.display_formatter)
 
     def _attach_progress(self) -> None:
         self.progress.attach(self.lm_session.emulator)
@@ -213,6 +224,7 @@ class CocShell(ZMQInteractiveShell):
         source = "".join(cached[2]) if cached else "\n".join(ast.unparse(n) for n in nodelist)
         self._warn_unconfined_once()
         self.progress.new_cell()
+        self._inner_origin = None
         cell_started(self.lm_session.config.cell_timeout)  # the repr and display count too
         try:
             return self._run_and_show(source, cell_name, nodelist, interactivity, result)
@@ -234,17 +246,37 @@ class CocShell(ZMQInteractiveShell):
         self.last_run = run
         show_value = interactivity != "none" and isinstance(nodelist[-1], ast.Expr)
         if run.has_value and show_value and run.error is None:
-            self.displayhook(run.value)
+            formatter = self.display_formatter
+            with (
+                formatter.marking(run.value_origin or self._inner_origin)
+                if isinstance(formatter, MarkingFormatter)
+                else contextlib.nullcontext()
+            ):
+                self.displayhook(run.value)
         marks = mark_bundle(source, run.trace)
         if marks is not None:
             data, metadata = marks
             display(data, metadata=metadata, raw=True)
+        self.report_masked(run)
         if run.error is not None:
             self._show_run_error(run)
             if result is not None:
                 result.error_in_exec = run.error
             return True
         return False
+
+    def report_masked(self, run: RunResult) -> None:
+        """Name on stderr the genuine errors the LM masked in a run (one line each kind)."""
+        for line in masked_summary(
+            run.masked, "%lm raise_errors=on to stop there", "%lm emulate_io=off to raise it"
+        ):
+            print(line, file=sys.stderr)
+
+    def note_inner_run(self, run: RunResult) -> None:
+        """A magic ran a program of its own (%%coc, %%isolated): its masked errors are named,
+        and where its value came from marks the cell's value."""
+        self._inner_origin = run.value_origin
+        self.report_masked(run)
 
     def _warn_unconfined_once(self) -> None:
         """Say once, on stderr, that cells are not confined by the operating system."""

@@ -10,6 +10,8 @@ from lmulator.testing import value_rule
 from .helpers import Kernel
 
 TRACE = "application/vnd.lmulator.trace+json"
+# The line under a cell's value that came from the LM (or was computed from what did).
+EMULATED = "\n~ emulated: the LM supplied this value or one it was computed from"
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def test_undefined_call_is_emulated_and_marked(kernel, lm):
         "places = ['Paris', 'Rome', 'Paris']\ncountries = {get_country(p) for p in places}\nlen(countries)"
     )
     assert ex.status == "ok"
-    assert ex.result == "2"
+    assert ex.result == "2" + EMULATED
     (marks,) = [d for d in ex.of("display_data") if TRACE in d["data"]]
     plain = marks["data"]["text/plain"].splitlines()
     assert plain[1].startswith("~ 2 │ countries")
@@ -201,7 +203,7 @@ def test_slider_drives_an_emulated_function(kernel, lm):
         "w.children[0].value"
     )
     assert ex.status == "ok", ex.of("error")
-    assert ex.result == "5"
+    assert ex.result == "5" + EMULATED
     asked = [m.split(">>> ")[-1] if ">>> " in m else m for m in lm.user_messages()]
     assert any("describe(3)" in m for m in asked) and any("describe(5)" in m for m in asked)
 
@@ -220,7 +222,7 @@ def test_coc_cell_magic(kernel, lm):
     )
     ex = kernel.run("%%coc\nHow many fruits are in: apple, rock?")
     assert ex.status == "ok", ex.of("error")
-    assert ex.result == "1"
+    assert ex.result == "1" + EMULATED
     shown = [d for d in ex.of("display_data") if "text/markdown" in d["data"]]
     assert shown and program in shown[0]["data"]["text/markdown"]
     assert any(TRACE in d["data"] for d in ex.of("display_data"))
@@ -256,7 +258,7 @@ def test_progress_shows_to_a_person_and_is_blanked(kernel, lm):
         {"match": ["Emulate: slow_b()"], "reply": {"value": 2}, "fault": {"delay": 1.2}},
     )
     ex = kernel.run("a = slow_a()\nb = slow_b()\na + b", allow_stdin=True)
-    assert ex.result == "3"
+    assert ex.result == "3" + EMULATED
     shown = _progress(ex)
     assert [t for t, _ in shown].count("display_data") == 1  # one display per cell, reused
     texts = [text for _, text in shown]
@@ -267,7 +269,7 @@ def test_progress_shows_to_a_person_and_is_blanked(kernel, lm):
 def test_batch_clients_get_no_progress_output(kernel, lm):
     lm.rules({"match": ["Emulate: slow()"], "reply": {"value": 1}, "fault": {"delay": 1.2}})
     ex = kernel.run("x = slow()\nx")  # allow_stdin false, as nbconvert and papermill send
-    assert ex.result == "1"
+    assert ex.result == "1" + EMULATED
     assert _progress(ex) == []
     texts = [d["data"].get("text/plain") for d in ex.of("display_data")]
     assert "" not in texts and not any(t and t.startswith("⋯") for t in texts)
@@ -320,4 +322,4 @@ def test_explore_overwrites_a_value_and_reruns(kernel, lm):
         opens["TextModel"], {"method": "update", "state": {"value": '"France"'}, "buffer_paths": []}
     )
     send(opens["ButtonModel"], {"method": "custom", "content": {"event": "click"}})
-    assert kernel.run("countries").result == "['France', 'Italy']"
+    assert kernel.run("countries").result == "['France', 'Italy']" + EMULATED
