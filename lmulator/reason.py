@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from .engine.session import RunResult, Session
+from .exemplars import (  # noqa: F401  (the exemplar files' functions, as they were here)
+    MAX_EXAMPLES_CHARS,
+    Exemplar,
+    example_tasks,
+    extract_program,
+    load_examples,
+    load_exemplars,
+    parse_examples,
+    parse_exemplars,
+    similar_examples,
+)
+from .forms import AnswerForm
+from .lm.client import ChatClient
 
 PROGRAM_NAME = "coc_program"
 #: The file name programs the LM wrote are compiled under (the kernel looks for it on the stack).
@@ -40,56 +51,12 @@ EXAMPLES: list[tuple[str, str]] = [
     ),
 ]
 
-_CODE_BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|$)", re.DOTALL)
-
-#: Exemplar files may hold at most this much text (they go into every program request).
-MAX_EXAMPLES_CHARS = 40_000
-
-
-def example_tasks() -> list[str]:
-    """The tasks that ship per-task exemplars (BIG-Bench Hard's 27)."""
-    folder = resources.files("lmulator") / "coc_examples"
-    return sorted(p.name[: -len(".txt")] for p in folder.iterdir() if p.name.endswith(".txt"))
-
-
-def parse_examples(text: str, where: str = "examples") -> list[tuple[str, str]]:
-    """Question -> program pairs from an exemplar file (``### Question`` / ``### Program``)."""
-    if len(text) > MAX_EXAMPLES_CHARS:
-        raise ValueError(f"{where}: more than {MAX_EXAMPLES_CHARS} characters")
-    pairs = []
-    for block in re.split(r"^### Question[ \t]*\n", text, flags=re.MULTILINE)[1:]:
-        question, sep, program = block.partition("\n### Program")
-        program = program.partition("\n")[2] if sep else ""
-        program = extract_program(program) if "```" in program else program.strip("\n") + "\n"
-        if not question.strip() or not program.strip():
-            raise ValueError(f"{where}: a block needs a question and a program")
-        pairs.append((question.strip(), program.rstrip("\n")))
-    if not pairs:
-        raise ValueError(f"{where}: no '### Question' / '### Program' blocks")
-    return pairs
-
-
-def load_examples(name_or_path: str) -> list[tuple[str, str]]:
-    """The exemplars of a shipped task (``navigate``) or of an exemplar file (a path)."""
-    if name_or_path in example_tasks():
-        text = (resources.files("lmulator") / "coc_examples" / f"{name_or_path}.txt").read_text(
-            encoding="utf-8"
-        )
-        return parse_examples(text, name_or_path)
-    path = Path(name_or_path).expanduser()
-    if not path.is_file():
-        raise ValueError(
-            f"{name_or_path!r} is neither a task with exemplars ({', '.join(example_tasks())}) "
-            "nor an exemplar file"
-        )
-    return parse_examples(path.read_text(encoding="utf-8", errors="replace"), str(path))
-
 
 def program_messages(
     question: str, examples: list[tuple[str, str]] | None = None
 ) -> list[dict[str, str]]:
-    """The chat messages that ask for a program answering ``question`` (with ``examples``, the
-    task's own exemplars; else two generic ones)."""
+    """The chat messages that ask for a program answering ``question`` (with ``examples``, those
+    exemplars; else two generic ones)."""
     messages = [{"role": "system", "content": SYSTEM}]
     for q, program in examples or EXAMPLES:
         messages.append({"role": "user", "content": f"Question: {q}"})
@@ -98,33 +65,54 @@ def program_messages(
     return messages
 
 
-def extract_program(text: str) -> str:
-    """The code in a reply: its first fenced block, else the whole text."""
-    match = _CODE_BLOCK.search(text)
-    program = match.group(1) if match else text
-    return program.strip("\n") + "\n"
+def choose_examples(
+    question: str, examples: list[tuple[str, str]] | None = None
+) -> list[tuple[str, str]]:
+    """The exemplars a program for ``question`` is written from: those given, else the shipped
+    ones most like the question, else two generic ones."""
+    if examples is None:
+        examples = similar_examples(question)
+    return examples or EXAMPLES
 
 
 @dataclass
 class Reasoning:
-    """A question, the program the LM wrote for it, and the run of that program."""
+    """A question, the program the LM wrote for it, and the run of that program (the last one,
+    where the first was sent back with its problem)."""
 
     question: str
     program: str
     run: RunResult
+    #: The form the answer had to take (None: any value).
+    form: AnswerForm | None = None
+    #: What was wrong with each program sent back, in order (empty: the first one was kept).
+    feedback: list[str] = field(default_factory=list)
+    #: The first program's answer as it gave it (None if it set none or failed).
+    first_answer: Any = None
 
     @property
     def answer(self) -> Any:
-        """The program's ``answer`` (None if it set none or failed)."""
-        return self.run.value if self.run.has_value else None
+        """The program's ``answer`` (None if it set none or failed), in the form if one was
+        given (None if it does not fit)."""
+        value = _value(self.run)
+        return value if self.form is None else self.form.fit(value, self.question)
+
+
+def _value(run: RunResult) -> Any:
+    """A run's value (None if it has none or failed)."""
+    return run.value if run.ok and run.has_value else None
 
 
 def write_program(
-    session: Session, question: str, examples: list[tuple[str, str]] | None = None
+    session: Session,
+    question: str,
+    examples: list[tuple[str, str]] | None = None,
+    client: ChatClient | None = None,
 ) -> str:
-    """Ask the session's LM for a program that answers the question."""
-    client = session.emulator.client
-    return extract_program(client.complete_text(program_messages(question, examples)))
+    """Ask the LM (``client``, else the session's) for a program that answers the question,
+    shown ``examples`` (None: the shipped exemplars most like the question)."""
+    messages = program_messages(question, choose_examples(question, examples))
+    return extract_program((client or session.emulator.client).complete_text(messages))
 
 
 def run_program(session: Session, program: str) -> RunResult:
@@ -133,13 +121,68 @@ def run_program(session: Session, program: str) -> RunResult:
     return session.run(source, name=LM_PROGRAM_FILE)
 
 
+def problem_with(run: RunResult, question: str, form: AnswerForm | None = None) -> str | None:
+    """What was wrong with a program's run, in a sentence for the LM (None: nothing)."""
+    if run.error is not None:
+        where = _line_of(run.error)
+        return f"Running it raised {type(run.error).__name__}{where}: {run.error}"[:500]
+    value = run.value if run.has_value else None
+    if value is None:
+        problem = "It set no answer (answer was None or never assigned)"
+    elif form is not None and form.fit(value, question) is None:
+        problem = (
+            f"Its answer was {value!r}"[:300]
+            + f", but the answer must be {form.describe(question)}"
+        )
+    else:
+        return None
+    masked = "; ".join(f"line {m.line}: {m.error}" for m in run.masked[:3])
+    return problem + (f" (Python raised on the way: {masked})"[:500] if masked else "")
+
+
+def _line_of(error: BaseException) -> str:
+    """' at line N' for an error raised in the LM's program, else ''."""
+    tb = error.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == LM_PROGRAM_FILE:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f" at line {line}" if line else ""
+
+
 def reason(
     question: str,
     session: Session | None = None,
     examples: list[tuple[str, str]] | None = None,
+    *,
+    form: AnswerForm | None = None,
+    retries: int = 1,
+    client: ChatClient | None = None,
 ) -> Reasoning:
-    """Chain of Code: the LM writes a program for ``question``; the engine runs it."""
+    """Chain of Code: the LM (``client``, else the session's) writes a program for
+    ``question`` from ``examples`` (None: the shipped ones most like it); the engine runs it.
+    A program that raised, set no answer, or answered outside ``form`` is shown to the LM with
+    its problem, and a new one is written, up to ``retries`` times."""
     session = session or Session()
-    program = write_program(session, question, examples)
+    writer = client or session.emulator.client
+    messages = program_messages(question, choose_examples(question, examples))
+    program = extract_program(writer.complete_text(messages))
     session.namespace[PROGRAM_NAME] = program
-    return Reasoning(question, program, run_program(session, program))
+    run = run_program(session, program)
+    result = Reasoning(question, program, run, form, first_answer=_value(run))
+    for _ in range(retries):
+        problem = problem_with(result.run, question, form)
+        if problem is None:
+            break
+        note = f"{problem}. Write the whole program again, fixed, in one ```python block."
+        result.feedback.append(problem)
+        messages += [
+            {"role": "assistant", "content": f"```python\n{result.program}```"},
+            {"role": "user", "content": note},
+        ]
+        result.program = extract_program(writer.complete_text(messages))
+        session.namespace.pop("answer", None)  # no answer left over from the program before
+        session.namespace[PROGRAM_NAME] = result.program
+        result.run = run_program(session, result.program)
+    return result

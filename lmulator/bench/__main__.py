@@ -60,6 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--journal", default=None, help="append each scored example here; skip those already in it"
     )
+    p.add_argument(
+        "--retries", type=int, default=1, help="send a failing CoC program back N times (0: never)"
+    )
+    p.add_argument(
+        "--samples", type=int, default=1, help="CoC programs per question, the majority kept"
+    )
+    p.add_argument("--exemplars", default=None, help="folder of TASK.txt exemplar files to use")
     p = sub.add_parser("cruxeval", help="CRUXEval-O: emulation vs the benchmark's own prompts")
     p.add_argument("--data", required=True, help="JSON lines with code, input, output (and id)")
     p.add_argument("--limit", type=int, default=None, help="at most this many items")
@@ -122,6 +129,9 @@ def _dispatch(args: argparse.Namespace) -> None:
             jobs=args.jobs,
             offset=args.offset,
             journal=args.journal,
+            retries=args.retries,
+            samples=args.samples,
+            exemplars=args.exemplars,
         )
     elif args.bench == "cruxeval":
         from .cruxeval import run as run_cruxeval
