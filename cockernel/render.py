@@ -125,14 +125,17 @@ def mark_bundle(
 
 def marked_value(data: dict[str, Any], origin: Origin) -> dict[str, Any]:
     """A cell value's formats with the note that it came from the LM: a line under its
-    ``text/plain``, and its ``text/html`` (made from the plain text if it had none) beside a
-    coloured rule with the note under it."""
+    ``text/plain``, and its ``text/html`` beside a coloured rule with the note under it (made
+    from the plain text when that is the only format: a frontend prefers HTML to an image, so
+    none is added beside one)."""
     note = value_note(origin)
     plain = data.get("text/plain")
     out = dict(data)
     out["text/plain"] = f"{plain}\n{note}" if isinstance(plain, str) else note
     body = data.get("text/html")
     if not isinstance(body, str):
+        if set(data) - {"text/plain"}:
+            return out
         text = html.escape(plain) if isinstance(plain, str) else ""
         body = f'<pre style="margin:0">{text}</pre>'
     out["text/html"] = (
