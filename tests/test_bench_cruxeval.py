@@ -191,3 +191,18 @@ def test_an_answer_that_failed_to_run_is_not_journaled(lm, data, tmp_path):
     assert lines[0].startswith("direct: 0.0% (0/1)")
     assert lines[1].startswith("1 answers failed to run (scored wrong, not journaled), the first:")
     assert journal.read_text() == ""
+
+
+def test_code_gets_worked_examples_of_code_and_a_stub_the_usual_ones():
+    from lmulator.lm.emulator import COMPACT_FEW_SHOT, Request, build_messages
+
+    code = "def f(s):\n    return s[::-1]"
+    req = Request(kind="value", target="f('ab')", line=1, statement="f('ab')", definition=code)
+    messages = build_messages(req, "compact")
+    assert [m["content"] for m in messages[2:7:2]] == [
+        '{"value": 17}', '{"value": "x9ja"}', '{"value": {"$py": "([2], 1)"}}']  # fmt: skip
+    assert messages[1]["content"].startswith("```python\ndef f(n):\n    return n\n```")
+    stub = Request(
+        kind="value", target="g(1)", line=1, statement="g(1)", definition="def g(x): ..."
+    )
+    assert build_messages(stub, "compact")[2]["content"] == COMPACT_FEW_SHOT[0][1]

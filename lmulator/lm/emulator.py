@@ -184,14 +184,29 @@ def render_compact_message(req: Request) -> str:
     return "\n".join(parts)
 
 
+# Worked examples for a call of code the LM reads (CRUXEval's own two, and one for the $py form),
+# rendered as the request itself is.
+CODE_EXAMPLES: list[tuple[str, str, str]] = [
+    ("def f(n):\n    return n", "f(17)", '{"value": 17}'),
+    ('def f(s):\n    return s + "a"', "f('x9j')", '{"value": "x9ja"}'),
+    ("def f(a, b):\n    return (b, a)", "f(1, [2])", '{"value": {"$py": "([2], 1)"}}'),
+]
+
+
 def build_messages(req: Request, style: str = "full") -> list[dict[str, str]]:
     """The chat messages for one request: system prompt, examples, the request."""
     compact = style == "compact"
     messages = [{"role": "system", "content": COMPACT_SYSTEM_PROMPT if compact else SYSTEM_PROMPT}]
-    for user, assistant in COMPACT_FEW_SHOT if compact else FEW_SHOT:
+    render = render_compact_message if compact else render_user_message
+    examples = COMPACT_FEW_SHOT if compact else FEW_SHOT
+    if defines_code(req.definition):
+        examples = [
+            (render(Request("value", call, 1, call, definition=code)), reply)
+            for code, call, reply in CODE_EXAMPLES
+        ]
+    for user, assistant in examples:
         messages.append({"role": "user", "content": user})
         messages.append({"role": "assistant", "content": assistant})
-    render = render_compact_message if compact else render_user_message
     messages.append({"role": "user", "content": render(req)})
     return messages
 

@@ -72,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     from llama_cpp.server.app import create_app
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 
+    from .fast_logprobs import install
+
+    install()  # log-probabilities (confidences) for the generated tokens only
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
