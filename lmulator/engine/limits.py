@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +18,14 @@ from ..errors import CellTimeout
 MIB = 1024 * 1024
 REFIRE_S = 0.05
 UNKNOWN_ADDRESS_SPACE = 2048 * MIB  # a generous guess at a fresh interpreter's mappings
+# The C stack one level of recursion may take, at most: calls made from C take up to ~2.5 KiB
+# a level on CPython 3.11 (sorted(key=...) the most; map, reduce, __repr__, __init__ less).
+# The runner's stack may grow to STACK_TARGET where the address space below it has room, and the
+# recursion limit never goes past what the stack holds: past it, a deep recursion through C calls
+# would overflow the stack and end the process, where at the limit it raises RecursionError.
+STACK_BYTES_PER_LEVEL = 4096
+STACK_TARGET = 64 * MIB
+MIN_RECURSION_CEILING = 1000  # Python's own default
 
 
 def physical_memory() -> int:
@@ -56,6 +66,7 @@ def memory_allowance(nbytes: int) -> Iterator[None]:
     A failed allocation raises MemoryError in the program. A tighter limit already in force
     (an outer one, or the hard limit) stays in force; the previous limit returns afterwards.
     """
+    clamp_recursion_limit()  # every cell runs in here: the first one installs the clamp
     if nbytes <= 0:
         yield
         return
@@ -150,3 +161,71 @@ def lift_own_memory_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+
+
+def _room_below_stack() -> int | None:
+    """Bytes free below the main thread's stack mapping (None if /proc cannot tell)."""
+    previous_end = 0
+    try:
+        with open("/proc/self/maps", encoding="ascii") as fh:
+            for line in fh:
+                start, _, end = line.split(" ", 1)[0].partition("-")
+                if line.rstrip().endswith("[stack]"):
+                    return int(start, 16) - previous_end
+                previous_end = int(end, 16)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def usable_stack() -> int:
+    """The bytes the main thread's stack may grow to, raising its soft limit toward
+    STACK_TARGET where the hard limit and the address space below the stack allow."""
+    infinity = resource.RLIM_INFINITY
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    except (OSError, ValueError):
+        return 8 * MIB
+    room = _room_below_stack()
+    if room is not None:
+        want = min(STACK_TARGET, room - 16 * MIB, STACK_TARGET if hard == infinity else hard)
+        if soft != infinity and soft < want:
+            try:
+                resource.setrlimit(resource.RLIMIT_STACK, (want, hard))
+                soft = want
+            except (OSError, ValueError):
+                pass
+    stack = STACK_TARGET if soft == infinity else soft
+    return max(0, min(stack, room)) if room is not None else stack
+
+
+def recursion_ceiling() -> int:
+    """The highest recursion limit the main thread's stack can hold."""
+    return max(MIN_RECURSION_CEILING, usable_stack() // STACK_BYTES_PER_LEVEL)
+
+
+def clamp_recursion_limit() -> None:
+    """Make ``sys.setrecursionlimit`` go no higher than :func:`recursion_ceiling`: past it, a
+    deep recursion through C calls overflows the stack and ends the process, where at the limit
+    it raises RecursionError."""
+    if getattr(sys.setrecursionlimit, "lmulator_clamped", False):
+        return
+    real = sys.setrecursionlimit
+    ceiling = recursion_ceiling()
+
+    def setrecursionlimit(limit: int, /) -> None:
+        """Set the recursion limit, at most to what the main thread's stack can hold."""
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > ceiling:
+            warnings.warn(
+                f"sys.setrecursionlimit({limit}) lowered to {ceiling}: a deeper recursion "
+                "would overflow the stack and end the process",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            limit = ceiling
+        real(limit)
+
+    setrecursionlimit.lmulator_clamped = True  # type: ignore[attr-defined]
+    sys.setrecursionlimit = setrecursionlimit  # type: ignore[assignment]
+    if sys.getrecursionlimit() > ceiling:
+        real(ceiling)

@@ -50,11 +50,13 @@ class ReplyCache:
         self._conn: sqlite3.Connection | None = None
         try:
             self._conn = self._open()
+        except sqlite3.OperationalError as exc:  # cannot open or lock it: not a damaged file
+            self._disable(exc)
         except sqlite3.DatabaseError as exc:
-            self._set_aside(exc)
             try:
+                self._set_aside(exc)
                 self._conn = self._open()
-            except sqlite3.Error as again:
+            except (sqlite3.Error, OSError) as again:
                 self._disable(again)
         except OSError as exc:
             self._disable(exc)
@@ -143,12 +145,18 @@ class ReplyCache:
                 )  # fmt: skip
         except sqlite3.Error as exc:
             self._disable(exc)
+        except (UnicodeError, ValueError, TypeError):
+            pass  # a reply that is not valid text (a lone surrogate) is not kept
 
     def __len__(self) -> int:
         if not self.enabled or self._conn is None:
             return 0
-        with self._lock:
-            return self._conn.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+        try:
+            with self._lock:
+                return int(self._conn.execute("SELECT COUNT(*) FROM replies").fetchone()[0])
+        except sqlite3.Error as exc:
+            self._disable(exc)
+            return 0
 
     def close(self) -> None:
         """Close the database."""

@@ -6,6 +6,8 @@ import ast
 import datetime
 import decimal
 import fractions
+import math
+import re
 from typing import Any, cast
 
 from ..errors import ReplyError
@@ -13,6 +15,13 @@ from ..errors import ReplyError
 MAX_LITERAL_CHARS = 20_000
 MAX_LITERAL_DEPTH = 20
 MAX_LITERAL_ITEMS = 100_000  # items a set(), frozenset() or tuple() may build from a range
+# Every number a reply builds (JSON or $py, a literal or a constructor's result) has at most
+# MAX_NUMBER_DIGITS significant decimal digits and a decimal exponent within MAX_EXPONENT; a
+# number's text is checked before it is converted (Fraction('1e-99999999') would compute 10**1e8).
+MAX_NUMBER_DIGITS = 1000
+MAX_EXPONENT = 1000
+MAX_INT_BITS = math.ceil(MAX_NUMBER_DIGITS * math.log2(10))
+_NUMERIC = (decimal.Decimal, fractions.Fraction, complex)
 
 # Constructors a literal may call, with literal arguments only.
 _CONSTRUCTORS: dict[str, Any] = {
@@ -60,7 +69,9 @@ def _value(node: ast.AST, depth: int) -> Any:
         raise ReplyError("$py literal nested too deeply")
     d = depth + 1
     if isinstance(node, ast.Constant):
-        return node.value
+        if isinstance(node.value, str):
+            return check_text(node.value)
+        return check_number(node.value)
     if isinstance(node, ast.Tuple):
         return tuple(_value(e, d) for e in node.elts)
     if isinstance(node, ast.List):
@@ -102,8 +113,12 @@ def _value(node: ast.AST, depth: int) -> Any:
                 if size > MAX_LITERAL_ITEMS:
                     raise ReplyError(f"$py literal: {name}(...) of more than "
                                      f"{MAX_LITERAL_ITEMS} items")  # fmt: skip
+        if ctor in _NUMERIC:
+            for arg in [*args, *kwargs.values()]:
+                if isinstance(arg, str):
+                    check_number_text(arg)
         try:
-            return ctor(*args, **kwargs)
+            return check_number(ctor(*args, **kwargs))
         except (TypeError, ValueError, OverflowError, ArithmeticError) as exc:
             raise ReplyError(f"$py literal: {name}(...) failed: {exc}") from None
     raise ReplyError(f"$py literal contains {type(node).__name__}, which is not a literal")
@@ -115,3 +130,56 @@ def _hashable(value: Any) -> Any:
     except TypeError:
         raise ReplyError("$py literal: set element or dict key is not hashable") from None
     return value
+
+
+def check_text(text: str) -> str:
+    """Return ``text`` if it can be encoded as UTF-8; a lone surrogate raises ReplyError."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ReplyError(
+            f"the reply holds text that is not valid Unicode (a lone surrogate, "
+            f"{text[exc.start]!r} at character {exc.start})"
+        ) from None
+    return text
+
+
+def check_number(value: Any) -> Any:
+    """Return ``value``; a number past the digit or exponent bounds raises ReplyError."""
+    if isinstance(value, bool) or not isinstance(value, (int, decimal.Decimal, fractions.Fraction)):
+        return value
+    if isinstance(value, int):
+        too_big = value.bit_length() > MAX_INT_BITS
+    elif isinstance(value, fractions.Fraction):
+        too_big = max(value.numerator.bit_length(), value.denominator.bit_length()) > MAX_INT_BITS
+    elif value.is_finite():
+        sign, digits, exponent = value.as_tuple()
+        too_big = len(digits) > MAX_NUMBER_DIGITS or abs(int(exponent)) > MAX_EXPONENT
+    else:
+        too_big = False
+    if too_big:
+        raise ReplyError(
+            f"the reply holds a number of more than {MAX_NUMBER_DIGITS} digits or an exponent "
+            f"beyond ±{MAX_EXPONENT}"
+        )
+    return value
+
+
+_EXPONENT = re.compile(r"[eE]\s*([+-]?[\d_]+)")
+
+
+def check_number_text(text: str) -> str:
+    """Return a number's text if the number it spells stays within the bounds; else ReplyError."""
+    digits = sum(c.isdigit() for c in text)
+    match = _EXPONENT.search(text)
+    exponent = match.group(1).replace("_", "") if match else "0"
+    if (
+        digits > MAX_NUMBER_DIGITS
+        or len(exponent.lstrip("+-0")) > len(str(MAX_EXPONENT))
+        or (abs(int(exponent or "0")) > MAX_EXPONENT)
+    ):
+        raise ReplyError(
+            f"$py literal: the number {text[:40]!r} has more than {MAX_NUMBER_DIGITS} digits "
+            f"or an exponent beyond ±{MAX_EXPONENT}"
+        )
+    return text

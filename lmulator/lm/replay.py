@@ -22,6 +22,11 @@ def replay_path_for(program: str | os.PathLike[str]) -> Path:
     return p.with_name(p.stem + REPLAY_SUFFIX)
 
 
+def _reason(exc: OSError) -> str:
+    """An OSError's reason, without the path the message names already."""
+    return exc.strerror or type(exc).__name__
+
+
 class ReplayBook:
     """A replay file: written in ``record`` mode, read in ``replay`` mode."""
 
@@ -39,19 +44,28 @@ class ReplayBook:
     def _load(self) -> None:
         if not self.path.is_file():
             raise ConfigError(f"replay file {self.path} does not exist (run once with record)")
-        with self.path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                    self.replies[entry["key"]] = entry["reply"]
-                except (ValueError, KeyError, TypeError):
-                    raise ConfigError(f"{self.path}:{number}: not a replay record") from None
-                try:  # a record written before confidences were kept has none
-                    self.confidences[entry["key"]] = checked_confidence(entry.get("confidence"))
-                except ValueError as exc:
-                    raise ConfigError(f"{self.path}:{number}: {exc}") from None
+        try:
+            with self.path.open(encoding="utf-8") as fh:
+                lines = fh.read().splitlines()
+        except OSError as exc:
+            raise ConfigError(f"replay file {self.path}: cannot read it: {_reason(exc)}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"replay file {self.path} is not UTF-8 text") from None
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                key, reply = entry["key"], entry["reply"]
+            except (ValueError, KeyError, TypeError, RecursionError):
+                raise ConfigError(f"{self.path}:{number}: not a replay record") from None
+            if not isinstance(key, str) or not isinstance(reply, str):
+                raise ConfigError(f"{self.path}:{number}: not a replay record")
+            try:  # a record written before confidences were kept has none
+                self.confidences[key] = checked_confidence(entry.get("confidence"))
+            except ValueError as exc:
+                raise ConfigError(f"{self.path}:{number}: {exc}") from None
+            self.replies[key] = reply
 
     def lookup(self, req: Request) -> str:
         """The recorded reply text for a request; EmulationError if there is none."""
@@ -77,9 +91,18 @@ class ReplayBook:
             "reply": reply,
             "confidence": confidence,
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a" if self._started else "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
+        line = json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a" if self._started else "w", encoding="utf-8") as fh:
+                fh.write(line)
+        except OSError as exc:
+            error = EmulationError(f"cannot write the replay file {self.path}: {_reason(exc)}")
+            error.line = req.line
+            raise error from None
+        except UnicodeEncodeError:  # a lone surrogate: escaped rather than lost
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry, sort_keys=True) + "\n")
         self._started = True
         self.replies[req.memo_key] = reply
         self.confidences[req.memo_key] = confidence

@@ -8,7 +8,7 @@ from collections.abc import Collection
 from typing import Any
 
 from ..errors import ReplyError
-from .literals import parse_literal
+from .literals import check_number, check_text, parse_literal
 
 MAX_REPLY_CHARS = 200_000
 MAX_DEPTH = 32
@@ -73,6 +73,7 @@ def _load(content: str | None) -> Any:
         raise ReplyError("the reply content is not text")
     if len(content) > MAX_REPLY_CHARS:
         raise ReplyError(f"the reply is longer than {MAX_REPLY_CHARS} characters")
+    check_text(content)  # a lone surrogate could be neither cached, recorded nor sent on
     text = content.strip()
     if text.startswith("```"):
         text = text.strip("`")
@@ -102,10 +103,12 @@ def to_python(obj: Any) -> Any:
         if isinstance(o, dict):
             if set(o) == {PY_KEY}:
                 return parse_literal(o[PY_KEY])
-            return {k: walk(v, depth + 1) for k, v in o.items()}
+            return {check_text(k): walk(v, depth + 1) for k, v in o.items()}
         if isinstance(o, list):
             return [walk(v, depth + 1) for v in o]
-        return o
+        if isinstance(o, str):
+            return check_text(o)
+        return check_number(o)
 
     return walk(obj, 0)
 
