@@ -120,7 +120,23 @@ def mark_bundle(
         "text/html": html_table(source, records),
         TRACE_MIME: {"records": dicts},
     }
-    return data, {TRACE_MIME: {"ms": timings}}
+    return encodable(data), {TRACE_MIME: {"ms": timings}}
+
+
+def encodable(value: Any) -> Any:
+    """``value`` with every string made encodable as UTF-8 (a lone surrogate written as an
+    escape), so that the message carrying it can be sent."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {encodable(k): encodable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encodable(v) for v in value]
+    return value
 
 
 def marked_value(data: dict[str, Any], origin: Origin) -> dict[str, Any]:

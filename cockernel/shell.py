@@ -16,11 +16,12 @@ from ipykernel.zmqshell import ZMQInteractiveShell
 from IPython.core.interactiveshell import _modified_open as ipython_open
 from IPython.display import display, update_display
 from traitlets import Any as AnyTrait
-from traitlets import Bool
+from traitlets import Bool, Type
 
 from lmulator.boxnote import note_for_this_box
 from lmulator.config import Config, from_env
 from lmulator.engine.errors_display import strip_engine_frames
+from lmulator.engine.limits import clamp_recursion_limit
 from lmulator.engine.masking import masked_summary
 from lmulator.engine.session import RunResult, Session
 from lmulator.errors import ConfigError, EmulationError
@@ -35,6 +36,7 @@ from lmulator.sandbox.runner import (
 )
 
 from .formatter import MarkingFormatter
+from .outputs import SafeDisplayHook, SafeDisplayPublisher, install_comm_filter, restricted_outputs
 from .render import mark_bundle
 from .sandbox import KERNEL_NAMES, RestrictedIPython, kernel_policy, notebook_builtins
 
@@ -123,6 +125,9 @@ def is_magic_statement(stmt: ast.stmt) -> bool:
 class CocShell(ZMQInteractiveShell):
     """A ZMQ shell whose cells run through an lmulator Session on the shell's own namespace."""
 
+    # Every display and result passes through these: under the restricted policy, no script.
+    displayhook_class = Type(SafeDisplayHook)
+    display_pub_class = Type(SafeDisplayPublisher)
     lm_session = AnyTrait(None, allow_none=True)
     _isolated = AnyTrait(None, allow_none=True)
     lm_program_running = Bool(False)
@@ -135,6 +140,7 @@ class CocShell(ZMQInteractiveShell):
     def init_user_ns(self) -> None:
         """Create IPython's namespace, then let lmulator run in it."""
         super().init_user_ns()
+        clamp_recursion_limit()  # a recursion the stack cannot hold ends in RecursionError
         try:
             config = from_env().with_(**broker_settings())  # the endpoint the broker serves
         except ConfigError as exc:
@@ -154,6 +160,7 @@ class CocShell(ZMQInteractiveShell):
         )
         self._attach_progress()
         self._apply_policy_extras()
+        install_comm_filter(lambda: restricted_outputs(self))  # widget state, likewise
 
     def init_display_formatter(self) -> None:
         """IPython's formatter, able to mark a cell's value that came from the LM."""
