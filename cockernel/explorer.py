@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 from typing import Any
 
 import ipywidgets as widgets
+from IPython import get_ipython
 from IPython.display import display
 
 from lmulator.engine.session import Session
 from lmulator.engine.trace import TraceRecord, describe, mark_of
 from lmulator.lm.reply import ReplyError, to_python
 
+from .formatter import MarkingFormatter
 from .render import mark_bundle, marked_records
 
 
@@ -108,4 +111,10 @@ class TraceExplorer:
             if marks is not None:
                 display(marks[0], metadata=marks[1], raw=True)
             if result.has_value:
-                display(result.value)
+                formatter = getattr(get_ipython(), "display_formatter", None)
+                with (
+                    formatter.marking(result.value_origin)
+                    if isinstance(formatter, MarkingFormatter)
+                    else contextlib.nullcontext()
+                ):
+                    display(result.value)
