@@ -1,5 +1,5 @@
-"""Chain-of-Code exemplars: the files (question, program, answer) and the shipped ones most
-like a question (BM25 over their questions), for a question that names no task."""
+"""Chain-of-Code exemplars: the files (question, program, answer), and for a question that names
+no task, the shipped task whose exemplars are most like it (BM25 over their questions)."""
 
 from __future__ import annotations
 
@@ -103,10 +103,11 @@ def words(text: str) -> list[str]:
 
 
 class Index:
-    """BM25 over a list of exemplars' questions."""
+    """BM25 over exemplars' questions; each exemplar belongs to a group (its task)."""
 
-    def __init__(self, exemplars: list[Exemplar]) -> None:
+    def __init__(self, exemplars: list[Exemplar], groups: list[str] | None = None) -> None:
         self.exemplars = exemplars
+        self.groups = groups if groups is not None else ["" for _ in exemplars]
         self.docs = [Counter(words(e.question)) for e in exemplars]
         self.lengths = [sum(d.values()) for d in self.docs]
         self.mean_length = sum(self.lengths) / len(self.lengths) if self.lengths else 1.0
@@ -126,24 +127,26 @@ class Index:
         return out
 
     def top(self, question: str, k: int = 3) -> list[Exemplar]:
-        """The ``k`` exemplars most like the question, the closest last; none when even the
-        closest scores under ``MIN_SCORE``, and none that share no word with it."""
-        scored = sorted(
-            ((s, i) for i, s in enumerate(self.scores(question)) if s > 0),
-            key=lambda pair: (-pair[0], pair[1]),
-        )
-        if not scored or scored[0][0] < MIN_SCORE:
+        """Up to ``k`` exemplars of the group whose exemplar is most like the question (one
+        task's, so the programs shown share a style), the closest last; none when even the
+        closest scores under ``MIN_SCORE``."""
+        scores = self.scores(question)
+        best = max(range(len(scores)), key=lambda i: (scores[i], -i), default=None)
+        if best is None or scores[best] < MIN_SCORE:
             return []
-        return [self.exemplars[i] for _, i in reversed(scored[:k])]
+        mine = [i for i in range(len(scores)) if self.groups[i] == self.groups[best]]
+        mine.sort(key=lambda i: (-scores[i], i))
+        return [self.exemplars[i] for i in reversed(mine[:k])]
 
 
 @lru_cache(maxsize=1)
 def shipped_index() -> Index:
-    """The index over every shipped task's exemplars."""
-    return Index([e for task in example_tasks() for e in load_exemplars(task)])
+    """The index over every shipped task's exemplars, grouped by task."""
+    pairs = [(task, e) for task in example_tasks() for e in load_exemplars(task)]
+    return Index([e for _, e in pairs], [task for task, _ in pairs])
 
 
 def similar_examples(question: str, k: int = 3) -> list[tuple[str, str]]:
-    """Question -> program pairs of the ``k`` shipped exemplars most like ``question`` (the
-    closest last); none when no exemplar is much like it."""
+    """Question -> program pairs of the shipped task most like ``question``: up to ``k`` of its
+    exemplars, the closest last; none when no exemplar is much like it."""
     return [(e.question, e.program) for e in shipped_index().top(question, k)]

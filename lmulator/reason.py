@@ -121,22 +121,25 @@ def run_program(session: Session, program: str) -> RunResult:
     return session.run(source, name=LM_PROGRAM_FILE)
 
 
-def problem_with(run: RunResult, question: str, form: AnswerForm | None = None) -> str | None:
-    """What was wrong with a program's run, in a sentence for the LM (None: nothing)."""
+def problem_with(
+    run: RunResult, question: str, form: AnswerForm | None = None, strict: bool = False
+) -> str | None:
+    """What was wrong with a program's run, in a sentence for the LM (None: nothing); with
+    ``strict``, a genuine error the LM stood in for is a problem too."""
     if run.error is not None:
         where = _line_of(run.error)
         return f"Running it raised {type(run.error).__name__}{where}: {run.error}"[:500]
     value = run.value if run.has_value else None
+    masked = "; ".join(f"line {m.line}: {m.error}" for m in run.masked[:3] if not m.invented)
     if value is None:
         problem = "It set no answer (answer was None or never assigned)"
     elif form is not None and form.fit(value, question) is None:
-        problem = (
-            f"Its answer was {value!r}"[:300]
-            + f", but the answer must be {form.describe(question)}"
-        )
+        problem = f"Its answer was {value!r}"[:300]
+        problem += f", but the answer must be {form.describe(question)}"
+    elif strict and masked:
+        return f"Running it raised an error, so its answer is a guess ({masked})"[:500]
     else:
         return None
-    masked = "; ".join(f"line {m.line}: {m.error}" for m in run.masked[:3])
     return problem + (f" (Python raised on the way: {masked})"[:500] if masked else "")
 
 
@@ -159,11 +162,13 @@ def reason(
     form: AnswerForm | None = None,
     retries: int = 1,
     client: ChatClient | None = None,
+    strict: bool = False,
 ) -> Reasoning:
     """Chain of Code: the LM (``client``, else the session's) writes a program for
     ``question`` from ``examples`` (None: the shipped ones most like it); the engine runs it.
-    A program that raised, set no answer, or answered outside ``form`` is shown to the LM with
-    its problem, and a new one is written, up to ``retries`` times."""
+    A program that raised, set no answer, or answered outside ``form`` (with ``strict``, also
+    one whose genuine error the LM stood in for) is shown to the LM with its problem, and a new
+    one is written, up to ``retries`` times."""
     session = session or Session()
     writer = client or session.emulator.client
     messages = program_messages(question, choose_examples(question, examples))
@@ -172,7 +177,7 @@ def reason(
     run = run_program(session, program)
     result = Reasoning(question, program, run, form, first_answer=_value(run))
     for _ in range(retries):
-        problem = problem_with(result.run, question, form)
+        problem = problem_with(result.run, question, form, strict)
         if problem is None:
             break
         note = f"{problem}. Write the whole program again, fixed, in one ```python block."

@@ -122,11 +122,11 @@ def test_exemplars_go_into_the_prompt_and_are_never_scored(lm, tmp_path, capsys)
     for request in lm.log():
         text = json.dumps(request["messages"])
         if "Think step by step" in text:  # chain of thought is told the answers' form
-            assert "This task's answers look like: Yes, No." in text and "Take 9 steps" not in text
+            assert "This task's answers look like: Yes, No." in text and "Take 5 steps" not in text
         else:  # coc and direct see the exemplar questions
-            assert "Take 3 steps. Take 6 steps. Take 9 steps." in text
+            assert "Turn left. Take 5 steps. Turn around. Turn right." in text
     coc = next(r for r in lm.log() if "You write short Python" in json.dumps(r["messages"]))
-    assert "x, y, dx, dy = 0, 0, 0, 1" in json.dumps(coc["messages"])  # its program
+    assert "dx, dy = 0, 1" in json.dumps(coc["messages"])  # its program
     out = capsys.readouterr().out
     assert "navigate: coc 1/1, cot 1/1, direct 1/1" in out
 

@@ -1,16 +1,17 @@
 """BIG-Bench Hard with Chain of Code, chain of thought, or a direct answer, on any endpoint.
 
 Chain of Code runs as the paper does: per task, three question -> program -> answer exemplars
-(``lmulator/coc_examples/<task>.txt``, written from dev-split examples that are never scored), the
-LM writes a program for the question, the engine runs it and emulates the helpers nobody defined.
+(``lmulator/coc_examples/<task>.txt``: dev-split examples, never scored, and a few written for
+the purpose), the LM writes a program for the question, the engine runs it and emulates the
+helpers nobody defined.
 The exemplars carry their answers, so every method sees them whatever data is scored. Direct
 answers see the same three questions with their answers; chain of thought is told the form of
 those answers (worked examples would need rationales the data does not have, and bare answers
 teach a small model to skip the thinking). Every method's answer is written in the task's form
-(an option's text as its letter); a program that raised, set no answer or answered outside the
-form is sent back once with its problem; ``samples`` programs (at a temperature) vote. Examples run
-one at a time on the embedded model, or ``--jobs N`` at once (each in its own process) against an
-endpoint that can take it.
+(an option's text as its letter); a program that raised (even where the LM stood in), set no
+answer or answered outside the form is sent back once with its problem; ``samples`` programs (at
+a temperature) vote. Examples run one at a time on the embedded model, or ``--jobs N`` at once
+(each in its own process) against an endpoint that can take it.
 """
 
 from __future__ import annotations
@@ -169,6 +170,7 @@ def answer(session: Session, job: Job, writer: ChatClient | None = None) -> Answ
                     form=job.form,
                     retries=job.retries,
                     client=writer,
+                    strict=True,
                 )
         except TimeLimit:
             votes.append(None)
