@@ -94,7 +94,8 @@ def sweep(plan: Plan, *, start: bool, keep: Sequence[str] = ()) -> list[str]:
     for directory in directories_to_sweep(plan.writable, plan.protected, plan.cwd,
                                           subdirs=not start, skip=skip, notes=lines):  # fmt: skip
         lines += sweep_directory(directory, path, before=None if start else plan.before,
-                                 keep=[real(k) for k in keep], sources=sources)  # fmt: skip
+                                 keep=[real(k) for k in keep], sources=sources,
+                                 protected=plan.protected)  # fmt: skip
     return lines
 
 

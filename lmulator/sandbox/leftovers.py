@@ -253,11 +253,17 @@ def remove_compiled(directory: str, names: set[str]) -> list[str]:
 def sweep_directory(
     directory: str, path: Sequence[str], *, before: Mapping[str, Sequence[int]] | None,
     keep: Sequence[str] = (), sources: Sequence[str] | None = None,
+    protected: Sequence[str] = (),
 ) -> list[str]:  # fmt: skip
     """Set aside the shadowing entries of one directory: those created or changed since the
     :func:`snapshot` ``before``, or all if it is None; with ``sources``, names the code in them
-    imports shadow too. Return one line each."""
-    found = [e for e in entries(directory) if real(e.path) not in keep]
+    imports shadow too. Entries in ``protected`` (read-only inside the box: a change there was
+    not the box's) are never touched. Return one line each."""
+    found = [
+        e
+        for e in entries(directory)
+        if real(e.path) not in keep and not inside(real(e.path), protected)
+    ]
     if before is not None:
         found = [e for e in found if tuple(before.get(e.path, ())) != fingerprint(e)]
     reasons = {e.path: shadows(e, path) for e in found}

@@ -106,6 +106,22 @@ def test_a_sweep_sets_aside_what_changed_and_shadows_and_leaves_the_rest(tmp_pat
     assert not old.exists() and (tmp_path / "csv.py.boxed").exists()
 
 
+def test_what_is_read_only_in_the_box_is_never_set_aside(tmp_path):
+    """A code directory inside the workspace (an editable checkout) is read-only in the box: a
+    change there is the user's, however it shadows."""
+    (tmp_path / "lmulator").mkdir()
+    init = tmp_path / "lmulator" / "__init__.py"
+    init.write_text("")
+    before = snapshot([str(tmp_path)])
+    init.write_text("# edited outside the box while it ran\n")
+    os.chmod(init, 0o600)
+    protected = [real(str(tmp_path / "lmulator"))]
+    assert sweep_directory(str(tmp_path), PATH, before=before, protected=protected) == []
+    assert init.exists()
+    assert sweep_directory(str(tmp_path), PATH, before=before) != []  # unprotected: it goes
+    assert (tmp_path / "lmulator.boxed").exists()
+
+
 def test_at_start_everything_shadowing_goes_but_what_is_kept(tmp_path):
     (tmp_path / "json.py").write_text("")
     (tmp_path / "random.py").write_text("")
