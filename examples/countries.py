@@ -9,10 +9,13 @@ print("countries:", countries)
 print("distinct countries:", len(distinct))
 
 # A stub: its docstring is all the LM gets. The return annotation fixes the type.
-def count_words(sentence: str) -> int:
-    """Return how many words the sentence has."""
+def is_animal(word: str) -> bool:
+    """Whether the word names an animal."""
     ...
 
+# Python counts the words; the LM only says which words name animals.
 sentences = ["the red car", "a big brown dog barked", "hello"]
-lengths = [count_words(s) for s in sentences]
+lengths = [len(s.split()) for s in sentences]
+animals = [w for s in sentences for w in s.split() if is_animal(w)]
 print("words per sentence:", lengths, "total:", sum(lengths))
+print("animals:", animals)
