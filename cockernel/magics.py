@@ -254,7 +254,8 @@ class CocMagics(Magics):
     @cell_magic
     def coc(self, line: str, cell: str) -> Any:
         """%%coc [--examples TASK|FILE]: the cell is a question; the LM writes a program for it
-        (shown the task's exemplars, if named), which then runs."""
+        (shown the named task's exemplars, else those of the shipped task most like the
+        question), which then runs."""
         question = cell.strip()
         if not question:
             print("%%coc: write a question in the cell")
