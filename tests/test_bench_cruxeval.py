@@ -186,11 +186,18 @@ def test_an_answer_that_failed_to_run_is_not_journaled(lm, data, tmp_path):
     lm.rules()  # the endpoint answers nothing: HTTP 400
     journal = tmp_path / "j.jsonl"
     lines: list[str] = []
-    run(str(data), limit=1, method="direct", base_url=lm.base_url, journal=str(journal),
+    run(str(data), limit=1, method="all", base_url=lm.base_url, journal=str(journal),
         out=lines.append)  # fmt: skip
-    assert lines[0].startswith("direct: 0.0% (0/1)")
-    assert lines[1].startswith("1 answers failed to run (scored wrong, not journaled), the first:")
+    assert lines[0].startswith("emulate: 0.0% (0/1)")
+    assert lines[1] == "confidence: none (the endpoint gave no log-probabilities)"
+    assert lines[2].startswith("direct: 0.0% (0/1)")
+    assert lines[4].startswith("3 answers failed to run (scored wrong, not journaled), the first:")
     assert journal.read_text() == ""
+    lm.rules({"match": [], "content": "not json"})  # replies, though invalid ones
+    run(str(data), limit=1, method="emulate", base_url=lm.base_url, journal=str(journal),
+        out=lambda _: None)  # fmt: skip
+    (kept,) = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert kept["prediction"].startswith("<error: ") and kept["calls"] == 2
 
 
 def test_code_gets_worked_examples_of_code_and_a_stub_the_usual_ones():

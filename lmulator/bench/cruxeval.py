@@ -230,6 +230,9 @@ def run_job(job: Job) -> Scored:
     except Exception as exc:
         prediction, correct, confidence = f"{FAILED}{type(exc).__name__}: {exc}>"[:300], False, None
     after = spent()
+    if prediction.startswith("<error: ") and usage is not None and after[0] == before[0]:
+        # no reply came back (an unreachable endpoint, a timeout): not the model's answer
+        prediction = FAILED + prediction[len("<error: ") :]
     return Scored(
         job.item.id,
         job.method,
