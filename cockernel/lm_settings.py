@@ -18,6 +18,7 @@ LM_SETTINGS = (
     "base_url", "model", "temperature", "cache", "record", "replay_file", "timeout",
     "min_confidence", "raise_errors", "emulate_io",
 )  # fmt: skip
+NUMBERS = ("temperature", "timeout", "min_confidence")
 #: The on/off settings, and what each means when on and when off.
 SWITCHES = {
     "raise_errors": (
@@ -31,10 +32,36 @@ SWITCHES = {
 }
 
 
+#: ``%lm --help``: every setting, what it takes and what it does.
+LM_HELP = """\
+%lm                      show the LM settings
+%lm key=value ...        change them (nothing changes if one is refused)
+  base_url=URL           an OpenAI-compatible endpoint (empty: the embedded model)
+  model=NAME             the model the endpoint serves
+  temperature=T          sampling temperature, 0 to 2
+  timeout=S              seconds an LM request may take, more than 0
+  min_confidence=P       an answer less sure than P (0 to 1) fails its statement; 0: any
+  cache=auto|off|FILE    the reply cache
+  record=off|record|replay   store every exchange in, or answer only from, the replay file
+  replay_file=FILE       the replay file (default: NOTEBOOK.lmreplay.jsonl beside the notebook)
+  raise_errors=on|off    on: a genuine error stops the cell; off: the LM masks it
+  emulate_io=on|off      on: the LM may invent what files, URLs and processes give
+%lm --help               this text"""
+
+
+def wants_help(line: str) -> bool:
+    """Whether a magic's argument line asks for its help."""
+    return line.strip() in ("-h", "--help")
+
+
 def parse_lm_settings(line: str) -> dict[str, str]:
     """``key=value`` words (``-`` in keys read as ``_``); ValueError for anything else."""
     changes: dict[str, str] = {}
-    for word in shlex.split(line):
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:  # an unclosed quote
+        raise ValueError(f"cannot read {line.strip()!r}: {exc}") from None
+    for word in words:
         key, sep, value = word.partition("=")
         key = key.replace("-", "_")
         if not sep or key not in LM_SETTINGS:
@@ -53,12 +80,9 @@ def config_with(cfg: Config, changes: dict[str, str], confined: bool, notebook: 
         update["base_url"] = changes["base_url"] or None
     if "model" in changes:
         update["model"] = changes["model"]
-    if "temperature" in changes:
-        update["temperature"] = float(changes["temperature"])
-    if "timeout" in changes:
-        update["timeout"] = float(changes["timeout"])
-    if "min_confidence" in changes:
-        update["min_confidence"] = float(changes["min_confidence"])
+    for key in NUMBERS:
+        if key in changes:
+            update[key] = number(key, changes[key])
     for key in SWITCHES:
         if key in changes:
             update[key] = switch(changes[key], key)
@@ -79,6 +103,14 @@ def config_with(cfg: Config, changes: dict[str, str], confined: bool, notebook: 
         if changes["record"] != "off" and not (update.get("record_path") or cfg.record_path):
             update["record_path"] = resolve_in_notebook_dir(str(replay_path_for(notebook)))
     return dataclasses.replace(cfg, **update)
+
+
+def number(key: str, text: str) -> float:
+    """A setting's number; ValueError naming the setting if ``text`` is none."""
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{key} needs a number; got {text!r}") from None
 
 
 def notebook_path(user_ns: dict[str, Any]) -> str:

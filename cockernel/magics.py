@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import html
 import shlex
-from typing import TYPE_CHECKING, Any, cast
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -26,13 +27,32 @@ from lmulator.reason import (
 )
 from lmulator.sandbox.runner import current_confinement
 
-from .lm_settings import config_with, describe_lm, notebook_path, parse_lm_settings
+from .lm_settings import (
+    LM_HELP,
+    config_with,
+    describe_lm,
+    notebook_path,
+    parse_lm_settings,
+    wants_help,
+)
+from .magic_args import describe_undone, parse_count, parse_limits, program_failure
 from .paths import path_in_notebook_dir
 from .render import mark_bundle, marked_records, trace_table
 from .sandbox import KERNEL_NAMES
 
 if TYPE_CHECKING:
     from .shell import CocShell
+
+
+def fail(magic: str, message: object) -> NoReturn:
+    """End the cell with one line on why ``magic`` refused (an error reply, no traceback)."""
+    raise UsageError(f"{magic}: {message}")
+
+
+def no_arguments(magic: str, line: str) -> None:
+    """Refuse arguments to a magic that takes none."""
+    if line.strip():
+        fail(magic, f"takes no arguments; got {line.strip()!r}")
 
 
 @magics_class
@@ -52,7 +72,10 @@ class CocMagics(Magics):
     @line_magic
     def lm(self, line: str) -> None:
         """%lm [key=value ...]: show or set endpoint, model, temperature, cache, record/replay,
-        raise_errors, emulate_io."""
+        raise_errors, emulate_io (``%lm --help`` lists them)."""
+        if wants_help(line):
+            print(LM_HELP)
+            return
         try:
             changes = parse_lm_settings(line)
             if not changes:
@@ -66,19 +89,19 @@ class CocMagics(Magics):
             )
             self.coc_shell.set_lm_config(config)
         except (ConfigError, ValueError, PolicyError) as exc:
-            raise UsageError(f"%lm: {exc}") from None
+            fail("%lm", exc)
         print("set " + ", ".join(f"{k}={v}" for k, v in changes.items() if k != "base_url" or v))
 
     @line_magic
     def sandbox(self, line: str) -> None:
         """%sandbox: show what the operating system lets cells reach (set when the kernel starts)."""
         if line.strip():
-            print(
-                "%sandbox: the sandbox is set when the kernel starts and can only be tightened "
+            fail(
+                "%sandbox",
+                "the sandbox is set when the kernel starts and can only be tightened "
                 "from outside: start the kernel with LMULATOR_SANDBOX=workspace|read-only|off|"
-                "required (and LMULATOR_SANDBOX_READ / LMULATOR_SANDBOX_WRITE for more paths)"
+                "required (and LMULATOR_SANDBOX_READ / LMULATOR_SANDBOX_WRITE for more paths)",
             )
-            return
         confinement = current_confinement()
         if confinement is None:
             print("sandbox: off (LMULATOR_SANDBOX=off): cells are NOT confined")
@@ -96,8 +119,7 @@ class CocMagics(Magics):
             try:
                 self.session.set_mode(name)
             except ConfigError as exc:
-                print(f"%mode: {exc}")
-                return
+                fail("%mode", exc)
         print(f"mode: {self.session.mode}  (modes: {', '.join(MODES)})")
 
     @line_magic
@@ -106,8 +128,7 @@ class CocMagics(Magics):
         name = line.strip()
         if name:
             if name not in ("restricted", "trusted"):
-                print("%policy: choose restricted or trusted")
-                return
+                fail("%policy", f"choose restricted or trusted; got {name!r}")
             self.coc_shell.set_lm_policy(name)
         p = self.session.policy
         print(f"policy: {p.name}")
@@ -117,6 +138,7 @@ class CocMagics(Magics):
     @line_magic
     def trace(self, line: str) -> None:
         """%trace: the last cell's trace as a table."""
+        no_arguments("%trace", line)
         run = self._last_run()
         records = marked_records(run.trace) if run else []
         if not records:
@@ -135,6 +157,7 @@ class CocMagics(Magics):
     @line_magic
     def state(self, line: str) -> None:
         """%state: the variables, and which came from the LM (``~``; ``?`` invented)."""
+        no_arguments("%state", line)
         hidden = set(self.coc_shell.user_ns_hidden)
         names = {
             k: v
@@ -172,28 +195,12 @@ class CocMagics(Magics):
     @line_magic
     def limits(self, line: str) -> None:
         """%limits [time=S] [memory=MB]: show or set the per-cell wall-clock and memory limits."""
-        changes: dict[str, Any] = {}
-        for word in line.split():
-            key, sep, value = word.partition("=")
-            try:
-                if key == "time" and sep:
-                    changes["cell_timeout"] = float(value)
-                elif key == "memory" and sep:
-                    changes["memory_mb"] = int(value)
-                else:
-                    print(f"%limits: expected time=SECONDS or memory=MB; got {word!r}")
-                    return
-            except ValueError:
-                print(f"%limits: {key} needs a number; got {value!r}")
-                return
+        changes = parse_limits(line)
         if changes:
-            from dataclasses import replace
-
             try:
                 self.coc_shell.set_lm_config(replace(self.session.config, **changes))
             except ConfigError as exc:
-                print(f"%limits: {exc}")
-                return
+                fail("%limits", exc)
         cfg = self.session.config
         time_text = (
             f"{cfg.cell_timeout:g} s" if cfg.cell_timeout else "none (interrupt stops a cell)"
@@ -209,13 +216,13 @@ class CocMagics(Magics):
         """%%isolated [restart]: run the cell in a child process under rlimits, own namespace."""
         option = line.strip()
         if option not in ("", "restart"):
-            print("%%isolated: the only option is restart (a fresh child process)")
-            return None
+            fail(
+                "%%isolated", f"the only option is restart (a fresh child process); got {option!r}"
+            )
         try:
             session = self.coc_shell.isolated_session(restart=option == "restart")
         except (ConfigError, IsolationError) as exc:
-            print(f"%%isolated: {exc}")
-            return None
+            fail("%%isolated", exc)
         with wall_clock_paused():  # the child has its own limit, enforced by a kill
             run = session.run(cell)
         marks = mark_bundle(cell, run.trace)
@@ -228,13 +235,30 @@ class CocMagics(Magics):
 
     @line_magic
     def undo(self, line: str) -> None:
-        """%undo: revert the bindings of the last emulated step."""
-        names = self.session.undo()
-        print("restored: " + ", ".join(names) if names else "nothing to undo")
+        """%undo [N]: put back what the last cell that emulated something (or the last N such
+        cells) bound; say which cell and which names."""
+        cells = parse_count("%undo", line)
+        if cells == 1 and not self.session.undo_log.cells():
+            print("nothing to undo: no cell's emulated steps are left")
+            return
+        try:
+            undone = self.session.undo_cells(cells)
+        except ValueError as exc:
+            fail("%undo", f"{exc}; nothing was undone")
+        for done in undone:
+            print(describe_undone(done, self.cell_label(done.cell)))
+
+    def cell_label(self, name: str) -> str:
+        """How the user knows a cell: ``In[3]`` where IPython compiled it, else its name."""
+        try:
+            return str(self.coc_shell.compile.format_code_name(name)[1])
+        except (AttributeError, TypeError, IndexError):
+            return name
 
     @line_magic
     def explore(self, line: str) -> Any:
         """%explore: a widget over the last cell's trace; overwrite a value and re-run from it."""
+        no_arguments("%explore", line)
         from .explorer import TraceExplorer
 
         explorer = TraceExplorer(self.session)
@@ -258,19 +282,16 @@ class CocMagics(Magics):
         question), which then runs."""
         question = cell.strip()
         if not question:
-            print("%%coc: write a question in the cell")
-            return None
+            fail("%%coc", "write a question in the cell")
         try:
             examples = self._coc_examples(line)
         except (ValueError, PolicyError) as exc:
-            print(f"%%coc: {exc}")
-            return None
+            fail("%%coc", exc)
         try:
             with self.coc_shell.progress.working("the LM is writing a program"):
                 program = write_program(self.session, question, examples)
         except EmulationError as exc:
-            print(f"%%coc: {exc}")
-            return None
+            fail("%%coc", exc)
         self.coc_shell.user_ns[PROGRAM_NAME] = program
         display(
             {
@@ -295,8 +316,7 @@ class CocMagics(Magics):
             display(marks[0], metadata=marks[1], raw=True)
         self.coc_shell.note_inner_run(run)
         if run.error is not None:
-            print(f"the program failed: {type(run.error).__name__}: {run.error}")
-            return None
+            fail("%%coc", program_failure(run.error, PROGRAM_NAME))
         return run.value
 
 

@@ -6,6 +6,7 @@ import ast
 import contextlib
 import contextvars
 import linecache
+import os
 import sys
 import threading
 import time
@@ -41,6 +42,9 @@ from .render import mark_bundle
 from .sandbox import KERNEL_NAMES, RestrictedIPython, kernel_policy, notebook_builtins
 
 PROGRESS_DELAY_S = 0.5
+# This package's directory: its frames, like the engine's, are not the cell's (IPython hides
+# its own likewise).
+KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 class ProgressDisplay(DelayedNotice):
@@ -246,7 +250,8 @@ class CocShell(ZMQInteractiveShell):
         try:
             run = self.lm_session.run(source, name=cell_name)
         except KeyboardInterrupt as exc:
-            self.showtraceback()
+            strip_engine_frames(exc, KERNEL_DIR)  # the cell's own frames only
+            self.showtraceback(exc_tuple=(type(exc), exc, exc.__traceback__))
             if result is not None:
                 result.error_in_exec = exc
             return True
@@ -312,5 +317,5 @@ class CocShell(ZMQInteractiveShell):
         if isinstance(err, ChildError):  # from %%isolated: the child's own traceback
             self._showtraceback(type(err), str(err), [err.text or f"{err.type_name}: {err}"])
             return
-        strip_engine_frames(err)
+        strip_engine_frames(err, KERNEL_DIR)
         self.showtraceback(exc_tuple=(type(err), err, err.__traceback__))

@@ -202,8 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cell_started(config.cell_timeout)  # the broker ends a program that outruns its limit
     try:
         result = session.run(source, name=args.file)
-    except KeyboardInterrupt:
-        print("lmulator: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # the program's own frames, as Python shows them
+        print(format_user_error(exc), file=sys.stderr, end="")
         return 130
     sys.stdout.flush()
     if not args.no_listing and result.trace:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -75,8 +76,10 @@ class Config:
             raise ConfigError(
                 f"base URL must start with http:// or https://, got {self.base_url!r}"
             )
-        if self.cell_timeout < 0:
+        if not (0 <= self.cell_timeout < math.inf):  # NaN fails this too
             raise ConfigError(f"cell timeout must be 0 (none) or positive, got {self.cell_timeout}")
+        if not (0 < self.timeout < math.inf):
+            raise ConfigError(f"timeout must be a positive number of seconds, got {self.timeout}")
         if self.memory_mb is not None and self.memory_mb < 0:
             raise ConfigError(f"memory limit must be 0 (none) or positive MB, got {self.memory_mb}")
         if not (0.0 <= self.min_confidence <= 1.0):  # NaN fails this too

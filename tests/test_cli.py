@@ -2,8 +2,12 @@
 
 import json
 import os
+import re
+import select
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -16,6 +20,8 @@ for place in places:
     countries.add(get_country(place))
 print("distinct countries:", len(countries))
 """
+# A frame of our own packages' files in a traceback.
+PACKAGE_FILE = re.compile(r"\b(lmulator|cockernel)/[\w/]*\.py")
 
 
 def run_cli(*args, env_extra=None, cwd=None):
@@ -145,3 +151,41 @@ def test_a_script_knows_its_own_path_and_that_it_is_main(tmp_path, extra):
     out = run_cli("run", str(script), "--mode", "python", *extra, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0] == f"__main__ {script}"
+
+
+@pytest.mark.parametrize("mode", ["python", "interweave"])
+def test_a_time_limit_shows_the_programs_frames_only(tmp_path, mode):
+    program = tmp_path / "spin.py"
+    program.write_text("def spin():\n    while True:\n        pass\n\nspin()\n")
+    proc = run_cli("run", str(program), "--mode", mode, "--timeout", "0.5", "--no-listing")
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1] == "CellTimeout: the cell ran longer than its 0.5 s limit"
+    assert f'File "{program}", line 5, in <module>' in proc.stderr
+    assert ", line 2, in spin" in proc.stderr
+    assert not PACKAGE_FILE.search(proc.stderr), proc.stderr
+
+
+def test_an_interrupt_shows_the_programs_frames_only(lm, tmp_path):
+    lm.rules({"match": ["Emulate: slow("], "reply": {"value": 1}, "fault": {"delay": 30}})
+    program = tmp_path / "p.py"
+    program.write_text("print('started', flush=True)\nfor i in range(3):\n    x = slow(i)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LMULATOR_"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lmulator", "run", str(program), "--sandbox", "off",
+         "--base-url", lm.base_url, "--no-cache", "--no-listing"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert select.select([proc.stdout], [], [], 30)[0], "the program never started"
+        assert proc.stdout.readline() == "started\n"
+        deadline = time.monotonic() + 20
+        while not lm.log():  # interrupted while its LM request is in flight
+            assert time.monotonic() < deadline, "the LM request never arrived"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err.splitlines()[-1] == "KeyboardInterrupt", err
+    assert f'File "{program}", line 3, in <module>' in err and "x = slow(i)" in err
+    assert not PACKAGE_FILE.search(err), err

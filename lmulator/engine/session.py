@@ -35,7 +35,7 @@ from .resolution import Resolver
 from .runtime import Runtime
 from .steps import Steps, future_flags
 from .trace import RunResult, TraceRecord, state_repr
-from .undo import UndoLog
+from .undo import UndoLog, Undone
 from .world import WorldNote, annotate
 
 __all__ = ["RunResult", "Session", "make_client", "state_repr"]
@@ -192,9 +192,15 @@ class Session:
 
     # -- changing what happened ----------------------------------------------------
 
-    def undo(self) -> list[str]:
-        """Put back the bindings the last emulated step changed; return the names touched."""
-        return self.undo_log.undo()
+    def undo(self, cells: int = 1) -> list[str]:
+        """Put back what the last cell that emulated something (or the last ``cells`` such
+        cells) bound; return the names put back."""
+        undone = self.undo_cells(cells) if self.undo_log.cells() else []
+        return sorted({n for done in undone for n in done.restored})
+
+    def undo_cells(self, cells: int = 1) -> list[Undone]:
+        """``undo``, saying for each cell its lines and names (see ``UndoLog.undo``)."""
+        return self.undo_log.undo(cells)
 
     def override(self, record: TraceRecord, value: Any) -> None:
         """Make the emulation behind a trace record answer ``value`` (a delta for statements)."""
@@ -234,8 +240,11 @@ class Session:
         self.recorder.trace = result.trace
         self.recorder.masked = result.masked
         self.recorder.current_cell = previous.name
-        self.steps.run_steps(inst, result, emulate=self.mode in STATEMENT_MODES, start=start)
-        self._finish(inst, result)
+        try:
+            self.steps.run_steps(inst, result, emulate=self.mode in STATEMENT_MODES, start=start)
+            self._finish(inst, result)
+        finally:
+            self.undo_log.cell_ended(previous.name)
         self.last_cell = (inst, result)
         self.history.append(result)
         return result
@@ -329,6 +338,7 @@ class Session:
                 self.steps.run_steps(inst, result, emulate=emulating)
             self._finish(inst, result)
         finally:
+            self.undo_log.cell_ended(name)
             self.history.append(result)
             if any(r.status != "ran" for r in result.trace):
                 self.last_cell = (inst, result)  # the last cell the LM had a hand in

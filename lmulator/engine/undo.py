@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import types
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from .instrument.sites import Site
@@ -12,6 +13,30 @@ from .trace import TraceRecord
 
 MAX_UNDO = 50
 UNBOUND: Any = object()  # a name that had no binding before the step
+
+
+@dataclass
+class UndoStep:
+    """One emulated step: the cell and line it was in, the bindings it replaced, and the
+    bindings of those names when its cell ended (None while the cell runs)."""
+
+    cell: str
+    line: int
+    before: dict[str, Any]
+    #: Where each of those names' values came from before the step (lm_names, invented).
+    origins: dict[str, tuple[str | None, bool]] = field(default_factory=dict)
+    after: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Undone:
+    """What undoing one cell's emulated steps did."""
+
+    cell: str
+    lines: tuple[int, ...]
+    restored: tuple[str, ...]
+    #: Names bound again since the cell ended: their later binding is kept.
+    kept: tuple[str, ...] = field(default=())
 
 
 class UndoLog:
@@ -24,7 +49,7 @@ class UndoLog:
         self.lm_names: dict[str, str] = {}
         #: The names of ``lm_names`` that hold (or were computed from) an invented value.
         self.invented: set[str] = set()
-        self.stack: list[dict[str, Any]] = []
+        self.stack: list[UndoStep] = []
 
     def snapshot(self, names: Iterable[str]) -> dict[str, Any]:
         """The current bindings of ``names`` (UNBOUND where there is none)."""
@@ -69,6 +94,7 @@ class UndoLog:
                     self._untaint(n)
             return
         line = emulated[0].line
+        origins = {n: (self.lm_names.get(n), n in self.invented) for n in before}
         from_delta = {k for r in emulated if r.delta for k in r.delta}
         # A value emulated inside a simple assignment made its targets; inside a loop or a
         # branch the targets may come from elsewhere, so only deltas are attributed there.
@@ -80,8 +106,15 @@ class UndoLog:
             self._taint(n, f"{'invented at' if invented else 'delta at'} line {line}", invented)
         for n in derived - from_value - from_delta:
             self._taint(n, f"from LM values, line {line}", invented, rebound=n in site.targets)
-        self.stack.append(before)
+        self.stack.append(UndoStep(site.cell, line, before, origins))
         del self.stack[:-MAX_UNDO]
+
+    def cell_ended(self, cell: str) -> None:
+        """Note the bindings the emulated steps of ``cell`` (the last to run) left at its end."""
+        for step in reversed(self.stack):
+            if step.cell != cell:
+                break
+            step.after = self.snapshot(step.before)
 
     def _taint(self, name: str, where: str, invented: bool, rebound: bool = True) -> None:
         """Note where ``name``'s value came from; a container that was not rebound keeps
@@ -97,18 +130,61 @@ class UndoLog:
         self.lm_names.pop(name, None)
         self.invented.discard(name)
 
-    def undo(self) -> list[str]:
-        """Put back the bindings the last emulated step changed; return the names touched."""
-        if not self.stack:
-            return []
-        before = self.stack.pop()
-        for name, value in before.items():
+    def cells(self) -> int:
+        """How many cells have emulated steps left to undo."""
+        return len(self._groups())
+
+    def _groups(self) -> list[list[UndoStep]]:
+        """The stack's steps, one list per cell run (consecutive steps of the same cell)."""
+        groups: list[list[UndoStep]] = []
+        for step in self.stack:
+            if groups and groups[-1][-1].cell == step.cell:
+                groups[-1].append(step)
+            else:
+                groups.append([step])
+        return groups
+
+    def undo(self, cells: int = 1) -> list[Undone]:
+        """Put back what the emulated steps of the last ``cells`` cells that emulated something
+        bound, newest first; a name bound again since its cell ended keeps that binding.
+        ValueError, and nothing undone, if fewer cells have steps left."""
+        groups = self._groups()
+        if cells < 1 or cells > len(groups):
+            have = f"{len(groups)} cell{'' if len(groups) == 1 else 's'}"
+            raise ValueError(f"only {have} with emulated steps can be undone")
+        done = []
+        for group in reversed(groups[-cells:]):
+            del self.stack[-len(group) :]
+            done.append(self._undo_cell(group))
+        return done
+
+    def _undo_cell(self, group: list[UndoStep]) -> Undone:
+        """Put back the bindings one cell's steps replaced (as they were before its first)."""
+        original: dict[str, Any] = {}
+        origins: dict[str, tuple[str | None, bool]] = {}
+        after: dict[str, Any] = {}
+        for step in group:
+            for name, value in step.before.items():
+                original.setdefault(name, value)
+                origins.setdefault(name, step.origins.get(name, (None, False)))
+            after.update(step.after or {})
+        restored, kept = [], []
+        for name, value in original.items():
+            now = self.namespace.get(name, UNBOUND)
+            if name in after and now is not after[name]:
+                kept.append(name)  # rebound since the cell ended
+                continue
             if value is UNBOUND:
                 self.namespace.pop(name, None)
             else:
                 self.namespace[name] = value
             self._untaint(name)
-        return sorted(before)
+            where, invented = origins[name]
+            if value is not UNBOUND and where is not None:
+                self._taint(name, where, invented)  # it came from the LM before, too
+            restored.append(name)
+        lines = tuple(sorted({step.line for step in group}))
+        return Undone(group[0].cell, lines, tuple(sorted(restored)), tuple(sorted(kept)))
 
 
 def loaded_names(stmt: ast.stmt) -> set[str]:

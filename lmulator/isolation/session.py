@@ -330,7 +330,8 @@ class IsolatedSession:
         self.config = config
 
     def undo(self) -> list[str]:
-        """Put back the bindings the last emulated step changed; return the names touched."""
+        """Put back what the last cell that emulated something bound (in the child); return
+        the names put back."""
         self._channel.send({"op": "undo"})
         msg = self._wait_for(("undone",), 10.0)
         names = msg.get("names") if msg else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,25 @@ class Execution:
     def result(self) -> str | None:
         results = self.of("execute_result")
         return results[-1]["data"]["text/plain"] if results else None
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+PACKAGE_FILE = re.compile(r"\b(lmulator|cockernel)/[\w/]*\.py")
+
+
+def package_frames(ex: Execution) -> list[str]:
+    """The lines of a failed cell's tracebacks (its error message and its reply) that show a
+    frame of lmulator's or cockernel's own files."""
+    lines = [line for c in ex.of("error") for line in c["traceback"]]
+    lines += ex.reply["content"].get("traceback", [])
+    return [line for line in lines if PACKAGE_FILE.search(line)]
+
+
+def shows_only_the_cells_frames(ex: Execution) -> bool:
+    """Whether a failed cell's traceback shows the cell's lines and no frame of ours."""
+    (error,) = ex.of("error")
+    shown = ANSI.sub("", "\n".join(error["traceback"]))
+    return "Cell In[" in shown and package_frames(ex) == []
 
 
 class Kernel:

@@ -47,7 +47,7 @@ def test_errors_in_the_child_are_the_cells_errors(kernel):
 
 def test_bad_options_get_a_clear_message(kernel):
     ex = kernel.run("%%isolated --fast\n1")
-    assert ex.status == "ok" and ex.stdout.startswith("%%isolated:")
+    assert ex.status == "error" and ex.reply["content"]["evalue"].startswith("%%isolated:")
 
 
 def test_an_interrupt_stops_a_c_level_loop_in_the_child_and_keeps_its_state(kernel):

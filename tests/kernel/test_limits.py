@@ -2,7 +2,7 @@
 
 import pytest
 
-from .helpers import Kernel
+from .helpers import Kernel, package_frames, shows_only_the_cells_frames
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +21,7 @@ def test_an_endless_loop_stops_on_interrupt_within_two_seconds(kernel, mode):
     )
     assert elapsed < 2.0
     assert ex.status == "error" and ex.of("error")[0]["ename"] == "KeyboardInterrupt"
+    assert shows_only_the_cells_frames(ex), package_frames(ex)
     assert kernel.run("kept").result == "'yes'"
     assert int(kernel.run("n").result) > 0
 
@@ -32,6 +33,10 @@ def test_the_time_limit_ends_a_cell_and_keeps_the_state(kernel):
         kernel.run("kept = 1")
         ex = kernel.run("while True:\n    kept += 0")
         assert ex.status == "error" and ex.of("error")[0]["ename"] == "CellTimeout"
+        assert shows_only_the_cells_frames(ex), package_frames(ex)
+        ex = kernel.run("def spin():\n    while True:\n        pass\nspin()")
+        assert ex.of("error")[0]["ename"] == "CellTimeout"
+        assert shows_only_the_cells_frames(ex), package_frames(ex)
         assert kernel.run("kept + 1").result == "2"
     finally:
         kernel.run("%limits time=0")
@@ -56,6 +61,6 @@ def test_a_memory_bomb_ends_in_memory_error_and_the_kernel_lives(kernel):
 @pytest.mark.parametrize("line", ["time=soon", "memory=-5", "cpu=3"])
 def test_bad_limits_get_a_clear_message_and_change_nothing(kernel, line):
     before = kernel.run("%limits").stdout
-    out = kernel.run(f"%limits {line}").stdout
-    assert out.startswith("%limits:")
+    ex = kernel.run(f"%limits {line}")
+    assert ex.status == "error" and ex.reply["content"]["evalue"].startswith("%limits:")
     assert kernel.run("%limits").stdout == before
