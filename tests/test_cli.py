@@ -189,3 +189,13 @@ def test_an_interrupt_shows_the_programs_frames_only(lm, tmp_path):
     assert err.splitlines()[-1] == "KeyboardInterrupt", err
     assert f'File "{program}", line 3, in <module>' in err and "x = slow(i)" in err
     assert not PACKAGE_FILE.search(err), err
+
+
+def test_an_undecodable_replay_file_is_named_on_one_line(tmp_path):
+    program = tmp_path / "p.py"
+    program.write_text("x = f(1)\n")
+    replay = tmp_path / "p.lmreplay.jsonl"
+    replay.write_bytes(b'{"key": "\xff"}\n')
+    proc = run_cli("run", str(program), "--replay")
+    assert proc.returncode == 2
+    assert proc.stderr == f"lmulator: error: replay file {replay} is not UTF-8 text\n"

@@ -68,3 +68,41 @@ def test_record_starts_the_file_afresh(lm, tmp_path):
         "f(1)"
     )
     assert "stale" not in path.read_text()
+
+
+LOOP = "ys = []\nfor w in ['a', 'b']:\n    ys.add(w)\nys"
+
+
+@pytest.mark.parametrize(
+    ("edited", "line"),
+    [
+        (LOOP.replace("ys.add(w)", "ys.add(w.upper())"), "ys.add(w.upper())"),  # other text
+        (LOOP.replace("['a', 'b']", "['c', 'b']"), "ys.add(w)"),  # other values read
+        (LOOP.replace("ys", "zs"), "zs.add(w)"),  # other names
+    ],
+)
+def test_a_delta_is_replayed_only_for_the_statement_it_was_recorded_for(lm, tmp_path, edited, line):
+    lm.rules(delta_rule("ys.add(w)", {"ys": ["X"]}))
+    path = tmp_path / "loop.lmreplay.jsonl"
+    recorded = Session(
+        Config(base_url=lm.base_url, cache="off", record="record", record_path=str(path))
+    ).run(LOOP)
+    assert recorded.value == ["X"], recorded.error
+    assert len(path.read_text().splitlines()) == 2  # one delta for each value of w
+    replay = Config(base_url="http://127.0.0.1:9/v1", record="replay", record_path=str(path))
+    assert Session(replay).run(LOOP).value == ["X"]  # the same program replays
+    session = Session(replay)
+    result = session.run(edited)
+    assert isinstance(result.error, EmulationError) and result.error.line == 3
+    assert str(result.error) == f"no recorded reply for line 3: {line}"
+    assert session.namespace[line[:2]] == []  # nothing of the recorded delta was bound
+
+
+def test_an_undecodable_replay_file_is_named(tmp_path):
+    path = tmp_path / "bad.lmreplay.jsonl"
+    path.write_bytes(b'{"key": "\xff\xfe", "reply": "{}"}\n')
+    with pytest.raises(ConfigError, match=f"replay file {path} is not UTF-8 text"):
+        Session(Config(record="replay", record_path=str(path)))
+    path.write_text('{"key": "k", "reply": "{}"}\n{"key": \n')
+    with pytest.raises(ConfigError, match=f"{path}:2: not a replay record"):
+        Session(Config(record="replay", record_path=str(path)))
