@@ -15,7 +15,7 @@ from .config import MODES, Config, from_env
 from .engine.errors_display import format_user_error
 from .engine.masking import masked_summary, value_note
 from .engine.session import Session
-from .engine.trace import listing
+from .engine.trace import TraceRecord, listing
 from .errors import ConfigError, EmulationError
 from .isolation.session import IsolatedSession, IsolationError
 from .lm.progress import ProgressLine
@@ -48,7 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)")
     run.add_argument("--model", help="model name (default: $LMULATOR_MODEL)")
     run.add_argument("--trace-json", metavar="OUT", help="write the trace records to OUT")
-    run.add_argument("--trace", choices=("default", "full"), default=None, help="trace level")
+    run.add_argument(
+        "--trace",
+        choices=("default", "full"),
+        default=None,
+        help="what --trace-json records: full adds every statement that ran, with its bindings "
+        "(the terminal output is the same)",
+    )
     run.add_argument("--no-listing", action="store_true", help="do not print the marked listing")
     rec = run.add_mutually_exclusive_group()
     rec.add_argument(
@@ -86,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         "required (refuse to run unconfined); default: $LMULATOR_SANDBOX",
     )
     return parser
+
+
+def lm_had_a_hand(trace: Sequence[TraceRecord]) -> bool:
+    """Whether the LM supplied anything in a run, or was asked and failed (a listing of the
+    program says nothing otherwise: a Python error or a refusal has its own traceback)."""
+    return any(r.status == "emulated" or (r.status == "error" and r.how != "python") for r in trace)
 
 
 def sandbox_for(args: argparse.Namespace, config_record_path: str | None) -> SandboxSpec:
@@ -206,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_user_error(exc), file=sys.stderr, end="")
         return 130
     sys.stdout.flush()
-    if not args.no_listing and result.trace:
+    if not args.no_listing and lm_had_a_hand(result.trace):
         print("\n── emulated lines " + "─" * 40)
         print(listing(source, result.trace, shutil.get_terminal_size((120, 24)).columns))
     if result.has_value and result.value is not None:

@@ -199,3 +199,24 @@ def test_an_undecodable_replay_file_is_named_on_one_line(tmp_path):
     proc = run_cli("run", str(program), "--replay")
     assert proc.returncode == 2
     assert proc.stderr == f"lmulator: error: replay file {replay} is not UTF-8 text\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "last"),
+    [
+        ("x = 1\ny = eval('1')\n", "PolicyViolation: Line 2: eval() calls are not allowed."),
+        ("x = 1\nimport os\n", "ImportRefused: import of 'os' is not allowed by the policy"),
+    ],
+)
+def test_a_refusal_prints_no_listing_where_nothing_was_emulated(tmp_path, body, last):
+    program = tmp_path / "p.py"
+    program.write_text(body)
+    proc = run_cli("run", str(program), "--base-url", "http://127.0.0.1:9/v1")
+    assert proc.returncode == 1
+    assert proc.stdout == ""  # no "emulated lines" listing
+    assert proc.stderr.splitlines()[-1].startswith(last), proc.stderr
+
+
+def test_the_help_says_what_the_trace_level_is_for():
+    help_text = " ".join(run_cli("run", "--help").stdout.split())
+    assert "what --trace-json records: full adds every statement that ran" in help_text

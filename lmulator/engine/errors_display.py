@@ -69,7 +69,7 @@ def user_traceback_lines(exc: BaseException) -> list[str]:
     if hasattr(exc, "type_name") and isinstance(child_text, str) and child_text:
         return [child_text]  # an error from an isolated process, formatted there
     if isinstance(exc, SyntaxError):
-        return traceback.format_exception_only(type(exc), exc)
+        return _exception_only(exc)
     frames = [
         f for f in traceback.extract_tb(exc.__traceback__) if not _is_engine_frame(f.filename)
     ]
@@ -84,12 +84,20 @@ def user_traceback_lines(exc: BaseException) -> list[str]:
     if frames:
         lines.append("Traceback (most recent call last):\n")
         lines.extend(traceback.format_list(frames))
+    lines.extend(_exception_only(exc))
+    return lines
+
+
+def _exception_only(exc: BaseException) -> list[str]:
+    """The exception's own lines; ours named as the kernel names them (``CellTimeout: ...``,
+    not ``lmulator.errors.CellTimeout: ...``)."""
     shown = traceback.format_exception_only(type(exc), exc)
     qualified = f"{type(exc).__module__}.{type(exc).__qualname__}"
-    if qualified.startswith("lmulator.") and shown[0].startswith(qualified):
-        shown[0] = type(exc).__name__ + shown[0][len(qualified) :]  # CellTimeout: ..., as named
-    lines.extend(shown)
-    return lines
+    for i, line in enumerate(shown):
+        if qualified.startswith("lmulator.") and line.startswith(qualified):
+            shown[i] = type(exc).__name__ + line[len(qualified) :]
+            break
+    return shown
 
 
 def format_user_error(exc: BaseException) -> str:

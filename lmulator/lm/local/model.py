@@ -4,6 +4,7 @@ served on 127.0.0.1 by llama-cpp-python, started on demand."""
 from __future__ import annotations
 
 import atexit
+import collections
 import importlib.util
 import os
 import subprocess
@@ -12,9 +13,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ...errors import ConfigError, EmulationError
 from ...processes import stop_process
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from ..client import Completion
 
 START_TIMEOUT_S = 60.0
+STDERR_LINES = 40  # the server's last lines of stderr kept, to say why it failed
+GGUF_MAGIC = b"GGUF"
 
 
 def model_path() -> Path:
@@ -74,6 +78,24 @@ def _healthy(base_url: str) -> bool:
         return False
 
 
+def server_command(path: Path) -> list[str]:
+    """The command that serves the model file ``path`` (run isolated, from ``/``)."""
+    return [
+        sys.executable,
+        "-I",  # isolated: no file of the current directory, no PYTHON* variable
+        "-m",
+        "lmulator.lm.local.serve",
+        "--model",
+        str(path),
+        "--parent",
+        str(os.getpid()),
+        "--alias",
+        model_alias(),
+        "--prompt-cache",
+        str(prompt_cache_dir().resolve()),
+    ]
+
+
 def start_server(timeout: float = START_TIMEOUT_S) -> LocalServer:
     """Start a server for the embedded model and wait until it answers."""
     if importlib.util.find_spec("llama_cpp") is None:
@@ -85,41 +107,57 @@ def start_server(timeout: float = START_TIMEOUT_S) -> LocalServer:
 
     path = model_path().resolve()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-I",  # isolated: no file of the current directory, no PYTHON* variable
-            "-m",
-            "lmulator.lm.local.serve",
-            "--model",
-            str(path),
-            "--parent",
-            str(os.getpid()),
-            "--alias",
-            model_alias(),
-            "--prompt-cache",
-            str(prompt_cache_dir().resolve()),
-        ],
+        server_command(path),
         env=server_environment(os.environ),  # no key, nothing secret
         cwd="/",
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,
+        errors="replace",
     )
-    assert process.stdout is not None
+    assert process.stdout is not None and process.stderr is not None
+    tail: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
+    drain = threading.Thread(target=_drain, args=(process.stderr, tail), daemon=True)
+    drain.start()  # read all the while: a full pipe would stall the server
     line = process.stdout.readline()  # blocks until the server has bound its port
     if not line.startswith("port "):
         process.kill()
         process.wait()
-        raise EmulationError("the embedded model server failed to start")
+        drain.join(timeout=2.0)
+        raise EmulationError(f"the embedded model server failed to start: {why(tail, path)}")
     server = LocalServer(process, f"http://127.0.0.1:{int(line.split()[1])}/v1")
     deadline = time.monotonic() + timeout
     while not _healthy(server.base_url):
         if process.poll() is not None or time.monotonic() > deadline:
+            ended = process.poll() is not None
             server.stop()
-            raise EmulationError("the embedded model server did not become healthy")
+            drain.join(timeout=2.0)
+            detail = f": {why(tail, path)}" if ended else f" within {timeout:g} s"
+            raise EmulationError(f"the embedded model server did not become healthy{detail}")
         time.sleep(0.05)
     return server
+
+
+def _drain(stream: IO[str], tail: collections.deque[str]) -> None:
+    """Keep the last lines of a stream until it ends."""
+    for line in stream:
+        tail.append(line.rstrip())
+
+
+def why(tail: Iterable[str], path: Path) -> str:
+    """Why the server failed, in one line: its last words on stderr (an exception's message,
+    usually), and whether the model file is a GGUF file at all."""
+    lines = [line.strip() for line in tail if line.strip()]
+    said = lines[-1][:300] if lines else "it wrote nothing on stderr"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(GGUF_MAGIC))
+    except OSError as exc:
+        return f"{said} (cannot read {path}: {exc.strerror})"
+    if head != GGUF_MAGIC:
+        return f"{said} ({path} is not a GGUF file: it does not start with {GGUF_MAGIC!r})"
+    return said
 
 
 def ensure_server() -> LocalServer:
