@@ -15,10 +15,17 @@ from lmulator.sandbox import SandboxError, restrict_syscalls
 from lmulator.sandbox.runner import enter_sandbox
 
 
+def _fork_worker_zygote() -> None:
+    """Start %%isolated's workers through a zygote (imported once confined, as the rest)."""
+    from lmulator.isolation.session import fork_worker_zygote
+
+    fork_worker_zygote()
+
+
 def main() -> int:
     """Confine this process, then run the kernel in it."""
     try:
-        confinement = enter_sandbox(syscalls=False, workers=True)
+        confinement = enter_sandbox(syscalls=False, workers=_fork_worker_zygote)
     except (ConfigError, SandboxError) as exc:
         print(f"cockernel: error: {exc}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ from .engine.masking import masked_summary, value_note
 from .engine.session import Session
 from .engine.trace import TraceRecord, listing
 from .errors import ConfigError, EmulationError
-from .isolation.session import IsolatedSession, IsolationError
+from .isolation.session import IsolatedSession, IsolationError, fork_worker_zygote
 from .lm.progress import ProgressLine
 from .lm.replay import replay_path_for
 from .sandbox import SandboxError, SandboxSpec, parse_sandbox, sandbox_from_env
@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     in_runner = FDS_ENV in os.environ
     if in_runner:
         try:
-            enter_sandbox(workers=args.isolate)
+            enter_sandbox(workers=fork_worker_zygote if args.isolate else None)
         except (ConfigError, SandboxError) as exc:
             print(f"lmulator: error: {exc}", file=sys.stderr)
             return 2

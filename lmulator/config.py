@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from .errors import ConfigError
-from .kinds import MODES, RECORD_MODES, TRACE_LEVELS, Mode, RecordMode, TraceLevel
-from .lm.client import SCHEMA_STYLES
+from .kinds import MODES, RECORD_MODES, SCHEMA_STYLES, TRACE_LEVELS, Mode, RecordMode, TraceLevel
+from .memory import MIB, default_memory_mb
 
 DEFAULT_MODEL = "default"
 
@@ -96,8 +96,6 @@ class Config:
 
     def memory_bytes(self) -> int:
         """The address space in bytes a cell may add (0: no limit)."""
-        from .engine.limits import MIB, default_memory_mb
-
         mb = default_memory_mb() if self.memory_mb is None else self.memory_mb
         return mb * MIB
 

@@ -16,6 +16,10 @@ POLICY_NAMES: tuple[PolicyName, ...] = get_args(PolicyName)
 RecordMode = Literal["off", "record", "replay"]
 RECORD_MODES: tuple[RecordMode, ...] = get_args(RecordMode)
 
+#: How a request asks an endpoint for JSON: whatever works, a JSON schema, or any JSON object.
+SchemaStyle = Literal["auto", "json_schema", "json_object"]
+SCHEMA_STYLES: tuple[SchemaStyle, ...] = get_args(SchemaStyle)
+
 #: How much the trace keeps: emulations and errors, or every statement that ran.
 TraceLevel = Literal["default", "full"]
 TRACE_LEVELS: tuple[TraceLevel, ...] = get_args(TraceLevel)

@@ -1,6 +1,8 @@
-"""The codebase's shape, checked: one-way imports, and no module or class too long to read."""
+"""The codebase's shape, checked: the layers of the README's layout table (imports go down only),
+no cycle, and no module or class too long to read."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,119 @@ def test_modules_and_classes_stay_short(name):
         if isinstance(node, ast.ClassDef):
             length = (node.end_lineno or node.lineno) - node.lineno + 1
             assert length <= MAX_CLASS_LINES, f"{name}.{node.name} is {length} lines"
+
+
+# -- the layers ---------------------------------------------------------------------------------
+
+#: A row of the README's layout table: | layer | `folder` (floor|top) | what it owns |
+LAYOUT_ROW = re.compile(r"^\| (\d) \| `([\w/]+)`(?: \((floor|top)\))? \| (.*) \|$", re.M)
+FOLDERS = ("engine", "policy", "lm", "partial", "sandbox", "isolation", "bench", "testing")
+
+
+def readme_layers() -> dict[str, int]:
+    """Each unit of the README's layout table and its layer: ``cockernel/``, the folders of
+    ``lmulator/``, and each module of ``lmulator/`` itself (named in its floor or its top row)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    top_level = {
+        n.split(".")[1] for n in modules() if n.count(".") == 1 and n.startswith("lmulator.")
+    }
+    layers: dict[str, int] = {}
+    for layer, folder, part, what in LAYOUT_ROW.findall(text):
+        if part:  # lmulator/'s own modules: those its row names
+            named = {t.split(".")[0] for t in re.findall(r"`([\w.]+)`", what)} & top_level
+            for module in named:
+                assert f"lmulator.{module}" not in layers, f"{module} is in two rows"
+                layers[f"lmulator.{module}"] = int(layer)
+            if part == "top":
+                layers["lmulator"] = int(layer)  # the package: the public API
+        else:  # a folder (a row for a subfolder, such as engine/instrument/, is in its layer)
+            unit = unit_of(folder.rstrip("/").replace("/", "."))
+            assert layers.setdefault(unit, int(layer)) == int(layer), f"{folder}: two layers"
+    return layers
+
+
+def unit_of(module: str) -> str:
+    """The unit of the layout table a module belongs to (its folder, or itself at the top)."""
+    parts = module.split(".")
+    if parts[0] == "cockernel":
+        return "cockernel"
+    if len(parts) > 1 and parts[1] in FOLDERS:
+        return f"lmulator.{parts[1]}"
+    return ".".join(parts[:2])
+
+
+def own_module(unit: str) -> bool:
+    """Whether a unit is a module of ``lmulator/`` itself (or the package), not a folder."""
+    return unit == "lmulator" or (unit.startswith("lmulator.") and unit[9:] not in FOLDERS)
+
+
+def test_the_readme_table_places_every_folder_and_top_level_module():
+    layers = readme_layers()
+    units = {unit_of(m) for m in modules()}
+    assert units - set(layers) == set(), "not in the README's layout table"
+    assert set(layers) - units == set(), "in the README's layout table, but not in the code"
+
+
+def upward_imports(graph: dict[str, set[str]], layers: dict[str, int]) -> list[str]:
+    """The imports of a unit from its own layer or one above (a sibling or higher)."""
+    upward = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            a, b = unit_of(module), unit_of(target)
+            if a == b or (own_module(a) and own_module(b) and layers[a] == layers[b]):
+                continue  # within a folder, or within lmulator/'s floor or top
+            if layers[b] >= layers[a]:
+                upward.append(f"{module} (layer {layers[a]}) -> {target} (layer {layers[b]})")
+    return upward
+
+
+def test_imports_go_down_the_layers_only():
+    assert upward_imports(import_graph(), readme_layers()) == []
+
+
+def test_the_layer_check_sees_upward_and_sideways_imports():
+    layers = {"lmulator.errors": 0, "lmulator.policy": 1, "lmulator.lm": 1, "lmulator.engine": 2}
+    graph = {
+        "lmulator.engine.session": {"lmulator.policy.policy", "lmulator.errors"},
+        "lmulator.policy.names": {"lmulator.engine.instrument.sites"},  # up
+        "lmulator.lm.client": {"lmulator.policy.guards"},  # sideways
+        "lmulator.errors": set(),
+        "lmulator.config": {"lmulator.errors"},  # within the floor
+    }
+    layers["lmulator.config"] = 0
+    assert upward_imports(graph, layers) == [
+        "lmulator.lm.client (layer 1) -> lmulator.policy.guards (layer 1)",
+        "lmulator.policy.names (layer 1) -> lmulator.engine.instrument.sites (layer 2)",
+    ]
+
+
+def _imports_from(sources, target: str) -> list[str]:
+    graph = import_graph()
+    return sorted(
+        f"{m} -> {t}"
+        for m in graph
+        if sources(m)
+        for t in graph[m]
+        if t == target or t.startswith(target + ".")
+    )
+
+
+FLOOR_OF_ENGINE = ("lmulator.policy", "lmulator.lm", "lmulator.partial")
+
+
+def test_policy_lm_partial_and_the_floor_import_nothing_from_the_engine():
+    layers = readme_layers()
+    floor = {m for m, layer in layers.items() if layer == 0}
+
+    def below_the_engine(m: str) -> bool:
+        return m in floor or any(m == p or m.startswith(p + ".") for p in FLOOR_OF_ENGINE)
+
+    assert _imports_from(below_the_engine, "lmulator.engine") == []
+
+
+def test_config_imports_nothing_from_the_lm_side():
+    assert _imports_from(lambda m: m == "lmulator.config", "lmulator.lm") == []
+
+
+def test_the_sandbox_starts_nothing_of_isolation():
+    assert _imports_from(lambda m: m.startswith("lmulator.sandbox"), "lmulator.isolation") == []

@@ -57,7 +57,8 @@ def test_a_memory_bomb_in_a_session_ends_in_memory_error_and_the_session_goes_on
 def test_the_allowance_is_lifted_after_the_cell_and_a_tighter_limit_stays():
     import resource
 
-    from lmulator.engine.limits import MIB, address_space_in_use, memory_allowance
+    from lmulator.engine.limits import address_space_in_use, memory_allowance
+    from lmulator.memory import MIB
 
     before = resource.getrlimit(resource.RLIMIT_AS)
     with memory_allowance(100 * MIB):
@@ -69,7 +70,7 @@ def test_the_allowance_is_lifted_after_the_cell_and_a_tighter_limit_stays():
 
 
 def test_memory_limit_defaults_to_half_the_machine_and_zero_means_none():
-    from lmulator.engine.limits import physical_memory
+    from lmulator.memory import physical_memory
 
     assert abs(Config().memory_bytes() - physical_memory() // 2) < 2 * 1024 * 1024
     assert Config(memory_mb=0).memory_bytes() == 0

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import CellTimeout
+from ..memory import MIB
 
-MIB = 1024 * 1024
 REFIRE_S = 0.05
 UNKNOWN_ADDRESS_SPACE = 2048 * MIB  # a generous guess at a fresh interpreter's mappings
 # The C stack one level of recursion may take, at most: calls made from C take up to ~2.5 KiB
@@ -26,19 +26,6 @@ UNKNOWN_ADDRESS_SPACE = 2048 * MIB  # a generous guess at a fresh interpreter's 
 STACK_BYTES_PER_LEVEL = 4096
 STACK_TARGET = 64 * MIB
 MIN_RECURSION_CEILING = 1000  # Python's own default
-
-
-def physical_memory() -> int:
-    """The machine's physical memory in bytes (0 if unknown)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        return 0
-
-
-def default_memory_mb() -> int:
-    """The default memory a cell may add: half the machine's physical memory."""
-    return physical_memory() // 2 // MIB
 
 
 def address_space_in_use() -> int:
@@ -154,13 +141,6 @@ def wall_clock_paused() -> Iterator[None]:
     finally:
         if left > 0:
             signal.setitimer(signal.ITIMER_REAL, left, interval)
-
-
-def lift_own_memory_limit() -> None:
-    """Raise this process's soft address-space limit to its hard one (inherited limits)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
 def _room_below_stack() -> int | None:

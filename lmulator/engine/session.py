@@ -24,10 +24,11 @@ from ..lm.replay import ReplayBook
 from ..lm.reply import check_delta_key
 from ..partial.standin import StandIn, snippet_exit
 from ..policy.policy import Policy
+from ..reserved import HOOK_PREFIX, STOP_NAME
 from .emulation import Emulation
 from .instrument.rewriter import Instrumenter
-from .instrument.sites import HOOK_PREFIX, Instrumented
-from .instrument.stops import STOP_NAME, add_stop_checks
+from .instrument.sites import Instrumented
+from .instrument.stops import add_stop_checks
 from .limits import interrupts_stop, memory_allowance, wall_clock_limit
 from .masking import value_origin
 from .recorder import Recorder

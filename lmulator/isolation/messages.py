@@ -8,12 +8,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine.limits import default_memory_mb
 from ..engine.masking import MaskedError, Origin
 from ..engine.trace import TraceRecord
 from ..errors import CellTimeout, EmulationError, LmulatorError
 from ..kinds import HOWS, STATUSES
 from ..lm.confidence import confidence_or_none
+from ..memory import default_memory_mb
 from ..sandbox.broker import valid_messages
 from ..wire import Channel, ChannelClosed
 

@@ -28,6 +28,7 @@ from ..errors import CellTimeout, ConfigError, EmulationError, ReplyError
 from ..lm.client import ChatClient, complete_scored
 from ..lm.factory import make_client
 from ..sandbox import SandboxSpec, sandbox_from_env
+from ..sandbox.zygote import Zygote
 from ..wire import Channel, ChannelClosed
 from .child import close_fds, kill_group, signal_in_group, spawn_child
 from .messages import (
@@ -43,14 +44,22 @@ from .messages import (
     wait_for,
 )
 from .worker import CONFIG_FIELDS
+from .worker import main as worker_main
 
 __all__ = ["ChildError", "ChildLimits", "ChildValue", "IsolatedSession", "IsolationError"]
 
 START_TIMEOUT_S = 30.0
 
 #: Starts a worker without exec: ``(workdir, env) -> (process, read_fd, write_fd)``; set inside
-#: the sandbox (:mod:`lmulator.sandbox.zygote`), where no program may be executed.
+#: the sandbox (:func:`fork_worker_zygote`), where no program may be executed.
 worker_spawner: Callable[[str, dict[str, str]], tuple[Any, int, int]] | None = None
+
+
+def fork_worker_zygote() -> None:
+    """Inside the sandbox, before any thread starts: fork the zygote that forks isolated
+    sessions' workers (:mod:`lmulator.sandbox.zygote`), and start every worker through it."""
+    global worker_spawner
+    worker_spawner = Zygote(worker_main).spawn
 
 
 class IsolatedSession:

@@ -19,11 +19,12 @@ from typing import Any
 
 from ..config import Config
 from ..engine.errors_display import format_user_error
-from ..engine.limits import MIB, address_space_in_use
+from ..engine.limits import address_space_in_use
 from ..engine.session import RunResult, Session
 from ..errors import EmulationError, LmulatorError, ReplyError
 from ..lm.client import Completion
 from ..lm.confidence import checked_confidence
+from ..memory import MIB
 from ..sandbox import SandboxSpec, confine
 from ..wire import Channel, ChannelClosed
 

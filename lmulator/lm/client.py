@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import EmulationError, ReplyError
+from ..kinds import SCHEMA_STYLES
 from .confidence import reply_confidence, tokens_from_logprobs
-
-SCHEMA_STYLES = ("auto", "json_schema", "json_object")
 
 
 @dataclass(frozen=True)

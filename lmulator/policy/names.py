@@ -3,8 +3,7 @@ names, reserved names, and the attributes refused on every object."""
 
 from __future__ import annotations
 
-from ..engine.instrument.sites import HOOK_PREFIX
-from ..engine.instrument.stops import STOP_NAME
+from ..reserved import HOOK_PREFIX, STOP_NAME
 
 # The safe standard-library subset restricted code may import by default.
 DEFAULT_ALLOWED_MODULES: tuple[str, ...] = (

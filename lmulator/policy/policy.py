@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
 
-from ..engine.instrument.astutil import located
+from ..astutil import located
 from ..errors import Refusal
 from ..kinds import POLICY_NAMES
 from .guards import RUNTIME_GUARDED_ATTRIBUTES, PrivateGuard, WriteGuard, static_getattr

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from ..config import Config
 from ..errors import ConfigError
-from ..lm.client import SCHEMA_STYLES
+from ..kinds import SCHEMA_STYLES
 
 ENDPOINTS_ENV = "LMULATOR_ALLOWED_ENDPOINTS"
 MODELS_ENV = "LMULATOR_ALLOWED_MODELS"

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..config import Config
@@ -161,13 +162,16 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def enter_sandbox(*, syscalls: bool = True, workers: bool = False) -> Confinement:
+def enter_sandbox(
+    *, syscalls: bool = True, workers: Callable[[], None] | None = None
+) -> Confinement:
     """Connect to the broker, die with it, and confine this process as it described.
 
     ``syscalls=False`` leaves the seccomp filter for later (:func:`restrict_syscalls`), for a
-    process that must open sockets first. ``workers=True`` forks a zygote that starts isolated
-    sessions' workers (the sandbox executes no program). Raises ConfigError if no broker started
-    this process.
+    process that must open sockets first. ``workers``, once confined and while this process is
+    still single-threaded, forks what will start isolated sessions' workers (the sandbox executes
+    no program; :func:`lmulator.isolation.session.fork_worker_zygote`). Raises ConfigError if no
+    broker started this process.
     """
     global _channel, _confinement
     fds = os.environ.pop(FDS_ENV, "")
@@ -201,12 +205,8 @@ def enter_sandbox(*, syscalls: bool = True, workers: bool = False) -> Confinemen
             raise SandboxError(f"cannot enter {box_cwd}: {exc.strerror}") from None
     _confinement = confine(spec, syscalls=False)
     restore_box_path(box_path)  # the workspace, importable by cells now that nothing else runs
-    if workers and _confinement.confined:
-        from ..isolation import session as isolated
-        from .zygote import Zygote
-
-        zygote = Zygote()  # forked while this process is single-threaded
-        isolated.worker_spawner = zygote.spawn
+    if workers is not None and _confinement.confined:
+        workers()  # forks while this process is single-threaded
     if syscalls and _confinement.confined:
         _confinement.syscalls = restrict_syscalls()
     if not _confinement.confined and spec.enabled:

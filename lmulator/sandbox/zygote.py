@@ -3,7 +3,8 @@
 The sandbox lets no program be executed (not even Python: with the dynamic loader, exec of the
 interpreter is exec of anything readable). An isolated session still needs a fresh process for
 its cells, so the runner forks a *zygote* right after it is confined, while it is still
-single-threaded; on request the zygote forks a worker (:mod:`lmulator.isolation.worker`) and hands
+single-threaded; on request the zygote forks a worker, which runs the entry point the zygote was
+given (:func:`lmulator.isolation.session.fork_worker_zygote` gives the isolated worker's), and hands
 its pipe ends back over a UNIX socket pair (``SCM_RIGHTS``). Workers are in the runner's Landlock
 domain, so the runner may signal them, and nothing outside.
 """
@@ -17,11 +18,15 @@ import select
 import signal
 import socket
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 from .confine import restrict_syscalls
 
 MAX_REQUEST = 4096
+#: A worker's entry point: its arguments (read and write descriptors, the runner's pid) to its
+#: exit status.
+WorkerMain = Callable[[list[str]], int]
 PR_SET_PDEATHSIG = 1
 
 
@@ -58,9 +63,9 @@ class ForeignChild:
 
 
 class Zygote:
-    """The runner's side: ask the zygote for a worker."""
+    """The runner's side: ask the zygote for a worker that runs ``entry``."""
 
-    def __init__(self) -> None:
+    def __init__(self, entry: WorkerMain) -> None:
         ours, theirs = socket.socketpair()
         parent = os.getpid()
         pid = os.fork()
@@ -70,7 +75,7 @@ class Zygote:
             try:
                 _die_with(parent)
                 restrict_syscalls()  # the runner's filter, installed later, is not inherited
-                _serve(theirs)
+                _serve(theirs, entry)
             except BaseException:
                 code = 1
             os._exit(code)
@@ -99,7 +104,7 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _serve(sock: socket.socket) -> None:
+def _serve(sock: socket.socket, entry: WorkerMain) -> None:
     """The zygote's loop: one worker per request, until the runner closes the socket."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -117,10 +122,10 @@ def _serve(sock: socket.socket) -> None:
             except (ValueError, KeyError, TypeError):
                 sock.sendall(b"error")
                 continue
-            _fork_worker(sock, workdir, {str(k): str(v) for k, v in env.items()})
+            _fork_worker(sock, workdir, {str(k): str(v) for k, v in env.items()}, entry)
 
 
-def _fork_worker(sock: socket.socket, workdir: str, env: dict[str, str]) -> None:
+def _fork_worker(sock: socket.socket, workdir: str, env: dict[str, str], entry: WorkerMain) -> None:
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
     runner = os.getppid()
@@ -140,9 +145,7 @@ def _fork_worker(sock: socket.socket, workdir: str, env: dict[str, str]) -> None
             devnull = os.open(os.devnull, os.O_RDWR)
             os.dup2(devnull, 0)
             os.dup2(devnull, 1)
-            from ..isolation.worker import main
-
-            code = main([str(to_child_r), str(from_child_w), str(runner)])
+            code = entry([str(to_child_r), str(from_child_w), str(runner)])
         except BaseException:
             code = 1
         finally:

@@ -7,8 +7,9 @@ import ast
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from .astutil import located
-from .sites import COMPREHENSIONS, HOOK_PREFIX, SCOPE_NODES, UNPACK_HOOK, UNPACK_ITER_HOOK
+from ...astutil import located
+from ...reserved import HOOK_PREFIX
+from .sites import COMPREHENSIONS, SCOPE_NODES, UNPACK_HOOK, UNPACK_ITER_HOOK
 
 
 def bound_names(tree: ast.AST) -> set[str]:

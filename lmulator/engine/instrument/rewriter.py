@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
+from ...astutil import located
 from ...kinds import SiteKind
 from ...partial.expect import from_annotation, infer_expectations
 from .analysis import (
@@ -29,7 +30,6 @@ from .analysis import (
     statement_names,
     unpack_standins,
 )
-from .astutil import located
 from .sites import (
     COMPOUND_STATEMENTS,
     NEVER_WRAPPED,

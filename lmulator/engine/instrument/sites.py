@@ -22,7 +22,6 @@ UNPACK_ITER_HOOK = "_lm_unpack_iter_"
 FRAME_CALLS = frozenset({"super", "locals", "vars", "dir", "globals", "eval", "exec"})
 LOCALS_HOOK = "_lm_locals_"
 RUNTIME_NAME = "_lm_rt_"
-HOOK_PREFIX = "_lm_"
 EXC_NAME = "_lm_e_"
 DELTA_NAME = "_lm_d_"
 RETURN_VALUE_NAME = "_lm_rv_"

@@ -25,7 +25,7 @@ import ast
 import builtins
 from typing import Any
 
-STOP_NAME = "__lmulator_stop__"
+from ...reserved import STOP_NAME
 
 
 def _check(node: ast.stmt) -> ast.If:

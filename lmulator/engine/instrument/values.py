@@ -11,9 +11,9 @@ from __future__ import annotations
 import ast
 from typing import Any, Protocol
 
+from ...astutil import located
 from ...kinds import SiteKind
 from .analysis import dotted_name, merge_uses, unpack_call, unpack_count
-from .astutil import located
 from .sites import CALL_HOOK, FRAME_CALLS, NAME_HOOK, PCALL_HOOK, UNPACK_ITER_HOOK, Site
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Iterable
 
-from .astutil import located
+from ...astutil import located
 from .sites import COMPOUND_STATEMENTS, DELTA_NAME, EXC_NAME, LOCALS_HOOK, RUNTIME_NAME
 
 

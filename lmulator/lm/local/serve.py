@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ...memory import lift_own_memory_limit
 from ...scrub import is_secret_name
 
 #: Environment variables the server keeps, by exact name or prefix: paths, locale, and what
@@ -55,8 +56,6 @@ def _watch_parent(parent: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve the model until the parent exits."""
-    from ...engine.limits import lift_own_memory_limit
-
     lift_own_memory_limit()  # started during a cell, it inherits that cell's memory limit
     parser = argparse.ArgumentParser(prog="python -m lmulator.lm.local.serve")
     parser.add_argument("--model", required=True)
