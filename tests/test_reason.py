@@ -126,7 +126,7 @@ def test_exemplars_go_into_the_prompt_and_are_never_scored(lm, tmp_path, capsys)
         else:  # coc and direct see the exemplar questions
             assert "Turn left. Take 5 steps. Turn around. Turn right." in text
     coc = next(r for r in lm.log() if "You write short Python" in json.dumps(r["messages"]))
-    assert "dx, dy = 0, 1" in json.dumps(coc["messages"])  # its program
+    assert "x, y, dx, dy = 0, 0, 0, 1" in json.dumps(coc["messages"])  # its program
     out = capsys.readouterr().out
     assert "navigate: coc 1/1, cot 1/1, direct 1/1" in out
 

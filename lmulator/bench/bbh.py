@@ -200,7 +200,10 @@ def _usage(*clients: ChatClient | None) -> tuple[int, int]:
 def run_job(job: Job) -> Example:
     """Answer one job in a fresh session (the clients are shared within a process)."""
     key = (job.base_url, job.model)
-    config = Config(base_url=job.base_url, model=job.model or "default", cache="off")
+    # An LM request may take as long as the example may (a long program on a busy machine).
+    config = Config(
+        base_url=job.base_url, model=job.model or "default", cache="off", timeout=job.seconds
+    )
     shared = _sessions.get(key)
     session = Session(config, emulator=shared.emulator if shared else None)
     _sessions.setdefault(key, session)
