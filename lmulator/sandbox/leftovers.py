@@ -267,11 +267,11 @@ def sweep_directory(
     if before is not None:
         found = [e for e in found if tuple(before.get(e.path, ())) != fingerprint(e)]
     reasons = {e.path: shadows(e, path) for e in found}
-    if sources is not None:
-        quiet = {e.name for e in found if not reasons[e.path] and e.kind != "namespace"}
+    if sources is not None:  # a namespace directory too: `from org.python.core import ...`
+        quiet = {e.name for e in found if not reasons[e.path]}  # (copy.py) runs org/python/core.py
         for name in imported_names(quiet, sources):
             for e in found:
-                if e.name == name and not reasons[e.path] and e.kind != "namespace":
+                if e.name == name and not reasons[e.path]:
                     reasons[e.path] = f"code outside the box imports {name} if it is there"
     lines, names = [], set()
     for e in found:
@@ -312,20 +312,30 @@ def subdirectories(directory: str, skip: Sequence[str]) -> list[str]:
     return found
 
 
+def shared(directory: str) -> bool:
+    """Whether ``directory`` is a shared one such as ``/tmp`` (writable by all, sticky): others
+    make folders in it all the time, so what appears below it is not told to be the box's."""
+    try:
+        mode = os.stat(directory).st_mode
+    except OSError:
+        return False
+    return bool(mode & stat.S_IWOTH and mode & stat.S_ISVTX)
+
+
 def directories_to_sweep(
     writable: Sequence[str], protected: Sequence[str], cwd: str | None, *, subdirs: bool,
     skip: Sequence[str] = (), notes: list[str] | None = None,
 ) -> list[str]:  # fmt: skip
     """The directories a sweep looks into: each box-writable one (less ``skip``, and less the
     code directories, which the box could only read), the working directory if the box may
-    write it, and with ``subdirs`` one level below each (at most :data:`MAX_SUBDIRS` each; a
+    write it, and with ``subdirs`` one level below each that is not :func:`shared` (at most :data:`MAX_SUBDIRS` each; a
     line in ``notes`` says where there were more)."""
     tops = [d for d in writable if d not in skip and not inside(d, protected) and os.path.isdir(d)]
     if cwd is not None and inside(real(cwd), tops) and not inside(real(cwd), protected):
         tops.append(real(cwd))
     found = dict.fromkeys(tops)
     if subdirs:
-        for top in list(found):
+        for top in [t for t in found if not shared(t)]:
             below = subdirectories(top, protected)
             if len(below) > MAX_SUBDIRS and notes is not None:
                 notes.append(f"{top} has more than {MAX_SUBDIRS} subdirectories: only "

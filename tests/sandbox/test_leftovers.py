@@ -132,6 +132,29 @@ def test_at_start_everything_shadowing_goes_but_what_is_kept(tmp_path):
     assert (tmp_path / "json.py.boxed").exists()
 
 
+def test_a_namespace_directory_that_outside_code_imports_from_is_set_aside(tmp_path):
+    """copy.py tries `from org.python.core import PyStringMap`: an org/ folder the box makes,
+    with no __init__, would run at the next start from here."""
+    import copy
+
+    before = snapshot([str(tmp_path)])
+    (tmp_path / "org" / "python").mkdir(parents=True)
+    (tmp_path / "org" / "python" / "core.py").write_text("PyStringMap = None\n")
+    (tmp_path / "notes").mkdir()  # a folder of the user's: nothing outside imports it
+    lines = sweep_directory(str(tmp_path), PATH, before=before, sources=[copy.__file__])
+    assert (tmp_path / "org.boxed").exists() and (tmp_path / "notes").exists(), lines
+
+
+def test_a_shared_directory_is_swept_at_its_top_only(tmp_path):
+    shared_dir = tmp_path / "shared"
+    (shared_dir / "someone").mkdir(parents=True)
+    os.chmod(shared_dir, 0o1777)
+    assert directories_to_sweep([str(shared_dir)], [], None, subdirs=True) == [
+        real(str(shared_dir))]  # fmt: skip
+    os.chmod(shared_dir, 0o755)
+    assert len(directories_to_sweep([str(shared_dir)], [], None, subdirs=True)) == 2
+
+
 def test_names_that_running_code_imports_count_when_given_its_sources(tmp_path):
     source = tmp_path / "code.py"
     source.write_text(
