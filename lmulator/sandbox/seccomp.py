@@ -46,7 +46,7 @@ import errno
 import os
 import platform
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .syscalls import AARCH64, REVIEWED_UP_TO, X86_64
@@ -62,6 +62,7 @@ _JGE_K = 0x35
 _JSET_K = 0x45
 _AND_K = 0x54
 _RET_K = 0x06
+_JA = 0x05  # unconditional jump by k
 
 RET_ALLOW = 0x7FFF0000
 RET_ERRNO = 0x00050000
@@ -279,11 +280,22 @@ RULES: dict[str, tuple[Arg, ...]] = {
 }
 
 
-def _allow_each(numbers: Iterable[int]) -> list[Instruction]:
-    out: list[Instruction] = []
-    for nr in numbers:
-        out += [_jump(_JEQ_K, nr, 0, 1), _stmt(_RET_K, RET_ALLOW)]
-    return out
+#: Calls a leaf of the search tests one by one.
+_LEAF = 4
+
+
+def _search(items: Sequence[tuple[int, list[Instruction]]]) -> list[Instruction]:
+    """A binary search over call numbers (sorted), each leading to its block (which ends in a
+    return); a number not among them is refused. About ten tests a call, wherever it is on the
+    list; an unconditional jump (32-bit offset) reaches the upper half, however long the lower."""
+    if len(items) <= _LEAF:
+        out: list[Instruction] = []
+        for nr, block in items:
+            out += [_jump(_JEQ_K, nr, 0, len(block)), *block]
+        return [*out, _stmt(_RET_K, DENY)]
+    mid = len(items) // 2
+    lower, upper = _search(items[:mid]), _search(items[mid:])
+    return [_jump(_JGE_K, items[mid][0], 0, 1), _stmt(_JA, len(lower)), *lower, *upper]
 
 
 def build_filter(machine: str | None = None) -> list[Instruction]:
@@ -298,17 +310,15 @@ def build_filter(machine: str | None = None) -> list[Instruction]:
     if foreign is not None:
         prog += [_jump(_JGE_K, foreign, 0, 1), _stmt(_RET_K, DENY)]
     prog += [_jump(_JGT_K, REVIEWED_UP_TO, 0, 1), _stmt(_RET_K, TOO_NEW)]
-    simple = dict.fromkeys(table[n] for n in ALLOWED if n in table)  # in order, once each
-    prog += _allow_each(simple)
+    actions: dict[int, list[Instruction]] = {
+        table[n]: [_stmt(_RET_K, RET_ALLOW)] for n in ALLOWED if n in table
+    }
     for name in CHECKED:
-        if name not in table:
-            continue
-        if name == "clone3":
-            block = [_stmt(_RET_K, TOO_NEW)]  # the C library falls back to clone()
-        else:
-            block = _block(RULES[name])
-        prog += [_jump(_JEQ_K, table[name], 0, len(block)), *block]
-    prog.append(_stmt(_RET_K, DENY))  # what the list does not name is refused
+        if name in table:  # clone3: ENOSYS, the C library falls back to clone()
+            actions[table[name]] = (
+                [_stmt(_RET_K, TOO_NEW)] if name == "clone3" else _block(RULES[name])
+            )
+    prog += _search(sorted(actions.items()))  # what the list does not name is refused
     if len(prog) > 4096:
         raise ValueError("the filter is longer than the kernel accepts")
     return prog

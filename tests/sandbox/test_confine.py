@@ -127,6 +127,59 @@ def test_the_filter_checks_the_architecture_first():
     assert prog[-1] == (0x06, 0, 0, 0x00050001)  # what the list does not name is refused (EPERM)
 
 
+def run_filter(prog, nr, args=(0, 0, 0, 0, 0, 0), arch=0xC000003E):
+    """What the classic BPF program answers for one system call (a small interpreter)."""
+    data = {0: nr, 4: arch}
+    for i, value in enumerate(args):
+        data[16 + 8 * i], data[20 + 8 * i] = value & 0xFFFFFFFF, value >> 32
+    acc, pc = 0, 0
+    while True:
+        code, jt, jf, k = prog[pc]
+        if code == 0x20:
+            acc = data[k]
+        elif code == 0x54:
+            acc &= k
+        elif code == 0x06:
+            return k
+        elif code == 0x05:
+            pc += k
+        else:
+            taken = {0x15: acc == k, 0x25: acc > k, 0x35: acc >= k, 0x45: bool(acc & k)}[code]
+            pc += jt if taken else jf
+        pc += 1
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_the_filter_answers_each_call_as_the_lists_say(machine):
+    """Every number from 0 past the reviewed ones, through the compiled search."""
+    from lmulator.sandbox import seccomp
+    from lmulator.sandbox.syscalls import REVIEWED_UP_TO
+
+    table = {"x86_64": seccomp.X86_64, "aarch64": seccomp.AARCH64}[machine]
+    arch = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}[machine]
+    prog = build_filter(machine)
+    allowed = {table[n] for n in seccomp.ALLOWED if n in table}
+    checked = {table[n]: n for n in seccomp.CHECKED if n in table}
+    for nr in range(REVIEWED_UP_TO + 50):
+        answer = run_filter(prog, nr, arch=arch)
+        if nr in allowed:
+            assert answer == seccomp.RET_ALLOW, nr
+        elif nr > REVIEWED_UP_TO or checked.get(nr) == "clone3":
+            assert answer == seccomp.TOO_NEW, nr
+        elif nr not in checked:
+            assert answer == seccomp.DENY, nr
+    assert run_filter(prog, table["read"], arch=0x40000003) == seccomp.DENY  # another ABI
+    setpriority, prlimit = table["setpriority"], table["prlimit64"]
+    assert run_filter(prog, setpriority, (0, 0, 10), arch=arch) == seccomp.RET_ALLOW
+    assert run_filter(prog, setpriority, (0, 0, 2**32 - 5), arch=arch) == seccomp.DENY  # -5
+    assert run_filter(prog, setpriority, (0, 1234, 10), arch=arch) == seccomp.DENY
+    assert run_filter(prog, prlimit, (1234, 7, 0, 0), arch=arch) == seccomp.DENY
+    assert run_filter(prog, prlimit, (0, 7, 0, 0), arch=arch) == seccomp.RET_ALLOW
+    sendto = table["sendto"]
+    assert run_filter(prog, sendto, (3, 0, 1, 0, 0, 0), arch=arch) == seccomp.RET_ALLOW
+    assert run_filter(prog, sendto, (3, 0, 1, 0, 0x7FFF0000, 16), arch=arch) == seccomp.DENY
+
+
 def test_the_filter_allows_only_what_it_names():
     """No call is allowed unless it is on the list, and the list holds no call that reaches
     outside the box unchecked."""
