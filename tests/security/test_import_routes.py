@@ -20,10 +20,10 @@ PAYLOADS = [
     "import importlib\nos = importlib.import_module('os')",
     "import typing\nmods = typing.sys.modules",
     "import random\nos = random._os",
-    "import random\nos = random.os",
+    "import uuid\nos = uuid.os",  # uuid imports os: its snapshot does not show it
     "import json\nd = json.decoder.re",
-    "import collections\ns = collections.sys.modules",
-    "import collections.abc\ns = collections.abc.sys.modules",
+    "import collections\ns = collections._sys.modules",  # collections imports sys as _sys
+    "import calendar\ns = calendar.sys.modules",  # calendar imports sys
     "import urllib.parse\ns = urllib.parse.sys.modules",
     "import re\ns = re.enum.sys.modules",
     "import string\ns = string._re",
@@ -31,7 +31,8 @@ PAYLOADS = [
     "import math\ns = math.__spec__",
     "import sys\nm = sys.modules",
     "import sys\np = sys.path",
-    "import sys\nsys.stdout.buffer.raw",
+    "import sys\nb = sys.stdout._name",  # the stand-in's own state
+    "import sys\nb = getattr(sys.stdout, '_name')",
     "exec('import os')",
     "eval('__import__(\"os\")')",
     "compile('import os', 'x', 'exec')",

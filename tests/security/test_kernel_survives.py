@@ -18,6 +18,7 @@ from . import (
     test_module_writes,
     test_tracebacks,
 )
+from .attack import kernel_refusal
 
 FAMILIES = {
     "generator frames": test_generator_frames.PAYLOADS,
@@ -50,17 +51,34 @@ def test_the_kernel_refuses_each_payload_and_keeps_its_state(kernel, lm, family)
     for source in FAMILIES[family]:
         ex = kernel.run(source)
         assert ex.status == "error", f"{source!r} ran in the kernel"
+        (error,) = ex.of("error")
+        assert kernel_refusal(error), f"{source!r} not refused by the policy: {error['evalue']}"
         after = kernel.run("sum(kept)")
         assert after.status == "ok" and after.result == "6", f"kernel broken after {source!r}"
     assert lm.log() == []  # no payload reached the LM in python mode
 
 
+def _refused(kernel, source):
+    ex = kernel.run(source)
+    errors = ex.of("error")
+    return ex.status == "error" and len(errors) == 1 and kernel_refusal(errors[0]), errors
+
+
 def test_ipython_names_in_the_namespace_give_no_way_out(kernel, lm):
     kernel.run("%mode python")
-    assert kernel.run("open('/etc/hostname').read()").status == "error"  # IPython puts open there
-    assert kernel.run("exit._ip").status == "error"
-    assert kernel.run("get_ipython().kernel").status == "error"
-    assert kernel.run("get_ipython().system('true')").status == "error"
+    for source in (
+        "open('/etc/hostname').read()",  # IPython puts open there; the policy takes it away
+        "exit._ip",
+        "get_ipython().kernel",
+        "get_ipython()._shell",
+        "getattr(get_ipython(), '_shell')",
+        "get_ipython().system('true')",
+        "get_ipython().getoutput('true')",
+        "get_ipython().run_line_magic('run', 'x.py')",
+        "get_ipython().run_cell_magic('javascript', '', 'alert(1)')",
+    ):
+        ok, errors = _refused(kernel, source)
+        assert ok, (source, errors)
     kernel.run("%policy trusted")
     try:
         assert kernel.run("open is not None").result == "True"  # IPython's open() is back

@@ -4,9 +4,13 @@ import gc
 import json
 import logging
 
+import pytest
+
 from lmulator.config import Config
 from lmulator.engine.session import Session
 from lmulator.testing import value_rule
+
+from .attack import refused_by_policy
 
 KEY = "sk-test-0123456789-SECRET"
 
@@ -56,7 +60,20 @@ def test_key_is_not_reachable_from_the_namespace_or_in_prompts_traces_replays_lo
     assert KEY not in repr(cfg) and KEY not in repr(s.emulator.client)
 
 
-def test_environment_is_not_reachable_from_restricted_code():
+ENVIRONMENT_ROUTES = [
+    "import os\ne = os.environ",
+    "import posix\ne = posix.environ",
+    "import sys\ne = sys.modules['os'].environ",  # the real sys has modules; the policy's not
+    "import uuid\ne = uuid.os.environ",  # uuid imports os
+    "import random\ne = random._os.environ",  # random imports os as _os
+    "import importlib\ne = importlib.import_module('os').environ",
+    "e = __import__('os').environ",
+]
+
+
+@pytest.mark.parametrize("source", ENVIRONMENT_ROUTES)
+def test_environment_is_not_reachable_from_restricted_code(source):
     s = Session(Config(mode="python"))
-    for source in ("import os", "import sys\nsys.modules", "import sys\nsys.environ"):
-        assert s.run(source).error is not None
+    result = s.run(source)
+    assert refused_by_policy(result.error), result.error  # the policy's refusal, not any error
+    assert "e" not in s.namespace
