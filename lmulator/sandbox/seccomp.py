@@ -11,9 +11,12 @@ Allowed as they are: files (Landlock decides which), memory, threads, time, poll
 (Landlock's scope keeps them inside the box where the kernel has ABI 6), and sockets that
 already exist. Allowed with their arguments checked (:data:`CHECKED`):
 
-* **calls that name a process act only on the caller**: ``prlimit64``, ``sched_set*``/
-  ``sched_get*``, ``setpriority``/``getpriority`` and ``ioprio_set``/``ioprio_get`` must name
-  pid 0 (and, for the last two pairs, a process, not a group or a user); and **the caller may
+* **calls that change a process act only on the caller**: ``prlimit64``, ``sched_set*``,
+  ``setpriority`` and ``ioprio_set`` must name pid 0 (and, for the last two, a process, not a
+  group or a user); the calls that only read scheduling (``sched_get*``, ``getpriority``,
+  ``ioprio_get``) take any pid, as the C library asks them with a thread's id, and
+  ``sched_setscheduler``/``sched_setparam``/``sched_setaffinity`` naming another pid (the C
+  library names a thread by its id) succeed without doing anything; and **the caller may
   lower its own priority, never raise it**: no real-time scheduling policy or I/O class, no
   negative nice value (``sched_setattr`` is refused: its policy is behind a pointer), no
   ``mlock``/``mlockall``; ``sync`` (every file system of the machine) is refused too;
@@ -151,14 +154,19 @@ ALLOWED = (
 )  # fmt: skip
 
 #: Calls that name a process by pid in their first argument: allowed only for pid 0 (the caller).
-SELF_ONLY = (
-    "prlimit64", "sched_setaffinity", "sched_getaffinity", "sched_setparam", "sched_getparam",
-    "sched_getscheduler", "sched_getattr", "sched_rr_get_interval",
+SELF_ONLY = ("prlimit64", "sched_setaffinity", "sched_setparam")
+
+#: Calls that read how a process is scheduled: allowed for any pid. The C library asks them with
+#: a thread's own id (pthread_getschedparam: libzmq aborts a new thread when it fails); what they
+#: tell of another process, ``/proc/<pid>/stat`` tells anyone.
+SCHEDULING_READS = (
+    "sched_getaffinity", "sched_getparam", "sched_getscheduler", "sched_getattr",
+    "sched_rr_get_interval", "getpriority", "ioprio_get",
 )  # fmt: skip
 
 #: Calls allowed with their arguments checked (see the module's docstring).
 CHECKED = (
-    *SELF_ONLY, "sched_setscheduler", "setpriority", "getpriority", "ioprio_set", "ioprio_get", "clone", "clone3",
+    *SELF_ONLY, "sched_setscheduler", "setpriority", "ioprio_set", "clone", "clone3",
     "ioctl", "prctl", "socketpair", "sendto", "sendmsg",
 )  # fmt: skip
 
@@ -254,6 +262,29 @@ def _block(args: Iterable[Arg]) -> list[Instruction]:
     return out
 
 
+#: Scheduling changes the C library makes with a thread's own id (libzmq's new threads call
+#: pthread_setschedparam and abort when it fails): naming any pid but 0, they succeed and do
+#: nothing, since a filter cannot tell the caller's threads from another process.
+NOOP_FOR_OTHERS = ("sched_setscheduler", "sched_setparam", "sched_setaffinity")
+NOOP = RET_ERRNO | 0  # the call returns 0 without running
+
+
+def _checked(name: str) -> list[Instruction]:
+    """The block of a checked call: its rules, and for :data:`NOOP_FOR_OTHERS` pid 0 first."""
+    block = _block(RULES[name])
+    if name not in NOOP_FOR_OTHERS:
+        return block
+    # pid (64 bits) 0: on to the rules; anything else: the no-op at the end
+    return [
+        _stmt(_LD_W_ABS, _arg_lo(0)),
+        _jump(_JEQ_K, 0, 0, len(block) + 2),
+        _stmt(_LD_W_ABS, _arg_hi(0)),
+        _jump(_JEQ_K, 0, 0, len(block)),
+        *block,
+        _stmt(_RET_K, NOOP),
+    ]
+
+
 #: The argument conditions of each checked call (see the module's docstring).
 RULES: dict[str, tuple[Arg, ...]] = {
     **{name: (Arg(0, equals=0),) for name in SELF_ONLY},
@@ -264,13 +295,11 @@ RULES: dict[str, tuple[Arg, ...]] = {
         Arg(1, low_in=NORMAL_POLICIES, mask=0xFFFFFFFF & ~RESET_ON_FORK),
     ),
     "setpriority": (Arg(0, equals=PRIO_PROCESS), Arg(1, equals=0), Arg(2, below=20)),
-    "getpriority": (Arg(0, equals=PRIO_PROCESS), Arg(1, equals=0)),
     "ioprio_set": (
         Arg(0, equals=IOPRIO_WHO_PROCESS),
         Arg(1, equals=0),
         Arg(2, low_in=IOPRIO_CLASSES, mask=IOPRIO_CLASS_MASK),
     ),  # fmt: skip
-    "ioprio_get": (Arg(0, equals=IOPRIO_WHO_PROCESS), Arg(1, equals=0)),
     "clone": (Arg(0, clear=CLONE_REFUSED),),
     "ioctl": (Arg(1, low_in=IOCTLS),),
     "prctl": (Arg(0, low_in=PRCTL_OPTIONS),),
@@ -311,13 +340,11 @@ def build_filter(machine: str | None = None) -> list[Instruction]:
         prog += [_jump(_JGE_K, foreign, 0, 1), _stmt(_RET_K, DENY)]
     prog += [_jump(_JGT_K, REVIEWED_UP_TO, 0, 1), _stmt(_RET_K, TOO_NEW)]
     actions: dict[int, list[Instruction]] = {
-        table[n]: [_stmt(_RET_K, RET_ALLOW)] for n in ALLOWED if n in table
+        table[n]: [_stmt(_RET_K, RET_ALLOW)] for n in (*ALLOWED, *SCHEDULING_READS) if n in table
     }
     for name in CHECKED:
         if name in table:  # clone3: ENOSYS, the C library falls back to clone()
-            actions[table[name]] = (
-                [_stmt(_RET_K, TOO_NEW)] if name == "clone3" else _block(RULES[name])
-            )
+            actions[table[name]] = [_stmt(_RET_K, TOO_NEW)] if name == "clone3" else _checked(name)
     prog += _search(sorted(actions.items()))  # what the list does not name is refused
     if len(prog) > 4096:
         raise ValueError("the filter is longer than the kernel accepts")

@@ -158,7 +158,7 @@ def test_the_filter_answers_each_call_as_the_lists_say(machine):
     table = {"x86_64": seccomp.X86_64, "aarch64": seccomp.AARCH64}[machine]
     arch = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}[machine]
     prog = build_filter(machine)
-    allowed = {table[n] for n in seccomp.ALLOWED if n in table}
+    allowed = {table[n] for n in (*seccomp.ALLOWED, *seccomp.SCHEDULING_READS) if n in table}
     checked = {table[n]: n for n in seccomp.CHECKED if n in table}
     for nr in range(REVIEWED_UP_TO + 50):
         answer = run_filter(prog, nr, arch=arch)
@@ -175,6 +175,12 @@ def test_the_filter_answers_each_call_as_the_lists_say(machine):
     assert run_filter(prog, setpriority, (0, 1234, 10), arch=arch) == seccomp.DENY
     assert run_filter(prog, prlimit, (1234, 7, 0, 0), arch=arch) == seccomp.DENY
     assert run_filter(prog, prlimit, (0, 7, 0, 0), arch=arch) == seccomp.RET_ALLOW
+    affinity = table["sched_setaffinity"]
+    assert run_filter(prog, affinity, (0, 8, 1), arch=arch) == seccomp.RET_ALLOW
+    assert run_filter(prog, affinity, (4321, 8, 1), arch=arch) == seccomp.NOOP  # does nothing
+    policy = table["sched_setscheduler"]
+    assert run_filter(prog, policy, (0, 1, 0), arch=arch) == seccomp.DENY  # SCHED_FIFO
+    assert run_filter(prog, policy, (4321, 1, 0), arch=arch) == seccomp.NOOP
     sendto = table["sendto"]
     assert run_filter(prog, sendto, (3, 0, 1, 0, 0, 0), arch=arch) == seccomp.RET_ALLOW
     assert run_filter(prog, sendto, (3, 0, 1, 0, 0x7FFF0000, 16), arch=arch) == seccomp.DENY

@@ -29,13 +29,15 @@ def kernel(_server_process, workspace):
 
 
 @pytest.fixture(scope="module")
-def unboxed_kernel(_server_process):
-    """A kernel without the box: a RecursionError in the boxed kernel ends it whatever the limit
-    (reported in issue #21's work; the box's part), so the clamp is tried where only it acts."""
+def trusted_kernel(_server_process, workspace):
+    """A boxed kernel under the trusted policy (a new ZMQ thread once aborted a boxed kernel, on
+    any RecursionError too: the seccomp filter refused pthread_getschedparam's sched_getparam)."""
     kernel = Kernel(
-        env={"OPENAI_BASE_URL": _server_process.base_url, "LMULATOR_CACHE": "off",
-             "LMULATOR_SANDBOX": "off"}
-    )  # fmt: skip
+        env={"OPENAI_BASE_URL": _server_process.base_url, "LMULATOR_CACHE": "off"},
+        cwd=str(workspace / "work"),
+    )
+    assert kernel.run("%policy trusted").status == "ok"
+    assert kernel.run("%mode python").status == "ok"
     yield kernel
     kernel.close()
 
@@ -59,18 +61,26 @@ def _one_line(ex):
         "def f(d):\n    return 0 if d == 0 else sorted([d - 1], key=f)[0]\nr = f(10**6)",
     ],
 )
-def test_a_raised_recursion_limit_ends_in_recursion_error(unboxed_kernel, recursion):
-    kernel, policy = unboxed_kernel, "trusted"
-    kernel.run(f"%policy {policy}")
-    kernel.run("%mode python")
-    try:
-        kernel.run("kept = [1, 2, 3]")
-        ex = kernel.run("import sys\nsys.setrecursionlimit(10**6)\n" + recursion, timeout=180)
-        assert ex.status == "error" and _one_line(ex)[0] == "RecursionError", ex.of("error")
-        assert _alive_with(kernel)
-        assert kernel.run("import sys\nsys.getrecursionlimit() < 10**6").result == "True"
-    finally:
-        kernel.run("%policy restricted")
+def test_a_raised_recursion_limit_ends_in_recursion_error(trusted_kernel, recursion):
+    kernel = trusted_kernel
+    kernel.run("kept = [1, 2, 3]")
+    ex = kernel.run("import sys\nsys.setrecursionlimit(10**6)\n" + recursion, timeout=180)
+    assert ex.status == "error" and _one_line(ex)[0] == "RecursionError", ex.of("error")
+    assert _alive_with(kernel)
+    assert kernel.run("import sys\nsys.getrecursionlimit() < 10**6").result == "True"
+
+
+def test_a_new_thread_asking_its_own_scheduling_lives_in_the_box(trusted_kernel):
+    kernel = trusted_kernel
+    kernel.run("kept = [1, 2, 3]")
+    ex = kernel.run(
+        "import os, threading, zmq\nsock = zmq.Context().socket(zmq.PUSH)\nsock.close()\n"
+        "seen = []\nt = threading.Thread(target=lambda: seen.append(\n"
+        "    os.sched_getscheduler(threading.get_native_id())))\nt.start()\nt.join()\nseen",
+        timeout=60,
+    )
+    assert ex.status == "ok" and ex.result == "[0]", ex.of("error")
+    assert _alive_with(kernel)
 
 
 @pytest.mark.parametrize(
