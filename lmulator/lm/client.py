@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ..errors import EmulationError, ReplyError
 from ..kinds import SCHEMA_STYLES
@@ -64,6 +66,9 @@ class Usage:
 
 # When set (a monotonic time), LM requests sent from this context are cut off then.
 _DEADLINE: ContextVar[float | None] = ContextVar("lmulator_request_deadline", default=None)
+# Inside a request's thread: when it ends, and whether that is the context's deadline.
+_CALL_END: ContextVar[tuple[float, bool] | None] = ContextVar("lmulator_call_end", default=None)
+T = TypeVar("T")
 
 
 @contextmanager
@@ -93,7 +98,9 @@ class OpenAIChatClient:
     """A chat client for any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp).
 
     It never follows a redirect: a 3xx answer is an error, so the key and the prompts go to
-    ``base_url`` and nowhere else."""
+    ``base_url`` and nowhere else. ``timeout`` bounds each request as a whole (connecting,
+    sending, every read, every retry): once it passes, the connection is closed and the request
+    ends with EmulationError, however slowly the endpoint keeps answering."""
 
     def __init__(
         self,
@@ -119,6 +126,8 @@ class OpenAIChatClient:
             max_retries=max_retries,
             http_client=openai.DefaultHttpxClient(follow_redirects=False),
         )
+        self._lock = threading.Lock()
+        self._busy = False  # ``_client`` is in a request's hands (others get their own)
         self.base_url = base_url
         self.model = model
         self.temperature = temperature
@@ -143,27 +152,33 @@ class OpenAIChatClient:
         self, messages: list[dict[str, str]], schema: dict[str, Any], name: str
     ) -> Completion:
         """Send one chat completion request; return the reply and its confidence."""
+        return self._bounded(lambda client: self._scored(client, messages, schema, name))
+
+    def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
+        """Send one chat completion request without a reply schema; return the text."""
+        return self._bounded(lambda client: self._text(client, messages, max_tokens))
+
+    def _scored(self, client: Any, messages: list, schema: dict, name: str) -> Completion:
         if self.schema_style != "auto":
-            return self._guarded_create(messages, schema, name, self.schema_style)
+            return self._guarded_create(client, messages, schema, name, self.schema_style)
         # First request: probe the OpenAI form once, without retries, and settle the style.
         try:
-            completion = self._create(messages, schema, name, "json_schema", probe=True)
+            completion = self._create(client, messages, schema, name, "json_schema", probe=True)
         except self._openai.APIStatusError as exc:
             if not _rejects_schema_form(exc):
                 raise self._describe(exc) from None
             self.schema_style = "json_object"
-            return self._guarded_create(messages, schema, name, "json_object")
+            return self._guarded_create(client, messages, schema, name, "json_object")
         except self._openai.OpenAIError as exc:
             raise self._describe(exc) from None
         self.schema_style = "json_schema"
         return completion
 
-    def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
-        """Send one chat completion request without a reply schema; return the text."""
+    def _text(self, client: Any, messages: list, max_tokens: int) -> str:
         try:
-            resp = self._timed(self._client).chat.completions.create(
+            resp = self._timed(client).chat.completions.create(
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
+                messages=messages,
                 temperature=self.temperature,
                 max_tokens=max_tokens,
             )
@@ -175,16 +190,18 @@ class OpenAIChatClient:
             self.usage.completion_tokens += resp.usage.completion_tokens or 0
         if not resp.choices or resp.choices[0].message.content is None:
             raise EmulationError("the LM returned no text")
-        return resp.choices[0].message.content
+        return str(resp.choices[0].message.content)
 
-    def _guarded_create(self, messages: list, schema: dict, name: str, style: str) -> Completion:
+    def _guarded_create(
+        self, client: Any, messages: list, schema: dict, name: str, style: str
+    ) -> Completion:
         try:
-            return self._create(messages, schema, name, style)
+            return self._create(client, messages, schema, name, style)
         except self._openai.OpenAIError as exc:
             raise self._describe(exc) from None
 
     def _create(
-        self, messages: list, schema: dict, name: str, style: str, probe: bool = False
+        self, client: Any, messages: list, schema: dict, name: str, style: str, probe: bool = False
     ) -> Completion:
         kwargs: dict[str, Any] = {}
         if self.max_tokens:
@@ -192,9 +209,8 @@ class OpenAIChatClient:
         if self.logprobs:
             # top_logprobs too: llama-cpp-python's server returns none without it
             kwargs.update(logprobs=True, top_logprobs=1)
-        client = self._client.with_options(max_retries=0) if probe else self._client
         try:
-            resp = self._timed(client).chat.completions.create(  # type: ignore[call-overload]
+            resp = self._timed(client, probe).chat.completions.create(
                 model=self.model,
                 messages=messages,
                 temperature=self.temperature,
@@ -205,7 +221,7 @@ class OpenAIChatClient:
             if not (self.logprobs and "logprob" in str(exc).lower()):
                 raise
             self.logprobs = False  # an endpoint that refuses them: ask again without
-            return self._create(messages, schema, name, style, probe)
+            return self._create(client, messages, schema, name, style, probe)
         self.usage.calls += 1
         if resp.usage is not None:
             self.usage.prompt_tokens += resp.usage.prompt_tokens or 0
@@ -222,23 +238,101 @@ class OpenAIChatClient:
         tokens = tokens_from_logprobs(getattr(logprobs, "content", None))
         return Completion(message.content, reply_confidence(message.content, tokens))
 
-    def _timed(self, client: Any) -> Any:
-        """``client``, cut to the time left before this context's request deadline."""
-        deadline = _DEADLINE.get()
-        if deadline is None:
-            return client
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise EmulationError("no time left for an LM request")
-        return client.with_options(timeout=min(self.timeout, left), max_retries=0)
+    # -- the deadline ---------------------------------------------------------------------
+
+    def _bounded(self, request: Callable[[Any], T]) -> T:
+        """``request(openai_client)`` in a thread of its own, waited for until the client's
+        timeout (or the context's request deadline, if sooner) passes; then its connection is
+        closed, which ends it, and EmulationError is raised. No retry starts after that."""
+        now = time.monotonic()
+        context_end = _DEADLINE.get()
+        end, by_context = now + self.timeout, False
+        if context_end is not None:
+            if context_end <= now:
+                raise EmulationError("no time left for an LM request")
+            end, by_context = min(end, context_end), context_end < end
+        client, own = self._checkout()
+        outcome: list[Any] = []
+        done = threading.Event()
+        context = contextvars.copy_context()
+
+        def run() -> None:
+            try:
+                _CALL_END.set((end, by_context))  # in the copied context only
+                outcome.append((True, request(client)))
+            except BaseException as exc:  # handed to the waiting thread
+                outcome.append((False, exc))
+            finally:
+                done.set()
+
+        finished = False
+        try:
+            threading.Thread(
+                target=context.run, args=(run,), name="lmulator-lm-request", daemon=True
+            ).start()
+            finished = done.wait(max(0.0, end - time.monotonic()))
+        finally:
+            self._checkin(client, own, keep=finished)  # an abandoned one is closed: that ends it
+        if not finished:
+            raise self._late(by_context)
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def _checkout(self) -> tuple[Any, bool]:
+        """An OpenAI client for one request: this one's own, unless a request holds it."""
+        with self._lock:
+            if not self._busy:
+                self._busy = True
+                return self._client, True
+            template = self._client
+        return self._fresh(template), False
+
+    def _checkin(self, client: Any, own: bool, *, keep: bool) -> None:
+        """Take back a request's client; close it unless it is this one's own, kept."""
+        if own:
+            with self._lock:
+                if not keep and self._client is client:
+                    self._client = self._fresh(client)  # the next request connects anew
+                self._busy = False
+        if own and keep:
+            return
+        try:
+            client.close()
+        except Exception:  # closing must never hide the request's own outcome
+            pass
+
+    def _fresh(self, template: Any) -> Any:
+        """A copy of the OpenAI client ``template`` with HTTP connections of its own."""
+        http = self._openai.DefaultHttpxClient(follow_redirects=False)
+        return template.with_options(http_client=http)
+
+    def _timed(self, client: Any, probe: bool = False) -> Any:
+        """``client``, cut to the time left in this request (no retries under a context's
+        deadline, or for a probe)."""
+        call = _CALL_END.get()
+        options: dict[str, Any] = {}
+        if probe or _DEADLINE.get() is not None:
+            options["max_retries"] = 0
+        if call is not None:
+            end, by_context = call
+            left = end - time.monotonic()
+            if left <= 0:
+                raise self._late(by_context)
+            options["timeout"] = left
+        return client.with_options(**options) if options else client
+
+    def _late(self, by_context: bool) -> EmulationError:
+        """The error of a request that ran out of time."""
+        limit = "in the time left" if by_context else f"within {self.timeout:g} s"
+        return EmulationError(f"the LM at {self.base_url} did not answer {limit}")
 
     def _describe(self, exc: Exception) -> EmulationError:
         o = self._openai
         if isinstance(exc, o.APITimeoutError):
-            limit = (
-                "in the time left" if _DEADLINE.get() is not None else f"within {self.timeout:g} s"
-            )
-            return EmulationError(f"the LM at {self.base_url} did not answer {limit}")
+            call = _CALL_END.get()
+            return self._late(call[1] if call is not None else _DEADLINE.get() is not None)
         if isinstance(exc, o.APIConnectionError):
             return EmulationError(f"cannot reach the LM at {self.base_url}")
         if isinstance(exc, o.APIStatusError) and 300 <= exc.status_code < 400:

@@ -1,5 +1,6 @@
 """Real HTTP servers on 127.0.0.1 for attacking the broker: one that records every request it
-gets, and a hostile LM endpoint that redirects, or echoes the Authorization header back."""
+gets, and a hostile LM endpoint that redirects, echoes the Authorization header back, answers a
+reply too long for any pipe, or trickles its answer one byte a second."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ class _Handler(BaseHTTPRequestHandler):
         with endpoint.lock:
             endpoint.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                                       "body": body.decode(errors="replace")})  # fmt: skip
+        if endpoint.mode == "trickle":
+            self._trickle(endpoint)
+            return
         status, headers, payload = endpoint.respond(self)
         data = json.dumps(payload).encode()
         self.send_response(status)
@@ -32,7 +36,28 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _trickle(self, endpoint: Endpoint) -> None:
+        """Promise a long body, then send it one byte a second until the client gives up."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(TRICKLE_BYTES))
+        self.end_headers()
+        try:
+            self.wfile.write(b"{")
+            self.wfile.flush()
+            for _ in range(TRICKLE_BYTES - 1):
+                if endpoint.stopped.wait(1.0):
+                    return
+                self.wfile.write(b" ")
+                self.wfile.flush()
+        except OSError:
+            return  # the client closed the connection
+
     do_GET = do_POST = _answer
+
+
+TRICKLE_BYTES = 100_000
+HUGE_CHARS = 33 * 1024 * 1024  # a reply longer than a pipe message may be (32 MiB)
 
 
 def completion(content: str) -> dict[str, Any]:
@@ -51,7 +76,9 @@ class Endpoint:
     ``record``: a valid completion (and the request is recorded, as in every mode);
     ``redirect``: ``status`` with a Location pointing at ``target``;
     ``echo_error``: HTTP 401 whose message holds ``pad``, the Authorization header and ``leak``;
-    ``echo_reply``: a completion whose text holds them.
+    ``echo_reply``: a completion whose text holds them;
+    ``huge``: a completion whose text is a value of ``HUGE_CHARS`` characters;
+    ``trickle``: a ``Content-Length`` of ``TRICKLE_BYTES``, then one byte a second.
     """
 
     class Server(ThreadingHTTPServer):
@@ -69,6 +96,7 @@ class Endpoint:
     ) -> None:
         self.mode, self.target, self.status, self.leak, self.pad = mode, target, status, leak, pad
         self.lock = threading.Lock()
+        self.stopped = threading.Event()
         self.requests: list[dict[str, Any]] = []
         self.server = Endpoint.Server(("127.0.0.1", 0), _Handler)
         self.server.endpoint = self
@@ -85,6 +113,8 @@ class Endpoint:
             return 401, {}, {"error": {"message": f"bad credentials: {said}", "type": "auth"}}
         if self.mode == "echo_reply":
             return 200, {}, completion(json.dumps({"value": said}))
+        if self.mode == "huge":
+            return 200, {}, completion(json.dumps({"value": "A" * HUGE_CHARS}))
         return 200, {}, completion('{"value": 1}')
 
     def seen(self) -> list[dict[str, Any]]:
@@ -94,6 +124,7 @@ class Endpoint:
 
     def close(self) -> None:
         """Stop serving and free the port."""
+        self.stopped.set()  # trickling answers end
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
