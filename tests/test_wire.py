@@ -1,5 +1,6 @@
 """The JSON-lines channel: well-formed messages pass, anything else is dropped and counted."""
 
+import json
 import os
 
 import pytest
@@ -65,3 +66,38 @@ def test_deeply_nested_lines_are_dropped(pipe_pair):
     finally:
         writer.join()
     assert channel.dropped == 1
+
+
+def test_a_strict_channel_refuses_to_send_what_the_reader_would_drop(pipe_pair, monkeypatch):
+    monkeypatch.setattr(wire, "MAX_MESSAGE_BYTES", 1000)
+    channel, _ = pipe_pair
+    channel.strict = True
+    with pytest.raises(wire.MessageTooLong):
+        channel.send({"op": "reply", "id": 1, "text": "A" * 2000})
+    channel.send({"op": "reply", "id": 2, "text": "A" * 900})  # nothing of the first was sent
+    assert channel.recv(timeout=1) == {"op": "reply", "id": 2, "text": "A" * 900}
+
+
+@pytest.mark.parametrize("rid", [7, "r7"])
+def test_a_strict_channel_reports_an_over_long_line_with_its_id(pipe_pair, monkeypatch, rid):
+    monkeypatch.setattr(wire, "MAX_MESSAGE_BYTES", 1000)
+    channel, w = pipe_pair
+    channel.strict = True
+    os.write(w, b'{"op":"reply","id":%s,"text":"' % json.dumps(rid).encode() + b"A" * 3000)
+    assert channel.recv(timeout=1) == {"op": wire.TOO_LONG, "id": rid}  # before the line ends
+    os.write(w, b"A" * 3000)
+    assert channel.recv(timeout=0.05) is None  # reported once
+    os.write(w, b'"}\n{"op": "after"}\n')
+    assert channel.recv(timeout=1) == {"op": "after"}
+    assert channel.dropped == 1
+
+
+def test_a_strict_channel_reports_an_over_long_line_read_whole(pipe_pair, monkeypatch):
+    monkeypatch.setattr(wire, "MAX_MESSAGE_BYTES", 1000)
+    channel, w = pipe_pair
+    channel.strict = True
+    os.write(w, b'{"op":"reply","id":3,"text":"' + b"A" * 3000 + b'"}\n')
+    os.write(w, b'{"text":"' + b"A" * 3000 + b'","op":"reply","id":4}\n')  # id not at the start
+    assert channel.recv(timeout=1) == {"op": wire.TOO_LONG, "id": 3}
+    assert channel.recv(timeout=1) == {"op": wire.TOO_LONG, "id": None}
+    assert channel.dropped == 2

@@ -66,13 +66,18 @@ def delta_schema(keys: Collection[str], any_object: bool = True) -> dict[str, An
 _DECODER = json.JSONDecoder(strict=False)
 
 
+def check_reply_length(content: str) -> None:
+    """ReplyError if ``content`` is longer than any reply is taken (``MAX_REPLY_CHARS``)."""
+    if len(content) > MAX_REPLY_CHARS:
+        raise ReplyError(f"the reply is longer than {MAX_REPLY_CHARS} characters")
+
+
 def _load(content: str | None) -> Any:
     if content is None:
         raise ReplyError("the reply has no content")
     if not isinstance(content, str):
         raise ReplyError("the reply content is not text")
-    if len(content) > MAX_REPLY_CHARS:
-        raise ReplyError(f"the reply is longer than {MAX_REPLY_CHARS} characters")
+    check_reply_length(content)
     check_text(content)  # a lone surrogate could be neither cached, recorded nor sent on
     text = content.strip()
     if text.startswith("```"):

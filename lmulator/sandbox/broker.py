@@ -13,7 +13,9 @@ the configured model (or a listed one); it may turn the reply cache off, not on;
 limit may only be stricter than the user's, and a runner that says it is idle but keeps
 computing is ended (:mod:`.watchdog`). Every text sent back is scrubbed of the key and of the
 broker's other secrets (:mod:`lmulator.scrub`), and a runner that floods the broker gets busy
-errors, never a stalled broker (:mod:`.dispatch`).
+errors, never a stalled broker (:mod:`.dispatch`). Nothing sent back is longer than the channel
+carries: a reply longer than the runner would take is an error here, and a request the LM does
+not answer in time gets one too.
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ from ..errors import ConfigError, EmulationError, ReplyError
 from ..lm.client import ChatClient, complete_scored
 from ..lm.confidence import confidence_or_none
 from ..lm.factory import make_client
+from ..lm.local.model import START_TIMEOUT_S
+from ..lm.reply import check_reply_length
 from ..scrub import Scrubber, is_secret_name, secret_values
-from ..wire import Channel, ChannelClosed
-from .dispatch import Dispatcher
+from ..wire import Channel, ChannelClosed, MessageTooLong
+from .dispatch import Dispatcher, reply_id
 from .edges import BoxEdges
 from .endpoints import Allowance, settings_config
 from .reap import end_session
@@ -51,6 +55,9 @@ MAX_TEXT_TOKENS = 4096
 MAX_IN_FLIGHT = 8  # LM requests answered at once (abandoned ones finish in the background)
 MAX_QUEUED = 32  # LM requests waiting for an answering thread; more get "the broker is busy"
 MAX_ERROR_CHARS = 1000
+#: Past the LM's timeout, how long an answering thread may take before the runner is told there
+#: is no answer (the client itself ends a request at its timeout).
+ANSWER_GRACE_S = 10.0
 
 #: Environment variables a runner keeps (by exact name or prefix); anything naming a key,
 #: token, secret or password is dropped even then.
@@ -95,15 +102,6 @@ def valid_messages(messages: Any) -> bool:
     )
 
 
-def reply_id(value: Any) -> int | str | None:
-    """The request id a reply echoes: a number or short text the runner chose, else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int) or (isinstance(value, str) and len(value) <= 64):
-        return value
-    return None
-
-
 class Broker(CellClock):
     """Holds the key and the LM clients; starts a confined runner and answers its requests."""
 
@@ -133,7 +131,7 @@ class Broker(CellClock):
         self._thread: threading.Thread | None = None
         self._clients_lock = threading.Lock()
         self.dispatcher = Dispatcher(self._answer_timed, self._send, workers=MAX_IN_FLIGHT,
-                                     pending=MAX_QUEUED)  # fmt: skip
+                                     pending=MAX_QUEUED, allowed=self.answer_within)  # fmt: skip
 
     # -- the runner --------------------------------------------------------------------
 
@@ -181,7 +179,7 @@ class Broker(CellClock):
             os.close(to_runner_r)
             os.close(from_runner_w)
         self.edges.watch(self.proc.pid)
-        self.channel = Channel(from_runner_r, to_runner_w)
+        self.channel = Channel(from_runner_r, to_runner_w, strict=True)
         self._thread = threading.Thread(target=self._serve, name="lmulator-broker", daemon=True)
         self._thread.start()
         return self.proc
@@ -254,7 +252,8 @@ class Broker(CellClock):
 
     def serve_channel(self, channel: Channel) -> threading.Thread:
         """Answer the runner at the other end of ``channel`` in a thread (what :meth:`start`
-        does for the runner it starts)."""
+        does for the runner it starts); the channel is made strict."""
+        channel.strict = True
         self.channel = channel
         self._thread = threading.Thread(target=self._serve, name="lmulator-broker", daemon=True)
         self._thread.start()
@@ -290,8 +289,24 @@ class Broker(CellClock):
             self._lm_ends()
 
     def _send(self, reply: dict[str, Any]) -> None:
-        """Write one reply (from the dispatcher's writer thread)."""
-        self.channel.send(reply)
+        """Write one reply (from the dispatcher's writer thread); one too long for the channel
+        becomes an error."""
+        try:
+            self.channel.send(reply)
+        except MessageTooLong:
+            error = "the broker's reply is longer than the channel to the runner carries"
+            self.channel.send({"op": "reply", "id": reply.get("id"), "error": error,
+                               "kind": "emulation"})  # fmt: skip
+
+    def answer_within(self, msg: dict[str, Any]) -> float:
+        """The seconds a request may wait for its answer before the runner is told there is
+        none: its LM's timeout, the embedded model's start where it may start, and a grace."""
+        try:
+            config = self.settings_config(msg.get("settings"))
+        except Exception:  # refused at once when it is answered
+            return ANSWER_GRACE_S
+        starting = START_TIMEOUT_S if config.base_url is None else 0.0
+        return config.timeout + starting + ANSWER_GRACE_S
 
     def answer(self, msg: dict[str, Any]) -> dict[str, Any]:
         """The reply to one message from the runner, its texts scrubbed of secrets; never
@@ -315,7 +330,7 @@ class Broker(CellClock):
                 if not isinstance(tokens, int) or not 0 < tokens <= MAX_TEXT_TOKENS:
                     raise ReplyError("malformed LM request")
                 text = client.complete_text(msg["messages"], tokens)
-            reply["text"] = self.scrub(text) if isinstance(text, str) else text
+            reply["text"] = self._sendable(text, op) if isinstance(text, str) else text
         except EmulationError as exc:
             reply.update(error=self._error_text(exc.detail), kind="emulation")
         except ReplyError as exc:
@@ -327,6 +342,19 @@ class Broker(CellClock):
         except Exception as exc:  # a client's own failure must not end the broker
             reply.update(error=self._error_text(f"{type(exc).__name__}: {exc}"), kind="emulation")
         return reply
+
+    def _sendable(self, text: str, op: str) -> str:
+        """A reply's text scrubbed, if it is no longer than the runner takes (which is far less
+        than the channel carries); else ReplyError, or for free text EmulationError."""
+        try:
+            check_reply_length(text)  # before scrubbing: no work on a reply refused anyway
+            text = self.scrub(text)
+            check_reply_length(text)
+        except ReplyError as exc:
+            if op == "text":
+                raise EmulationError(str(exc)) from None
+            raise
+        return text
 
     def _error_text(self, text: str) -> str:
         """An error's text as the runner may see it: scrubbed, then cut short."""

@@ -22,7 +22,7 @@ from ..errors import ConfigError, EmulationError, ReplyError
 from ..lm.client import Completion
 from ..lm.confidence import checked_confidence
 from ..lm.factory import route_clients_through
-from ..wire import Channel, ChannelClosed
+from ..wire import TOO_LONG, Channel, ChannelClosed, MessageTooLong
 from . import landlock
 from .broker import FDS_ENV, LM_ENV, SPEC_ENV
 from .confine import Confinement, SandboxError, confine, restrict_syscalls
@@ -55,8 +55,15 @@ class BrokerClient:
                 self.channel.send(message)
                 while True:
                     msg = self.channel.recv()
-                    if msg is not None and msg["op"] == "reply" and msg.get("id") == rid:
-                        break  # anything else answers a request abandoned on interrupt
+                    if msg is None or msg.get("id") not in (rid, None):
+                        continue  # it answers a request abandoned on interrupt
+                    if msg["op"] == TOO_LONG:  # a reply this channel dropped: never wait for it
+                        raise EmulationError("the broker's reply was longer than the channel "
+                                             "carries")  # fmt: skip
+                    if msg["op"] == "reply" and msg.get("id") == rid:
+                        break
+            except MessageTooLong as exc:
+                raise EmulationError(f"the LM request is too long to send: {exc}") from None
             except ChannelClosed:
                 raise EmulationError("the broker that holds the LM client is gone") from None
         if "error" in msg:
@@ -190,7 +197,7 @@ def enter_sandbox(
     if spec.tmpdir:
         for sub in ("ipython", "matplotlib"):
             os.makedirs(os.path.join(spec.tmpdir, sub), exist_ok=True)
-    _channel = Channel(read_fd, write_fd)
+    _channel = Channel(read_fd, write_fd, strict=True)
     route_clients_through(broker_client)  # the broker holds the key, the cache and the model
     try:
         code = [p for p in json.loads(read_only or "[]") if isinstance(p, str)]
