@@ -168,7 +168,8 @@ def reason(
     ``question`` from ``examples`` (None: the shipped ones most like it); the engine runs it.
     A program that raised, set no answer, or answered outside ``form`` (with ``strict``, also
     one whose genuine error the LM stood in for) is shown to the LM with its problem, and a new
-    one is written, up to ``retries`` times."""
+    one is written, up to ``retries`` times. Where the new one gives no answer at all (or none
+    in the form) and one before it did, that earlier program and its run are kept."""
     session = session or Session()
     writer = client or session.emulator.client
     messages = program_messages(question, choose_examples(question, examples))
@@ -176,6 +177,7 @@ def reason(
     session.namespace[PROGRAM_NAME] = program
     run = run_program(session, program)
     result = Reasoning(question, program, run, form, first_answer=_value(run))
+    kept = (result.program, result.run) if result.answer is not None else None
     for _ in range(retries):
         problem = problem_with(result.run, question, form, strict)
         if problem is None:
@@ -190,4 +192,10 @@ def reason(
         session.namespace.pop("answer", None)  # no answer left over from the program before
         session.namespace[PROGRAM_NAME] = result.program
         result.run = run_program(session, result.program)
+        if result.answer is not None:
+            kept = (result.program, result.run)
+    if result.answer is None and kept is not None:
+        result.program, result.run = kept  # the new program answered worse than the one before
+        session.namespace[PROGRAM_NAME] = result.program
+        session.namespace["answer"] = result.run.value
     return result

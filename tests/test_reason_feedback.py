@@ -94,6 +94,21 @@ def test_a_guess_past_a_genuine_error_is_sent_back_only_when_strict(lm, session)
     ]
 
 
+def test_a_worse_second_program_does_not_replace_the_first(lm, session):
+    """Sent back for a guess past an error, the new program answers nothing: the first stays."""
+    code = "options = {'A': 'Gandhi'}\nanswer = options['B']"
+    lm.rules(
+        {"match": ["Write the whole program again"], "content": program("answer = None")},
+        {"match": ["Question: Find a movie"], "content": program(code)},
+        delta_rule("answer = options['B']", {"answer": "(A)"}),
+    )
+    s = session()
+    result = reason(MOVIES, s, [], form=LETTERS, strict=True)
+    assert len(result.feedback) == 1 and len(feedback_requests(lm)) == 1
+    assert result.answer == "(A)" and result.program == code + "\n"
+    assert s.namespace["answer"] == "(A)" and s.namespace["coc_program"] == code + "\n"
+
+
 @pytest.mark.parametrize(
     ("answers", "question", "given", "fitted"),
     [
