@@ -17,11 +17,9 @@ a temperature) vote. Examples run one at a time on the embedded model, or ``--jo
 from __future__ import annotations
 
 import json
-import multiprocessing
 import re
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
@@ -35,7 +33,7 @@ from ..forms import AnswerForm, majority
 from ..lm.client import ChatClient
 from ..lm.factory import make_client
 from ..reason import reason
-from .runner import TimeLimit, quiet_io
+from .runner import TimeLimit, quiet_io, run_jobs
 
 METHODS = ("coc", "cot", "direct")
 
@@ -401,14 +399,8 @@ def run(
                 log.write(json.dumps(asdict(example)) + "\n")
                 log.flush()
 
-        if jobs == 1:
-            for j in todo:
-                keep(run_job(j))
-        else:
-            context = multiprocessing.get_context("spawn")  # forking a threaded process can hang
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-                for example in pool.map(run_job, todo):
-                    keep(example)
+        for example in run_jobs(todo, run_job, jobs):
+            keep(example)
     wall = time.perf_counter() - start
     for task in tasks:
         cells = []

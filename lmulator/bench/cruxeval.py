@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import statistics
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -37,7 +35,7 @@ from ..engine.trace import short_repr
 from ..errors import ReplyError
 from ..lm.literals import parse_literal
 from .calibration import accuracy_above, auroc
-from .runner import quiet_io
+from .runner import quiet_io, run_jobs
 
 METHODS = ("emulate", "direct", "cot")
 CONFIDENCE_BAR = 0.8
@@ -341,14 +339,8 @@ def run(
                 log.write(json.dumps(asdict(scored)) + "\n")
                 log.flush()
 
-        if jobs == 1:
-            for job in todo:
-                keep(run_job(job))
-        else:
-            context = multiprocessing.get_context("spawn")  # forking a threaded process can hang
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-                for scored in pool.map(run_job, todo):
-                    keep(scored)
+        for scored in run_jobs(todo, run_job, jobs):
+            keep(scored)
     by_method = {m: [r for r in results if r.method == m] for m in methods}
     for m in methods:
         for line in summary(m, by_method[m]):

@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import contextlib
 import io
+import multiprocessing
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from ..engine.limits import wall_clock_limit
 from ..engine.session import RunResult, Session
 from ..partial.exercise import exercise_definitions
+
+J = TypeVar("J")
+R = TypeVar("R")
+
+
+def run_jobs(todo: Sequence[J], run_job: Callable[[J], R], jobs: int) -> Iterator[R]:
+    """Each job's result, in order: in this process, or in ``jobs`` spawned processes."""
+    if jobs == 1:
+        yield from map(run_job, todo)
+        return
+    context = multiprocessing.get_context("spawn")  # forking a threaded process can hang
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        yield from pool.map(run_job, todo)
 
 
 class TimeLimit(BaseException):  # noqa: N818 - control flow, like KeyboardInterrupt
