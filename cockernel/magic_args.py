@@ -10,23 +10,31 @@ from lmulator.engine.undo import Undone
 from lmulator.errors import EmulationError
 from lmulator.reason import LM_PROGRAM_FILE
 
+#: ``%limits`` words: the Config field each sets, its type, and what its value must be.
+LIMIT_WORDS = {
+    "time": ("cell_timeout", float, "a number of seconds"),
+    "memory": ("memory_mb", int, "a whole number of MB"),
+    "calls": ("max_calls", int, "a whole number of LM calls"),
+    "tokens": ("max_tokens", int, "a whole number of LM tokens"),
+}
+
 
 def parse_limits(line: str) -> dict[str, Any]:
-    """``%limits`` words (``time=S``, ``memory=MB``) as Config fields; UsageError for any
-    other word or a value that is not a number (nothing is applied then)."""
+    """``%limits`` words (``time=S``, ``memory=MB``, ``calls=N``, ``tokens=N``) as Config
+    fields; UsageError for any other word or a value that is not a number (nothing is applied
+    then)."""
     changes: dict[str, Any] = {}
     for word in line.split():
         key, sep, value = word.partition("=")
-        if not sep or key not in ("time", "memory"):
-            raise UsageError(f"%limits: expected time=SECONDS or memory=MB; got {word!r}")
+        if not sep or key not in LIMIT_WORDS:
+            raise UsageError(
+                f"%limits: expected time=SECONDS, memory=MB, calls=N or tokens=N; got {word!r}"
+            )
+        field, kind, what = LIMIT_WORDS[key]
         try:
-            if key == "time":
-                changes["cell_timeout"] = float(value)
-            else:
-                changes["memory_mb"] = int(value)
+            changes[field] = kind(value)
         except ValueError:
-            kind = "a number of seconds" if key == "time" else "a whole number of MB"
-            raise UsageError(f"%limits: {key} needs {kind}; got {value!r}") from None
+            raise UsageError(f"%limits: {key} needs {what}; got {value!r}") from None
     return changes
 
 

@@ -16,6 +16,7 @@ from lmulator.config import MODES
 from lmulator.engine.limits import wall_clock_paused
 from lmulator.engine.session import state_repr
 from lmulator.errors import ConfigError, EmulationError
+from lmulator.exemplars import program_so_far
 from lmulator.isolation.session import IsolationError
 from lmulator.policy.refusals import PolicyError
 from lmulator.reason import (
@@ -37,7 +38,7 @@ from .lm_settings import (
 )
 from .magic_args import describe_undone, parse_count, parse_limits, program_failure
 from .paths import path_in_notebook_dir
-from .render import mark_bundle, marked_records, trace_table
+from .render import OneLineInterrupt, mark_bundle, marked_records, trace_table
 from .sandbox import KERNEL_NAMES
 
 if TYPE_CHECKING:
@@ -194,7 +195,8 @@ class CocMagics(Magics):
 
     @line_magic
     def limits(self, line: str) -> None:
-        """%limits [time=S] [memory=MB]: show or set the per-cell wall-clock and memory limits."""
+        """%limits [time=S] [memory=MB] [calls=N] [tokens=N]: show or set what one cell may
+        take: wall-clock seconds, memory, LM calls, LM tokens (0: no limit)."""
         changes = parse_limits(line)
         if changes:
             try:
@@ -209,7 +211,11 @@ class CocMagics(Magics):
         memory_text = f"{memory} MB" if memory else "none"
         if cfg.memory_mb is None:
             memory_text += " (default: half the machine's memory)"
-        print(f"time per cell    {time_text}\nmemory per cell  {memory_text}")
+        calls_text = f"{cfg.max_calls}" if cfg.max_calls else "none"
+        tokens_text = f"{cfg.max_tokens}" if cfg.max_tokens else "none"
+        rows = (("time", time_text), ("memory", memory_text), ("LM calls", calls_text),
+                ("LM tokens", tokens_text))  # fmt: skip
+        print("\n".join(f"{name + ' per cell':<20}{text}" for name, text in rows))
 
     @cell_magic
     def isolated(self, line: str, cell: str) -> Any:
@@ -287,19 +293,28 @@ class CocMagics(Magics):
             examples = self._coc_examples(line)
         except (ValueError, PolicyError) as exc:
             fail("%%coc", exc)
+        progress = self.coc_shell.progress
+        text = ""
+
+        def writing(so_far: str) -> dict[str, Any]:
+            nonlocal text
+            text = so_far
+            return program_bundle(program_so_far(so_far), "*(the LM is writing it)*")
+
         try:
-            with self.coc_shell.progress.working("the LM is writing a program"):
-                program = write_program(self.session, question, examples)
+            with progress.streaming("the LM is writing a program", writing) as on_text:
+                program = write_program(self.session, question, examples, on_text=on_text)
+        except KeyboardInterrupt:
+            stopped = program_bundle(program_so_far(text), "*(stopped: nothing ran)*")
+            progress.settle(stopped, if_shown=True)
+            raise OneLineInterrupt("%%coc: stopped while the LM was writing; nothing ran, "
+                                   "the namespace is as it was") from None  # fmt: skip
         except EmulationError as exc:
+            failed = program_bundle(program_so_far(text), "*(no program: the LM failed)*")
+            progress.settle(failed, if_shown=True)
             fail("%%coc", exc)
         self.coc_shell.user_ns[PROGRAM_NAME] = program
-        display(
-            {
-                "text/markdown": f"```python\n{program}```\n*(kept as `{PROGRAM_NAME}`)*",
-                "text/plain": program,
-            },
-            raw=True,
-        )
+        progress.settle(program_bundle(program, f"*(kept as `{PROGRAM_NAME}`)*"))
         ns = self.coc_shell.user_ns
         kernel_names = {n: ns[n] for n in KERNEL_NAMES if n in ns}
         self.coc_shell.lm_program_running = True
@@ -318,6 +333,15 @@ class CocMagics(Magics):
         if run.error is not None:
             fail("%%coc", program_failure(run.error, PROGRAM_NAME))
         return run.value
+
+
+def program_bundle(program: str, note: str) -> dict[str, Any]:
+    """A program the LM wrote (or is writing), as markdown with a note under it, and as text
+    (the note alone where there is no program yet)."""
+    if not program:
+        return {"text/markdown": note, "text/plain": note.strip("*")}
+    body = program if program.endswith("\n") or not program else program + "\n"
+    return {"text/markdown": f"```python\n{body}```\n{note}", "text/plain": program}
 
 
 def _parse_examples_option(line: str) -> str | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from lmulator.engine.masking import Origin, value_note
 from lmulator.engine.trace import TraceRecord, describe, listing, mark_of
+from lmulator.usage import Spent
 
 TRACE_MIME = "application/vnd.lmulator.trace+json"
 TERMINAL_WIDTH = 80
@@ -121,6 +122,22 @@ def mark_bundle(
         TRACE_MIME: {"records": dicts},
     }
     return encodable(data), {TRACE_MIME: {"ms": timings}}
+
+
+class OneLineInterrupt(KeyboardInterrupt):
+    """An interrupt a magic has said all about: shown as its one line, with no frames."""
+
+
+def usage_bundle(spent: Spent) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The display_data (data, metadata) that ends a cell which used the LM: its calls,
+    tokens (prompt and completion) and seconds."""
+    line = spent.describe()
+    html_line = (
+        '<div class="lmulator-usage" style="font-family:monospace;font-size:smaller;'
+        f'opacity:0.7">{html.escape(line)}</div>'
+    )
+    figures = {**spent.as_dict(), "seconds": round(spent.seconds, 3)}
+    return {"text/plain": line, "text/html": html_line}, {"lmulator": {"usage": figures}}
 
 
 def encodable(value: Any) -> Any:

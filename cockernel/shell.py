@@ -38,7 +38,7 @@ from lmulator.sandbox.runner import (
 
 from .formatter import MarkingFormatter
 from .outputs import SafeDisplayHook, SafeDisplayPublisher, install_comm_filter, restricted_outputs
-from .render import mark_bundle
+from .render import OneLineInterrupt, mark_bundle, usage_bundle
 from .sandbox import KERNEL_NAMES, RestrictedIPython, kernel_policy, notebook_builtins
 
 PROGRESS_DELAY_S = 0.5
@@ -66,15 +66,64 @@ class ProgressDisplay(DelayedNotice):
         self._cells += 1
         self._display_id = ""
 
-    def put(self, text: str) -> None:
-        """Show ``text`` in this cell's progress display."""
+    def put(self, text: str | dict[str, Any]) -> None:
+        """Show ``text`` (or a bundle of formats) in this cell's progress display."""
         if not self.interactive():
             return
+        bundle = {"text/plain": text} if isinstance(text, str) else text
         if not self._display_id:
             self._display_id = f"lmulator-progress-{id(self)}-{self._cells}"
-            display({"text/plain": text}, raw=True, display_id=self._display_id)
+            display(bundle, raw=True, display_id=self._display_id)
         else:
-            update_display({"text/plain": text}, raw=True, display_id=self._display_id)
+            update_display(bundle, raw=True, display_id=self._display_id)
+
+    def settle(self, bundle: dict[str, Any], if_shown: bool = False) -> None:
+        """Make the progress display (if one is up) show ``bundle`` for good, else display
+        ``bundle`` (unless ``if_shown``); later notices of the cell open a display of their
+        own."""
+        if self._display_id and self.interactive():
+            update_display(bundle, raw=True, display_id=self._display_id)
+            self._display_id = ""
+        elif not if_shown:
+            display(bundle, raw=True)
+
+    @contextlib.contextmanager
+    def streaming(
+        self, what: str, render: Callable[[str], dict[str, Any]], every: float = 1.0
+    ) -> Iterator[Callable[[str], None]]:
+        """Yield the callback a streamed reply's text so far goes to: until text comes,
+        ``what`` is shown with the seconds elapsed (after the usual delay); then
+        ``render(text)``, in the same display, updated in place. The caller settles the display
+        when the body ends (:meth:`settle`)."""
+        lock = threading.Lock()
+        started = threading.Event()  # text has come: the counter stops
+        done = threading.Event()
+        start = time.monotonic()
+        ctx = contextvars.copy_context()
+
+        def tick() -> None:
+            if done.wait(self.delay):
+                return
+            while True:
+                with lock:
+                    if started.is_set():
+                        return
+                    ctx.run(self.put, f"⋯ {what} ({time.monotonic() - start:.0f} s)")
+                if done.wait(every):
+                    return
+
+        def on_text(text: str) -> None:
+            with lock:
+                started.set()
+                self.put(render(text))
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            yield on_text
+        finally:
+            done.set()
+            ticker.join(timeout=2.0)
 
     def show(self, req: Request) -> None:
         """Put the progress line for a request into the running cell's output."""
@@ -108,6 +157,11 @@ class ProgressDisplay(DelayedNotice):
             done.set()
             ticker.join(timeout=2.0)
             self.clear()
+
+
+def as_reported(error: BaseException) -> BaseException:
+    """The error a cell's reply names: an interrupt a magic explained is a KeyboardInterrupt."""
+    return KeyboardInterrupt(str(error)) if isinstance(error, OneLineInterrupt) else error
 
 
 MAGIC_METHODS = frozenset({"run_line_magic", "run_cell_magic", "getoutput", "system"})
@@ -250,10 +304,9 @@ class CocShell(ZMQInteractiveShell):
         try:
             run = self.lm_session.run(source, name=cell_name)
         except KeyboardInterrupt as exc:
-            strip_engine_frames(exc, KERNEL_DIR)  # the cell's own frames only
-            self.showtraceback(exc_tuple=(type(exc), exc, exc.__traceback__))
+            self._show_interrupt(exc)
             if result is not None:
-                result.error_in_exec = exc
+                result.error_in_exec = as_reported(exc)
             return True
         self.last_run = run
         show_value = interactivity != "none" and isinstance(nodelist[-1], ast.Expr)
@@ -269,11 +322,14 @@ class CocShell(ZMQInteractiveShell):
         if marks is not None:
             data, metadata = marks
             display(data, metadata=metadata, raw=True)
+        if run.lm_spent is not None and run.lm_spent.calls:
+            data, metadata = usage_bundle(run.lm_spent)
+            display(data, metadata=metadata, raw=True)
         self.report_masked(run)
         if run.error is not None:
             self._show_run_error(run)
             if result is not None:
-                result.error_in_exec = run.error
+                result.error_in_exec = as_reported(run.error)
             return True
         return False
 
@@ -302,9 +358,20 @@ class CocShell(ZMQInteractiveShell):
         elif not confinement.confined:
             print(f"cockernel: {confinement.describe()}", file=sys.stderr)
 
+    def _show_interrupt(self, exc: KeyboardInterrupt) -> None:
+        """An interrupt: the cell's own frames, or the one line a magic said (``%%coc``)."""
+        if isinstance(exc, OneLineInterrupt):
+            self._showtraceback(KeyboardInterrupt, str(exc), [f"KeyboardInterrupt: {exc}"])
+            return
+        strip_engine_frames(exc, KERNEL_DIR)  # the cell's own frames only
+        self.showtraceback(exc_tuple=(type(exc), exc, exc.__traceback__))
+
     def _show_run_error(self, run: RunResult) -> None:
         err = run.error
         assert err is not None
+        if isinstance(err, KeyboardInterrupt):
+            self._show_interrupt(err)
+            return
         if isinstance(err, SyntaxError):
             try:
                 raise err

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from .boxnote import note_for_this_box
+from .cli_reason import add_budget_arguments, add_reason_parser, run_reason
 from .config import MODES, Config, from_env
 from .engine.errors_display import format_user_error
 from .engine.masking import masked_summary, value_note
@@ -91,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="workspace (default: write only the program's directory), read-only, off, or "
         "required (refuse to run unconfined); default: $LMULATOR_SANDBOX",
     )
+    add_budget_arguments(run)
+    add_reason_parser(sub)
     return parser
 
 
@@ -111,6 +114,16 @@ def sandbox_for(args: argparse.Namespace, config_record_path: str | None) -> San
         if named:
             write.append(os.path.dirname(os.path.abspath(named)))
     return spec.with_(workspace=os.path.dirname(os.path.abspath(args.file)), write=tuple(write))
+
+
+def reason_sandbox(args: argparse.Namespace) -> SandboxSpec:
+    """The sandbox for ``reason``: the current directory, read-only unless said otherwise."""
+    spec = sandbox_from_env()
+    if args.sandbox:
+        spec = parse_sandbox(args.sandbox, spec)
+    elif not os.environ.get("LMULATOR_SANDBOX"):
+        spec = spec.with_(mode="read-only")
+    return spec.with_(workspace=os.getcwd())
 
 
 def run_brokered(argv: Sequence[str], config: object, spec: SandboxSpec, args: object) -> int:
@@ -150,7 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     in_runner = FDS_ENV in os.environ
     if in_runner:
         try:
-            enter_sandbox(workers=fork_worker_zygote if args.isolate else None)
+            isolate = getattr(args, "isolate", False)
+            enter_sandbox(workers=fork_worker_zygote if isolate else None)
         except (ConfigError, SandboxError) as exc:
             print(f"lmulator: error: {exc}", file=sys.stderr)
             return 2
@@ -159,19 +173,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             from_env()
             .with_(**(broker_settings() if in_runner else {}))
             .with_(
-                mode=args.mode,
                 base_url=args.base_url,
                 model=args.model,
-                raise_errors=args.raise_errors or None,
-                emulate_io=args.emulate_io or None,
-                trace_level=args.trace,
                 cache="off" if args.no_cache else None,
-                min_confidence=args.min_confidence,
                 cell_timeout=args.timeout,
-                memory_mb=args.memory_mb,
-                record="record" if args.record else "replay" if args.replay else None,
-                record_path=args.replay_file or str(replay_path_for(args.file)),
+                max_calls=args.max_calls,
+                max_tokens=args.max_tokens,
             )
+        )
+        if args.command == "reason":
+            return reason_main(args, argv, config, in_runner)
+        config = config.with_(
+            mode=args.mode,
+            raise_errors=args.raise_errors or None,
+            emulate_io=args.emulate_io or None,
+            trace_level=args.trace,
+            min_confidence=args.min_confidence,
+            memory_mb=args.memory_mb,
+            record="record" if args.record else "replay" if args.replay else None,
+            record_path=args.replay_file or str(replay_path_for(args.file)),
         )
     except ConfigError as exc:
         print(f"lmulator: error: {exc}", file=sys.stderr)
@@ -242,3 +262,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_user_error(result.error), file=sys.stderr, end="")
         return 1
     return 0
+
+
+def reason_main(
+    args: argparse.Namespace, argv: Sequence[str], config: Config, in_runner: bool
+) -> int:
+    """``reason``: confined as ``run`` is (the broker answers the LM requests), then answer."""
+    if not in_runner:
+        spec = reason_sandbox(args)
+        if spec.enabled:
+            return run_brokered(argv, config, spec, args)
+    try:
+        session = Session(config, policy=args.policy)
+    except ConfigError as exc:
+        print(f"lmulator: error: {exc}", file=sys.stderr)
+        return 2
+    session.world_note = note_for_this_box("the program", "--sandbox sets what it allows")
+    if in_runner:
+        cell_started(config.cell_timeout)
+    return run_reason(args, session)

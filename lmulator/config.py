@@ -11,6 +11,7 @@ from typing import Any, cast
 from .errors import ConfigError
 from .kinds import MODES, RECORD_MODES, SCHEMA_STYLES, TRACE_LEVELS, Mode, RecordMode, TraceLevel
 from .memory import MIB, default_memory_mb
+from .usage import Budget
 
 DEFAULT_MODEL = "default"
 
@@ -40,6 +41,8 @@ class Config:
     lm: str = "on"  # "off": never call an LM (values become stand-ins, statements are skipped)
     # An LM answer less sure than this (or with no confidence) fails its statement; 0: any.
     min_confidence: float = 0.0
+    max_calls: int = 0  # LM calls one cell may send; 0: no bound
+    max_tokens: int = 0  # LM tokens (prompt and completion) one cell may spend; 0: no bound
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "unset"
@@ -84,6 +87,11 @@ class Config:
             raise ConfigError(f"memory limit must be 0 (none) or positive MB, got {self.memory_mb}")
         if not (0.0 <= self.min_confidence <= 1.0):  # NaN fails this too
             raise ConfigError(f"min_confidence must be between 0 and 1, got {self.min_confidence}")
+        for name in ("max_calls", "max_tokens"):
+            bound = getattr(self, name)
+            if isinstance(bound, bool) or not isinstance(bound, int) or bound < 0:
+                raise ConfigError(f"{name} must be 0 (no bound) or a positive whole number, "
+                                  f"got {bound!r}")  # fmt: skip
         if not (0.0 <= self.temperature <= 2.0):
             raise ConfigError(f"temperature must be between 0 and 2, got {self.temperature}")
         return self
@@ -98,6 +106,10 @@ class Config:
         """The address space in bytes a cell may add (0: no limit)."""
         mb = default_memory_mb() if self.memory_mb is None else self.memory_mb
         return mb * MIB
+
+    def budget(self) -> Budget:
+        """The LM calls and tokens one cell may spend."""
+        return Budget(self.max_calls, self.max_tokens)
 
     def with_(self, **changes: object) -> Config:
         """A copy with some fields changed (None values leave a field as it is)."""
@@ -131,6 +143,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         cell_timeout = float(env.get("LMULATOR_CELL_TIMEOUT") or 0)
         memory = env.get("LMULATOR_MEMORY_MB")
         memory_mb = int(memory) if memory else None
+        max_calls = int(env.get("LMULATOR_MAX_CALLS") or 0)
+        max_tokens = int(env.get("LMULATOR_MAX_TOKENS") or 0)
     except ValueError as exc:
         raise ConfigError(f"bad number in the environment: {exc}") from None
     return Config(
@@ -146,6 +160,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         cell_timeout=cell_timeout,
         memory_mb=memory_mb,
         min_confidence=min_confidence,
+        max_calls=max_calls,
+        max_tokens=max_tokens,
         raise_errors=raise_errors,
         emulate_io=emulate_io,
     ).validate()

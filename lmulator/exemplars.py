@@ -32,6 +32,16 @@ def extract_program(text: str) -> str:
     return program.strip("\n") + "\n"
 
 
+def program_so_far(text: str) -> str:
+    """The program in a reply still being written: what follows its opening code fence (the
+    whole text where there is no fence), up to a closing fence."""
+    start = text.find("```")
+    if start >= 0:
+        newline = text.find("\n", start)
+        text = text[newline + 1 :] if newline >= 0 else ""
+    return text.split("```", 1)[0]
+
+
 def example_tasks() -> list[str]:
     """The tasks that ship per-task exemplars (BIG-Bench Hard's 27)."""
     folder = resources.files("lmulator") / "coc_examples"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import usage
 from .engine.session import RunResult, Session
 from .exemplars import (  # noqa: F401  (the exemplar files' functions, as they were here)
     MAX_EXAMPLES_CHARS,
@@ -19,9 +21,12 @@ from .exemplars import (  # noqa: F401  (the exemplar files' functions, as they 
     similar_examples,
 )
 from .forms import AnswerForm
-from .lm.client import ChatClient
+from .lm.client import ChatClient, stream_text
+from .usage import BudgetSpent
 
 PROGRAM_NAME = "coc_program"
+#: The most tokens a program the LM writes may take.
+PROGRAM_TOKENS = 700
 #: The file name programs the LM wrote are compiled under (the kernel looks for it on the stack).
 LM_PROGRAM_FILE = "<coc-program>"
 
@@ -108,11 +113,14 @@ def write_program(
     question: str,
     examples: list[tuple[str, str]] | None = None,
     client: ChatClient | None = None,
+    on_text: Callable[[str], None] | None = None,
 ) -> str:
     """Ask the LM (``client``, else the session's) for a program that answers the question,
-    shown ``examples`` (None: the shipped exemplars most like the question)."""
+    shown ``examples`` (None: the shipped exemplars most like the question); the reply so far
+    goes to ``on_text`` as it is written, where the client streams."""
     messages = program_messages(question, choose_examples(question, examples))
-    return extract_program((client or session.emulator.client).complete_text(messages))
+    writer = client or session.emulator.client
+    return extract_program(stream_text(writer, messages, PROGRAM_TOKENS, on_text))
 
 
 def run_program(session: Session, program: str) -> RunResult:
@@ -143,6 +151,11 @@ def problem_with(
     return problem + (f" (Python raised on the way: {masked})"[:500] if masked else "")
 
 
+def spent(run: RunResult) -> bool:
+    """Whether a run stopped because its LM budget was spent."""
+    return isinstance(run.error, BudgetSpent)
+
+
 def _line_of(error: BaseException) -> str:
     """' at line N' for an error raised in the LM's program, else ''."""
     tb = error.__traceback__
@@ -163,32 +176,37 @@ def reason(
     retries: int = 1,
     client: ChatClient | None = None,
     strict: bool = False,
+    on_text: Callable[[str], None] | None = None,
 ) -> Reasoning:
     """Chain of Code: the LM (``client``, else the session's) writes a program for
     ``question`` from ``examples`` (None: the shipped ones most like it); the engine runs it.
     A program that raised, set no answer, or answered outside ``form`` (with ``strict``, also
     one whose genuine error the LM stood in for) is shown to the LM with its problem, and a new
     one is written, up to ``retries`` times. Where the new one gives no answer at all (or none
-    in the form) and one before it did, that earlier program and its run are kept."""
+    in the form) and one before it did, that earlier program and its run are kept. Each
+    program's text so far goes to ``on_text`` as it is written, where the client streams (an
+    empty text before each program after the first)."""
     session = session or Session()
     writer = client or session.emulator.client
     messages = program_messages(question, choose_examples(question, examples))
-    program = extract_program(writer.complete_text(messages))
+    program = extract_program(stream_text(writer, messages, PROGRAM_TOKENS, on_text))
     session.namespace[PROGRAM_NAME] = program
     run = run_program(session, program)
     result = Reasoning(question, program, run, form, first_answer=_value(run))
     kept = (result.program, result.run) if result.answer is not None else None
     for _ in range(retries):
         problem = problem_with(result.run, question, form, strict)
-        if problem is None:
-            break
+        if problem is None or spent(result.run) or usage.budget_left() is False:
+            break  # nothing to fix, or no LM budget left to write a program again
         note = f"{problem}. Write the whole program again, fixed, in one ```python block."
         result.feedback.append(problem)
         messages += [
             {"role": "assistant", "content": f"```python\n{result.program}```"},
             {"role": "user", "content": note},
         ]
-        result.program = extract_program(writer.complete_text(messages))
+        if on_text is not None:
+            on_text("")  # a new program begins
+        result.program = extract_program(stream_text(writer, messages, PROGRAM_TOKENS, on_text))
         session.namespace.pop("answer", None)  # no answer left over from the program before
         session.namespace[PROGRAM_NAME] = result.program
         result.run = run_program(session, result.program)

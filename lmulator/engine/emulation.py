@@ -15,6 +15,7 @@ from ..lm.client import requests_end_by
 from ..lm.emulator import Emulator, Exchange, Request, cap_context, make_memo_key
 from ..partial.standin import StandIn, dress
 from ..policy.policy import Policy
+from ..usage import BudgetSpent
 from .instrument.sites import Site
 from .recorder import Recorder
 from .trace import TraceRecord, short_repr, state_repr
@@ -260,7 +261,9 @@ class Emulation:
             with requests_end_by(self.state.lm_deadline):
                 ex = self.state.emulator.delta(req, self.forbidden_keys())
         except EmulationError as err:
-            if config.partial:  # a partial program goes on: the statement is skipped, as without
+            if config.partial and not isinstance(
+                err, BudgetSpent
+            ):  # a partial program goes on: the statement is skipped, as without
                 note = f"{masked}; the LM gave no delta ({err.detail})" if masked else None
                 rec.record(TraceRecord(line, line_text, "emulated", delta={}, masked_error=note,
                                        how="skip"))  # fmt: skip

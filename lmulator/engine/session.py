@@ -25,6 +25,7 @@ from ..lm.reply import check_delta_key
 from ..partial.standin import StandIn, snippet_exit
 from ..policy.policy import Policy
 from ..reserved import HOOK_PREFIX, STOP_NAME
+from ..usage import metering
 from .emulation import Emulation
 from .instrument.rewriter import Instrumenter
 from .instrument.sites import Instrumented
@@ -261,25 +262,24 @@ class Session:
         """Run one cell within the configured limits; the namespace keeps what it binds."""
         limit = self.config.cell_timeout
         self.namespace[STOP_NAME] = None
-        try:
-            with (
-                memory_allowance(self.config.memory_bytes()),
-                wall_clock_limit(limit, lambda: self._stop(
-                    CellTimeout(f"the cell ran longer than its {limit:g} s limit"))),
-                interrupts_stop(self._stop),
-            ):  # fmt: skip
-                return self._run(source, name)
-        except CellTimeout as exc:
-            last = self.history[-1] if self.history else None
-            result = (
-                last
-                if last is not None and last.source is source
-                else RunResult(source, name or "")
-            )
-            result.error = exc
-            return result
-        finally:
-            self.namespace[STOP_NAME] = None
+        with metering(self.config.budget()) as meter:  # a run inside a run shares its meter
+            try:
+                with (
+                    memory_allowance(self.config.memory_bytes()),
+                    wall_clock_limit(limit, lambda: self._stop(
+                        CellTimeout(f"the cell ran longer than its {limit:g} s limit"))),
+                    interrupts_stop(self._stop),
+                ):  # fmt: skip
+                    result = self._run(source, name)
+            except CellTimeout as exc:
+                last = self.history[-1] if self.history else None
+                fresh = last is None or last.source is not source
+                result = RunResult(source, name or "") if fresh or last is None else last
+                result.error = exc
+            finally:
+                self.namespace[STOP_NAME] = None
+        result.lm_spent = meter.spent
+        return result
 
     def _finish(self, inst: Instrumented, result: RunResult) -> None:
         """Note what the cell's error and value owe to the world and to the LM."""

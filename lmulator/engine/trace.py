@@ -10,6 +10,7 @@ from typing import Any
 
 from ..kinds import How, Status
 from ..lm.confidence import describe_confidence
+from ..usage import Spent
 from .masking import EMULATED_MARK, ERROR_MARK, INVENTED_MARK, MaskedError, Origin
 from .world import INVENTED_NOTE
 
@@ -222,6 +223,8 @@ class RunResult:
     masked: list[MaskedError] = field(default_factory=list)
     #: Whether ``value`` came from the LM (see `lmulator.engine.masking`); None: from Python.
     value_origin: Origin | None = None
+    #: What the cell spent on the LM (calls, tokens, seconds); None: it ran unmetered.
+    lm_spent: Spent | None = None
 
     @property
     def ok(self) -> bool:

@@ -9,10 +9,11 @@ import sqlite3
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .client import ChatClient, Completion, complete_scored
+from .client import ChatClient, Completion, complete_scored, stream_text
 from .confidence import checked_confidence
 
 SCHEMA_VERSION = 1
@@ -199,6 +200,21 @@ class CachedClient:
             self.hits += 1
             return hit
         reply = self.client.complete_text(messages, max_tokens)
+        self.cache.put(key, self.model, self.endpoint, {"messages": messages}, reply)
+        return reply
+
+    def stream_text(
+        self, messages: list[dict[str, str]], max_tokens: int, on_text: Callable[[str], None]
+    ) -> str:
+        """The cached free-text reply (handed to ``on_text`` whole), or the client's, streamed
+        (then cached)."""
+        key = cache_key(self.model, self.endpoint, messages, {"text": max_tokens})
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.hits += 1
+            on_text(hit)
+            return hit
+        reply = stream_text(self.client, messages, max_tokens, on_text)
         self.cache.put(key, self.model, self.endpoint, {"messages": messages}, reply)
         return reply
 

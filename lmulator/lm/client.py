@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +14,11 @@ from typing import Any, Protocol, TypeVar
 
 from ..errors import EmulationError, ReplyError
 from ..kinds import SCHEMA_STYLES
+from ..usage import charge, check_budget
 from .confidence import reply_confidence, tokens_from_logprobs
+
+#: How often a streamed reply's text is handed on, at most (seconds between updates).
+STREAM_EVERY_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,23 @@ def complete_scored(
         if isinstance(completion, Completion):
             return completion
     return Completion(client.complete(messages, schema, name))
+
+
+def stream_text(
+    client: ChatClient,
+    messages: list[dict[str, str]],
+    max_tokens: int = 700,
+    on_text: Callable[[str], None] | None = None,
+) -> str:
+    """The client's free-text reply, its text so far handed to ``on_text`` as it is written,
+    where the client streams (one that does not hands it the whole reply once)."""
+    streamer = getattr(client, "stream_text", None)
+    if on_text is not None and callable(streamer):
+        return str(streamer(messages, max_tokens, on_text))
+    text = client.complete_text(messages, max_tokens)
+    if on_text is not None:
+        on_text(text)
+    return text
 
 
 @dataclass
@@ -136,6 +158,7 @@ class OpenAIChatClient:
         self.max_tokens = max_tokens
         self.usage = Usage()
         self.logprobs = True  # asked for until the endpoint refuses them
+        self.stream_usage = True  # a stream's usage asked for until the endpoint refuses it
 
     def __repr__(self) -> str:
         return f"OpenAIChatClient(base_url={self.base_url!r}, model={self.model!r})"
@@ -157,6 +180,17 @@ class OpenAIChatClient:
     def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
         """Send one chat completion request without a reply schema; return the text."""
         return self._bounded(lambda client: self._text(client, messages, max_tokens))
+
+    def stream_text(
+        self, messages: list[dict[str, str]], max_tokens: int, on_text: Callable[[str], None]
+    ) -> str:
+        """Like :meth:`complete_text`, streamed: ``on_text`` gets the text so far (in this
+        thread, at most every ``STREAM_EVERY_S``) while it is written. An exception from
+        ``on_text`` (an interrupt) closes the connection, which stops the generation."""
+        sink: queue.SimpleQueue[str] = queue.SimpleQueue()
+        return self._bounded(
+            lambda client: self._streamed(client, messages, max_tokens, sink.put), (sink, on_text)
+        )
 
     def _scored(self, client: Any, messages: list, schema: dict, name: str) -> Completion:
         if self.schema_style != "auto":
@@ -184,13 +218,49 @@ class OpenAIChatClient:
             )
         except self._openai.OpenAIError as exc:
             raise self._describe(exc) from None
-        self.usage.calls += 1
-        if resp.usage is not None:
-            self.usage.prompt_tokens += resp.usage.prompt_tokens or 0
-            self.usage.completion_tokens += resp.usage.completion_tokens or 0
+        self._count(resp.usage)
         if not resp.choices or resp.choices[0].message.content is None:
             raise EmulationError("the LM returned no text")
         return str(resp.choices[0].message.content)
+
+    def _streamed(
+        self, client: Any, messages: list, max_tokens: int, put: Callable[[str], None]
+    ) -> str:
+        extra = {"stream_options": {"include_usage": True}} if self.stream_usage else {}
+        try:
+            stream = self._timed(client).chat.completions.create(
+                model=self.model,
+                messages=messages,
+                temperature=self.temperature,
+                max_tokens=max_tokens,
+                stream=True,
+                **extra,
+            )
+            text, pieces, usage = read_stream(stream, put)
+        except self._openai.BadRequestError as exc:
+            if not (self.stream_usage and "stream_options" in str(exc)):
+                raise self._describe(exc) from None
+            self.stream_usage = False  # an endpoint that refuses the option: ask without
+            return self._streamed(client, messages, max_tokens, put)
+        except self._openai.OpenAIError as exc:
+            raise self._describe(exc) from None
+        self._count(usage, fallback_completion=pieces)  # no usage: a chunk is about a token
+        if not text:
+            raise EmulationError("the LM returned no text")
+        return text
+
+    def _count(self, usage: Any, fallback_completion: int = 0) -> None:
+        """Add a reply's tokens (as the endpoint counted them) to this client's usage and to
+        the run's meter."""
+        if usage is None:
+            prompt, completion = 0, fallback_completion
+        else:
+            prompt = getattr(usage, "prompt_tokens", 0) or 0
+            completion = getattr(usage, "completion_tokens", 0) or 0
+        self.usage.calls += 1
+        self.usage.prompt_tokens += prompt
+        self.usage.completion_tokens += completion
+        charge(prompt_tokens=prompt, completion_tokens=completion)
 
     def _guarded_create(
         self, client: Any, messages: list, schema: dict, name: str, style: str
@@ -222,10 +292,7 @@ class OpenAIChatClient:
                 raise
             self.logprobs = False  # an endpoint that refuses them: ask again without
             return self._create(client, messages, schema, name, style, probe)
-        self.usage.calls += 1
-        if resp.usage is not None:
-            self.usage.prompt_tokens += resp.usage.prompt_tokens or 0
-            self.usage.completion_tokens += resp.usage.completion_tokens or 0
+        self._count(resp.usage)
         if not resp.choices:
             raise ReplyError("the LM returned no choices")
         message = resp.choices[0].message
@@ -240,10 +307,18 @@ class OpenAIChatClient:
 
     # -- the deadline ---------------------------------------------------------------------
 
-    def _bounded(self, request: Callable[[Any], T]) -> T:
+    def _bounded(
+        self,
+        request: Callable[[Any], T],
+        pump: tuple[queue.SimpleQueue[str], Callable[[str], None]] | None = None,
+    ) -> T:
         """``request(openai_client)`` in a thread of its own, waited for until the client's
         timeout (or the context's request deadline, if sooner) passes; then its connection is
-        closed, which ends it, and EmulationError is raised. No retry starts after that."""
+        closed, which ends it, and EmulationError is raised. No retry starts after that. With
+        ``pump`` (a queue the request puts its text so far in, and a callback), the text is
+        handed to the callback from this thread while the request runs. The run's budget is
+        checked first, and the request charged to its meter."""
+        check_budget()
         now = time.monotonic()
         context_end = _DEADLINE.get()
         end, by_context = now + self.timeout, False
@@ -270,9 +345,13 @@ class OpenAIChatClient:
             threading.Thread(
                 target=context.run, args=(run,), name="lmulator-lm-request", daemon=True
             ).start()
-            finished = done.wait(max(0.0, end - time.monotonic()))
+            if pump is None:
+                finished = done.wait(max(0.0, end - time.monotonic()))
+            else:
+                finished = _pump(done, end, *pump)
         finally:
             self._checkin(client, own, keep=finished)  # an abandoned one is closed: that ends it
+            charge(calls=1, seconds=time.monotonic() - now)
         if not finished:
             raise self._late(by_context)
         ok, value = outcome[0]
@@ -329,23 +408,69 @@ class OpenAIChatClient:
         return EmulationError(f"the LM at {self.base_url} did not answer {limit}")
 
     def _describe(self, exc: Exception) -> EmulationError:
-        o = self._openai
-        if isinstance(exc, o.APITimeoutError):
-            call = _CALL_END.get()
-            return self._late(call[1] if call is not None else _DEADLINE.get() is not None)
-        if isinstance(exc, o.APIConnectionError):
-            return EmulationError(f"cannot reach the LM at {self.base_url}")
-        if isinstance(exc, o.APIStatusError) and 300 <= exc.status_code < 400:
-            return EmulationError(
-                f"the LM at {self.base_url} answered HTTP {exc.status_code}, a redirect, "
-                "which is not followed"
-            )
-        if isinstance(exc, o.APIStatusError):
-            detail = _error_detail(exc)
-            return EmulationError(
-                f"the LM at {self.base_url} answered HTTP {exc.status_code}: {detail}"
-            )
-        return EmulationError(f"LM request failed: {type(exc).__name__}: {exc}")
+        """The EmulationError that says what went wrong with a request."""
+        call = _CALL_END.get()
+        by_context = call[1] if call is not None else _DEADLINE.get() is not None
+        return describe_error(self._openai, exc, self.base_url, self._late(by_context))
+
+
+def describe_error(
+    openai: Any, exc: Exception, base_url: str, late: EmulationError
+) -> EmulationError:
+    """What an ``openai`` exception means for a request to ``base_url``, in one line
+    (``late`` for a timeout)."""
+    if isinstance(exc, openai.APITimeoutError):
+        return late
+    if isinstance(exc, openai.APIConnectionError):
+        return EmulationError(f"cannot reach the LM at {base_url}")
+    if isinstance(exc, openai.APIStatusError) and 300 <= exc.status_code < 400:
+        return EmulationError(
+            f"the LM at {base_url} answered HTTP {exc.status_code}, a redirect, "
+            "which is not followed"
+        )
+    if isinstance(exc, openai.APIStatusError):
+        detail = _error_detail(exc)
+        return EmulationError(f"the LM at {base_url} answered HTTP {exc.status_code}: {detail}")
+    return EmulationError(f"LM request failed: {type(exc).__name__}: {exc}")
+
+
+def read_stream(stream: Any, put: Callable[[str], None]) -> tuple[str, int, Any]:
+    """Read a streamed chat completion: its text (each longer text so far handed to ``put``),
+    how many chunks carried text, and its usage (None where the endpoint sent none)."""
+    parts: list[str] = []
+    usage = None
+    for chunk in stream:
+        usage = getattr(chunk, "usage", None) or usage
+        if not chunk.choices:
+            continue
+        piece = getattr(chunk.choices[0].delta, "content", None)
+        if piece:
+            parts.append(piece)
+            put("".join(parts))
+    return "".join(parts), len(parts), usage
+
+
+def _pump(
+    done: threading.Event, end: float, sink: queue.SimpleQueue[str], on_text: Callable[[str], None]
+) -> bool:
+    """Hand the latest text in ``sink`` to ``on_text`` (at most every ``STREAM_EVERY_S``)
+    until ``done`` is set (True) or ``end`` (a monotonic time) passes (False)."""
+    shown = ""
+    while True:
+        finished = done.wait(max(0.0, min(STREAM_EVERY_S, end - time.monotonic())))
+        latest = shown
+        while True:
+            try:
+                latest = sink.get_nowait()
+            except queue.Empty:
+                break
+        if latest != shown:
+            shown = latest
+            on_text(latest)
+        if finished:
+            return True
+        if time.monotonic() >= end:
+            return False
 
 
 def _error_detail(exc: Any) -> str:

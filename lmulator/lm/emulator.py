@@ -331,8 +331,8 @@ class Emulator:
             try:
                 completion = complete_scored(self.client, messages, schema, name)
                 content, confidence = completion.text, completion.confidence
-            except EmulationError as exc:
-                raise EmulationError(exc.detail, req.line) from None
+            except EmulationError as exc:  # its kind kept: a spent budget is not a gap to fill
+                raise type(exc)(exc.detail, req.line) from None
             except ReplyError as exc:
                 content, error = None, exc
             finally:

@@ -33,18 +33,20 @@ from typing import Any
 
 from ..config import Config
 from ..errors import ConfigError, EmulationError, ReplyError
-from ..lm.client import ChatClient, complete_scored
+from ..lm.client import ChatClient, complete_scored, stream_text
 from ..lm.confidence import confidence_or_none
 from ..lm.factory import make_client
 from ..lm.local.model import START_TIMEOUT_S
 from ..lm.reply import check_reply_length
 from ..scrub import Scrubber, is_secret_name, secret_values
+from ..usage import metering
 from ..wire import Channel, ChannelClosed, MessageTooLong
 from .dispatch import Dispatcher, reply_id
 from .edges import BoxEdges
 from .endpoints import Allowance, settings_config
 from .reap import end_session
 from .spec import SandboxSpec
+from .streams import Streams
 from .watchdog import CellClock
 
 FDS_ENV = "LMULATOR_BROKER_FDS"
@@ -132,6 +134,7 @@ class Broker(CellClock):
         self._clients_lock = threading.Lock()
         self.dispatcher = Dispatcher(self._answer_timed, self._send, workers=MAX_IN_FLIGHT,
                                      pending=MAX_QUEUED, allowed=self.answer_within)  # fmt: skip
+        self.streams = Streams(self.dispatcher.post, self.scrub)
 
     # -- the runner --------------------------------------------------------------------
 
@@ -275,6 +278,8 @@ class Broker(CellClock):
                     self._cell_starts(msg.get("limit"), msg.get("at"))
                 elif op == "idle":
                     self._cell_ends()
+                elif op == "cancel":
+                    self.streams.cancel(msg.get("id"))
                 else:
                     self.dispatcher.submit(msg)
         finally:
@@ -318,18 +323,21 @@ class Broker(CellClock):
             if op not in ("lm", "text") or not valid_messages(msg.get("messages")):
                 raise ReplyError("malformed LM request")
             client = self.client_for(msg.get("settings"))
-            if op == "lm":
-                schema, name = msg.get("schema"), msg.get("name")
-                if not isinstance(schema, dict) or not isinstance(name, str) or len(name) > 64:
-                    raise ReplyError("malformed LM request")
-                completion = complete_scored(client, msg["messages"], schema, name)
-                text = completion.text
-                reply["confidence"] = confidence_or_none(completion.confidence)
-            else:
-                tokens = msg.get("max_tokens")
-                if not isinstance(tokens, int) or not 0 < tokens <= MAX_TEXT_TOKENS:
-                    raise ReplyError("malformed LM request")
-                text = client.complete_text(msg["messages"], tokens)
+            with metering(fresh=True) as meter:  # what this request cost, for the runner
+                if op == "lm":
+                    schema, name = msg.get("schema"), msg.get("name")
+                    if not isinstance(schema, dict) or not isinstance(name, str) or len(name) > 64:
+                        raise ReplyError("malformed LM request")
+                    completion = complete_scored(client, msg["messages"], schema, name)
+                    text = completion.text
+                    reply["confidence"] = confidence_or_none(completion.confidence)
+                else:
+                    tokens = msg.get("max_tokens")
+                    if not isinstance(tokens, int) or not 0 < tokens <= MAX_TEXT_TOKENS:
+                        raise ReplyError("malformed LM request")
+                    streamed = self.streams.sink(reply["id"]) if msg.get("stream") is True else None
+                    text = stream_text(client, msg["messages"], tokens, streamed)
+            reply["usage"] = meter.spent.as_dict()
             reply["text"] = self._sendable(text, op) if isinstance(text, str) else text
         except EmulationError as exc:
             reply.update(error=self._error_text(exc.detail), kind="emulation")

@@ -90,6 +90,15 @@ class Dispatcher:
         except queue.Full:
             self.dropped += 1
 
+    def post(self, message: dict[str, Any]) -> bool:
+        """Queue a message that may be lost (a streamed reply's text so far) for the writer;
+        never blocks: False when the outbox is full and it was dropped."""
+        try:
+            self._outbox.put_nowait(message)
+        except queue.Full:
+            return False
+        return True
+
     def close(self) -> None:
         """Stop the threads (those in an answer stop when it ends); never blocks."""
         self.closed.set()

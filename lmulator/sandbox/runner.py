@@ -7,6 +7,7 @@ from then on every client :func:`lmulator.lm.factory.make_client` makes is a :cl
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -22,6 +23,8 @@ from ..errors import ConfigError, EmulationError, ReplyError
 from ..lm.client import Completion
 from ..lm.confidence import checked_confidence
 from ..lm.factory import route_clients_through
+from ..lm.reply import MAX_REPLY_CHARS
+from ..usage import charge, check_budget, reported_usage
 from ..wire import TOO_LONG, Channel, ChannelClosed, MessageTooLong
 from . import landlock
 from .broker import FDS_ENV, LM_ENV, SPEC_ENV
@@ -46,26 +49,30 @@ class BrokerClient:
     def __repr__(self) -> str:
         return f"BrokerClient(model={self.model!r})"
 
-    def _ask(self, message: dict[str, Any]) -> Completion:
+    def _ask(
+        self, message: dict[str, Any], on_text: Callable[[str], None] | None = None
+    ) -> Completion:
+        check_budget()
+        start = time.monotonic()
         with _send_lock:
             self._next_id += 1
             rid = message["id"] = self._next_id
             message["settings"] = self.settings
             try:
                 self.channel.send(message)
-                while True:
-                    msg = self.channel.recv()
-                    if msg is None or msg.get("id") not in (rid, None):
-                        continue  # it answers a request abandoned on interrupt
-                    if msg["op"] == TOO_LONG:  # a reply this channel dropped: never wait for it
-                        raise EmulationError("the broker's reply was longer than the channel "
-                                             "carries")  # fmt: skip
-                    if msg["op"] == "reply" and msg.get("id") == rid:
-                        break
+                msg = self._reply(rid, on_text)
             except MessageTooLong as exc:
                 raise EmulationError(f"the LM request is too long to send: {exc}") from None
             except ChannelClosed:
                 raise EmulationError("the broker that holds the LM client is gone") from None
+            except KeyboardInterrupt:
+                if on_text is not None:  # a stream: the broker stops it at its next text
+                    with contextlib.suppress(ChannelClosed, MessageTooLong, OSError):
+                        self.channel.send({"op": "cancel", "id": rid})
+                raise
+        usage = reported_usage(msg.get("usage"))
+        calls, prompt, completion = usage if usage is not None else (1, 0, 0)
+        charge(calls, prompt, completion, time.monotonic() - start)
         if "error" in msg:
             kind = ReplyError if msg.get("kind") == "reply" else EmulationError
             raise kind(str(msg["error"])[:2000])
@@ -76,6 +83,23 @@ class BrokerClient:
             return Completion(text, checked_confidence(msg.get("confidence")))
         except ValueError as exc:
             raise ReplyError(f"the broker sent a malformed confidence: {exc}") from None
+
+    def _reply(self, rid: int, on_text: Callable[[str], None] | None) -> dict[str, Any]:
+        """The broker's reply to request ``rid``; its streamed text so far goes to
+        ``on_text`` on the way."""
+        while True:
+            msg = self.channel.recv()
+            if msg is None or msg.get("id") not in (rid, None):
+                continue  # it answers a request abandoned on interrupt
+            if msg["op"] == TOO_LONG:  # a reply this channel dropped: never wait for it
+                raise EmulationError("the broker's reply was longer than the channel carries")
+            if msg["op"] == "chunk" and msg.get("id") == rid:
+                text = msg.get("text")
+                if on_text is not None and isinstance(text, str) and len(text) <= MAX_REPLY_CHARS:
+                    on_text(text)
+                continue
+            if msg["op"] == "reply" and msg.get("id") == rid:
+                return msg
 
     def complete(self, messages: list[dict[str, str]], schema: dict[str, Any], name: str) -> str:
         """Ask the broker for a reply under a schema."""
@@ -90,6 +114,14 @@ class BrokerClient:
     def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
         """Ask the broker for free text (a program, for Chain of Code)."""
         return self._ask({"op": "text", "messages": messages, "max_tokens": max_tokens}).text
+
+    def stream_text(
+        self, messages: list[dict[str, str]], max_tokens: int, on_text: Callable[[str], None]
+    ) -> str:
+        """Ask the broker for free text, streamed: ``on_text`` gets its complete lines so far
+        as they come; an interrupt tells the broker to stop the generation."""
+        message = {"op": "text", "messages": messages, "max_tokens": max_tokens, "stream": True}
+        return self._ask(message, on_text).text
 
 
 _channel: Channel | None = None

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from ..errors import EmulationError
+from ..usage import charge, check_budget
 
 
 class FakeChatClient:
@@ -39,8 +40,10 @@ class FakeChatClient:
 
     def complete(self, messages: list[dict[str, str]], schema: dict[str, Any], name: str) -> str:
         """The reply to one value or delta request, as JSON text."""
+        check_budget()
         question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         self.asked.append(question)
+        charge(1, _words(messages), 1)
         wants_delta = "delta" in schema.get("properties", {})
         table: dict[str, Any] = self.deltas if wants_delta else self.values
         matches = [key for key in table if key in question]
@@ -52,5 +55,12 @@ class FakeChatClient:
 
     def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
         """The free-text reply (a program, a chain of thought): ``text``."""
+        check_budget()
         self.asked.append(messages[-1]["content"] if messages else "")
+        charge(1, _words(messages), len(self.text.split()))
         return self.text
+
+
+def _words(messages: list[dict[str, str]]) -> int:
+    """A request's prompt "tokens" as the fake client counts them: its words."""
+    return sum(len(str(m.get("content", "")).split()) for m in messages)

@@ -9,7 +9,9 @@ A script is ``{"rules": [RULE, ...], "reject_json_schema": bool}``. The first ru
 those, used in turn), and may add ``fault``:
 ``{"status": 500, "message": "..."}``, ``{"delay": seconds}``, ``{"drop": true}``,
 ``{"truncate": n}``, ``{"empty_choices": true}``, ``{"refusal": "..."}``,
-``{"drip": seconds_per_chunk}``; ``times`` caps how often a rule answers.
+``{"drip": seconds_per_chunk}``, ``{"stream_delay": seconds_per_token}``; ``times`` caps how
+often a rule answers. A request with ``"stream": true`` is answered as server-sent events, a chunk
+a token (with a last chunk of usage where ``stream_options.include_usage`` asks for it).
 Token log-probabilities, for a request that asks for them (``logprobs``), come from a rule's
 ``tokens`` (``[[text, logprob], ...]``, which must spell the reply) or ``logprob`` (the
 log-probability of every token of the reply split at words, spaces and punctuation), else from
@@ -235,6 +237,9 @@ class Handler(BaseHTTPRequestHandler):
             payload["choices"][0]["logprobs"] = _logprobs(spec, script, content)
         if fault.get("empty_choices"):
             payload["choices"] = []
+        if body.get("stream") is True:
+            self._stream(payload, body, float(fault.get("stream_delay", 0)))
+            return
         data = json.dumps(payload).encode()
         if "truncate" in fault:
             self.send_response(200)
@@ -261,6 +266,36 @@ class Handler(BaseHTTPRequestHandler):
                     return
             return
         self._send_json(200, payload)
+
+    def _stream(self, payload: dict[str, Any], body: dict[str, Any], delay: float) -> None:
+        """Send a completion as server-sent events: one chunk a token, ``delay`` s apart, then
+        the usage where asked for, then ``[DONE]``; the connection closes at the end."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        base = {"id": payload["id"], "object": "chat.completion.chunk",
+                "created": payload["created"], "model": payload["model"]}  # fmt: skip
+        content = payload["choices"][0]["message"]["content"] if payload["choices"] else None
+        events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant"},
+                                        "finish_reason": None}]}]  # fmt: skip
+        for token in split_tokens(content or ""):
+            events.append({**base, "choices": [{"index": 0, "delta": {"content": token},
+                                                "finish_reason": None}]})  # fmt: skip
+        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            events.append({**base, "choices": [], "usage": payload["usage"]})
+        try:
+            for i, event in enumerate(events):
+                if delay and 0 < i < len(events) - 1 and self.state.stopping.wait(delay):
+                    return
+                self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                self.wfile.flush()
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except OSError:
+            return  # the client hung up mid-stream (an interrupt)
 
 
 class ScriptedHTTPServer(ThreadingHTTPServer):

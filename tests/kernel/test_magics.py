@@ -40,7 +40,7 @@ BAD_INPUT = [
     ("%limits time=nan", "%limits", "cell timeout must be"),
     ("%limits time=5 memory=lots", "%limits", "memory needs a whole number"),
     ("%limits memory=-5", "%limits", "memory limit must be"),
-    ("%limits cpu=3", "%limits", "expected time=SECONDS or memory=MB"),
+    ("%limits cpu=3", "%limits", "expected time=SECONDS, memory=MB, calls=N or tokens=N"),
     ("%lm timeout=-5", "%lm", "timeout must be a positive number"),
     ("%lm timeout=0", "%lm", "timeout must be a positive number"),
     ("%lm timeout=inf", "%lm", "timeout must be a positive number"),

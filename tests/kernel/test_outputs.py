@@ -99,10 +99,11 @@ def test_the_marks_and_the_kernels_tables_are_kept_as_they_are(kernel, lm):
         ex = kernel.run("x = lookup('a')")
     finally:
         kernel.run("%mode python")
-    (marks,) = [b for b in _bundles(ex) if "text/html" in b]
+    marks, usage = [b for b in _bundles(ex) if "text/html" in b]
     assert (
         'style="background:rgba(' in marks["text/html"] and 'class="lm-line' in marks["text/html"]
     )
+    assert usage["text/html"].startswith('<div class="lmulator-usage" style="font-family:')
     state = kernel.run("%state")
     (table,) = _bundles(state)
     assert table["text/html"].startswith("<table><tr><th>name</th>")

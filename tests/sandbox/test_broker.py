@@ -147,7 +147,8 @@ def test_a_request_is_answered_with_the_brokers_client(broker, lm):
         {"op": "lm", "id": 7, "messages": [{"role": "user", "content": "hi"}],
          "schema": {"type": "object"}, "name": "value_reply", "settings": {"model": "m"}}
     )  # fmt: skip
-    assert reply == {"op": "reply", "id": 7, "text": '{"value": 42}', "confidence": None}
+    assert reply == {"op": "reply", "id": 7, "text": '{"value": 42}', "confidence": None,
+                     "usage": {"calls": 1, "prompt_tokens": 1, "completion_tokens": 2}}  # fmt: skip
 
 
 def test_a_reply_carries_the_confidence_checked(broker, lm):

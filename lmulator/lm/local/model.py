@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -227,3 +227,9 @@ class LazyLocalClient:
     def complete_text(self, messages: list[dict[str, str]], max_tokens: int = 700) -> str:
         """Return the model's text reply, without a schema (starting the server if needed)."""
         return self._inner().complete_text(messages, max_tokens)
+
+    def stream_text(
+        self, messages: list[dict[str, str]], max_tokens: int, on_text: Callable[[str], None]
+    ) -> str:
+        """The model's text reply, streamed to ``on_text`` (starting the server if needed)."""
+        return str(self._inner().stream_text(messages, max_tokens, on_text))
