@@ -3,7 +3,6 @@
 import hashlib
 import os
 
-import numpy as np
 import pytest
 
 from lmulator.errors import ConfigError
@@ -17,7 +16,6 @@ from lmulator.lm.local.model_files import (
     part_files,
     selected_model,
 )
-from lmulator.lm.local.prompt_state import PrefixStateCache
 
 
 def make_parts(tmp_path, chunks):
@@ -106,37 +104,3 @@ def test_the_installed_default_model_is_the_checked_file(monkeypatch):
     monkeypatch.delenv("LMULATOR_GGUF", raising=False)
     path = model_file(QWEN)  # joined by setup.sh (or now), checked part by part
     assert path.stat().st_size == QWEN.size
-
-
-class FakeState:
-    def __init__(self, n):
-        self.input_ids = np.arange(10, dtype=np.intc)
-        self.scores = np.ones((n, 4), dtype=np.single)
-        self.n_tokens = n
-        self.llama_state = b"kv" * 5
-        self.llama_state_size = 10
-        self.seed = 7
-
-
-def test_the_prompt_state_is_saved_once_and_loaded_once(tmp_path):
-    first = PrefixStateCache(tmp_path, "ctx")
-    with pytest.raises(KeyError):
-        first[[0, 1, 2]]  # nothing saved yet
-    first[[0, 1, 2, 3]] = FakeState(4)
-    assert not first  # llama-cpp-python skips it from now on
-    second = PrefixStateCache(tmp_path, "ctx")
-    state = second[[0, 1, 2, 3, 9]]
-    assert (state.n_tokens, state.seed, state.llama_state) == (4, 7, b"kv" * 5)
-    assert list(state.input_ids[:4]) == [0, 1, 2, 3]
-    with pytest.raises(KeyError):
-        second[[0, 1, 2, 3]]  # once
-    second[[0]] = FakeState(1)
-    assert PrefixStateCache(tmp_path, "ctx")[[0, 1, 2, 3]].n_tokens == 4  # not overwritten
-
-
-def test_an_unreadable_prompt_state_is_dropped(tmp_path):
-    (tmp_path / "ctx.npz").write_bytes(b"not a numpy file")
-    cache = PrefixStateCache(tmp_path, "ctx")
-    with pytest.raises(KeyError):
-        cache[[1, 2]]
-    assert not (tmp_path / "ctx.npz").exists()

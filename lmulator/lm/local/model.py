@@ -44,6 +44,9 @@ def model_path() -> Path:
 
 def prompt_cache_dir() -> Path:
     """Where the embedded server keeps evaluated prompt states between runs."""
+    chosen = os.environ.get("LMULATOR_PROMPT_CACHE_DIR")
+    if chosen:
+        return Path(chosen)
     return models_dir() / "prompt-cache" / model_path().stem
 
 
@@ -80,6 +83,7 @@ def _healthy(base_url: str) -> bool:
 
 def server_command(path: Path) -> list[str]:
     """The command that serves the model file ``path`` (run isolated, from ``/``)."""
+    states = os.environ.get("LMULATOR_PROMPT_STATES", "").strip()  # kept in memory; 0: none
     return [
         sys.executable,
         "-I",  # isolated: no file of the current directory, no PYTHON* variable
@@ -93,6 +97,7 @@ def server_command(path: Path) -> list[str]:
         model_alias(),
         "--prompt-cache",
         str(prompt_cache_dir().resolve()),
+        *(["--states", str(int(states))] if states else []),
     ]
 
 
@@ -169,6 +174,21 @@ def ensure_server() -> LocalServer:
         _server = start_server()
         atexit.register(_server.stop)
         return _server
+
+
+def server_stats() -> dict[str, int] | None:
+    """This process's embedded server's prompt-token counts so far (None: no server running)."""
+    import json
+
+    server = _server
+    if server is None or server.process.poll() is not None:
+        return None
+    root = server.base_url.removesuffix("/v1")
+    try:
+        with urllib.request.urlopen(root + "/lmulator/stats", timeout=5) as resp:
+            return {str(k): int(v) for k, v in json.loads(resp.read()).items()}
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
 
 
 def local_client(temperature: float = 0.0, timeout: float = 60.0):  # noqa: ANN201

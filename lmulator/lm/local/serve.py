@@ -21,6 +21,7 @@ from typing import Any
 
 from ...memory import lift_own_memory_limit
 from ...scrub import is_secret_name
+from .prompt_state import LlamaModel, PromptStates
 
 #: Environment variables the server keeps, by exact name or prefix: paths, locale, and what
 #: llama.cpp and its GPU libraries read. Anything whose name says it holds a secret is dropped.
@@ -54,6 +55,28 @@ def _watch_parent(parent: int) -> None:
         time.sleep(0.25)
 
 
+def install_states(
+    llama: Any, folder: Path | None, key: str, max_states: int | None = None
+) -> PromptStates:
+    """Give ``llama`` kept prompt states (see :mod:`.prompt_state`); returns them."""
+    states = PromptStates(LlamaModel(llama), folder, key)
+    if max_states is not None:
+        states.max_states = max_states
+    llama.set_cache(states)
+
+    def completion(*args: Any, **kwargs: Any) -> Any:
+        # The prompt's own scores asked for: they are not kept, so evaluate it all.
+        if kwargs.get("echo") and kwargs.get("logprobs") is not None:
+            llama.reset()
+        else:
+            states.armed = True
+        # The class's, looked up now: wrappers installed on the class still apply.
+        return (yield from type(llama)._create_completion(llama, *args, **kwargs))
+
+    llama._create_completion = completion
+    return states
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve the model until the parent exits."""
     lift_own_memory_limit()  # started during a cell, it inherits that cell's memory limit
@@ -64,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ctx", type=int, default=4096)
     parser.add_argument("--alias", default="embedded")
     parser.add_argument("--prompt-cache", default=None, help="folder for evaluated prompt states")
+    parser.add_argument(
+        "--states", type=int, default=None, help="prompt states kept in memory (0: none)"
+    )
     args = parser.parse_args(argv)
     threading.Thread(target=_watch_parent, args=(args.parent,), daemon=True).start()
 
@@ -92,13 +118,12 @@ def main(argv: list[str] | None = None) -> int:
             )
         ],
     )
-    if args.prompt_cache:
-        from llama_cpp.server import app as server_app
+    from llama_cpp.server import app as server_app
 
-        from .prompt_state import PrefixStateCache
-
-        llama: Any = server_app._llama_proxy._current_model  # type: ignore[union-attr]
-        llama.set_cache(PrefixStateCache(Path(args.prompt_cache), f"ctx{args.ctx}"))
+    llama: Any = server_app._llama_proxy._current_model  # type: ignore[union-attr]
+    folder = Path(args.prompt_cache) if args.prompt_cache else None
+    states = install_states(llama, folder, f"ctx{args.ctx}", args.states)
+    app.add_api_route("/lmulator/stats", states.snapshot, methods=["GET"])
     print(f"port {port}", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
