@@ -127,3 +127,17 @@ def test_a_cached_reply_never_starts_the_embedded_server(tmp_path, monkeypatch):
     client.cache.put(key, client.model, client.endpoint, {"messages": messages}, '{"value": "F"}')
     assert client.complete(messages, schema, "value") == '{"value": "F"}'
     assert not lazy.started  # answered from the cache: no llama.cpp server was started
+
+
+def test_a_streamed_reply_comes_in_pieces_and_says_what_it_cost(embedded):
+    from lmulator.lm.client import stream_text
+    from lmulator.usage import metering
+
+    pieces: list[str] = []
+    messages = [{"role": "user", "content": "Write a Python list of three colours."}]
+    with metering() as meter:
+        text = stream_text(embedded.emulator.client, messages, 48, pieces.append)
+    assert len(pieces) >= 2 and pieces[-1] == text and text.startswith(pieces[0])
+    assert meter.spent.calls == 1
+    assert meter.spent.prompt_tokens >= 10  # the server counted the prompt it evaluated
+    assert 2 <= meter.spent.completion_tokens <= 48

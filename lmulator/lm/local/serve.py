@@ -98,8 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 
     from .fast_logprobs import install
+    from .stream_usage import install as report_stream_usage
 
     install()  # log-probabilities (confidences) for the generated tokens only
+    report_stream_usage()  # a streamed reply ends with its token counts, as OpenAI's do
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
