@@ -113,3 +113,31 @@ def test_bad_input_is_one_line_and_exit_2(lm, args, message):
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("lmulator: error: ") and message in line
     assert lm.log() == [] and time.monotonic() - start < 60
+
+
+def test_ctrl_c_while_the_lm_writes_stops_it_with_one_line_and_130(lm):
+    import signal
+
+    lm.rules(*rules(delay=0.3))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lmulator", "reason", QUESTION],
+        env=env_for(lm),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("── program ")
+        assert proc.stdout.readline() == PROGRAM.splitlines()[0] + "\n"  # still writing
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+        assert time.monotonic() - start < 2.0
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == ["lmulator: stopped while the LM was writing; nothing ran"]
+    assert "Traceback" not in err
+    assert len(lm.log()) == 1  # no helper was asked: nothing ran
