@@ -178,6 +178,19 @@ def test_a_fresh_server_starts_from_the_state_on_disk(tmp_path):
     assert fresh.stats.saves == 0  # the disk state served: nothing new to keep
 
 
+def test_a_server_with_nothing_on_disk_saves_its_first_prompt(tmp_path):
+    model = FakeModel()
+    states = PromptStates(model, tmp_path, "ctx")
+    model.complete(states, list(range(MIN_SHARED + 10)))  # one emulation, as setup.sh primes
+    assert (tmp_path / "ctx.npz").is_file()
+    model.complete(states, list(range(500, 500 + MIN_SHARED + 10)))
+    assert states.stats.saves == 1  # the next short prompt is not kept
+    fresh_model = FakeModel()
+    fresh = PromptStates(fresh_model, tmp_path, "ctx")
+    fresh_model.complete(fresh, list(range(MIN_SHARED + 10)))
+    assert fresh.stats.loads == 1 and fresh.stats.evaluated_tokens == 1
+
+
 def test_an_unreadable_disk_state_is_dropped(tmp_path):
     (tmp_path / "ctx.npz").write_bytes(b"not a numpy file")
     model = FakeModel()

@@ -12,7 +12,8 @@ covers most of its prompt. It keeps a new state only when that pays:
   covers (the exemplars before the question, the emulator's prompt before the call); the state
   is cut at exactly that prefix, so it holds nothing question-specific;
 * a long new part: the prompt has many tokens no kept state, recent prompt nor the live context
-  covers (a new task's exemplars, seen for the first time); the state is the prompt's.
+  covers (a new task's exemplars, seen for the first time); the state is the prompt's. The first
+  prompt of a server with nothing on disk is kept if only it is not short.
 
 A kept state is the model's KV cache for its tokens, without llama-cpp-python's ``scores`` (one
 row of vocabulary-sized floats a token, ~600 KB a token here: 1.2 GB for a 2k-token prompt): the
@@ -28,6 +29,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -76,6 +78,7 @@ class Stats:
     saves: int = 0
     states_kept: int = 0
     bytes_kept: int = 0
+    cpu_ms: int = 0  # the server process's CPU time (unlike wall time, not slowed by neighbours)
 
 
 class Model(Protocol):
@@ -169,7 +172,7 @@ class PromptStates:
         cut = None
         if self.max_states > 0 and shared >= covered + MIN_SHARED:
             cut = shared  # a prefix that recurs and no kept state holds
-        elif self.max_states > 0 and n - 1 - max(base, shared, covered) >= MIN_NOVEL:
+        elif self.max_states > 0 and n - 1 - max(base, shared, covered) >= self._novel():
             cut = n - 1  # a long part never seen: maybe a new prompt family's prefix
         if cut is not None:
             self.model.truncate(min(base, cut))
@@ -183,10 +186,17 @@ class PromptStates:
         self.stats.reused_tokens += reused
         self.stats.evaluated_tokens += n - reused
 
+    def _novel(self) -> int:
+        """New tokens that make a prompt's state worth keeping: fewer for the first prompt of a
+        server with nothing on disk, whose state a fresh server will start from."""
+        first = self.path is not None and self._disk_id is None and not self._disk_done
+        return MIN_SHARED if first else MIN_NOVEL
+
     def snapshot(self) -> dict[str, int]:
         """The statistics so far, as a plain mapping."""
         self.stats.states_kept = len(self.kept)
         self.stats.bytes_kept = sum(k.nbytes for k in self.kept.values())
+        self.stats.cpu_ms = int(time.process_time() * 1000)
         return asdict(self.stats)
 
     def _best(self, tokens: np.ndarray) -> tuple[int | None, int]:
