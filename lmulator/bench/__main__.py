@@ -26,6 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p = sub.add_parser("latency", help="embedded model: cold start and per-emulation latency")
     p.add_argument("--count", type=int, default=10)
+    p.add_argument(
+        "--states",
+        metavar="DIR",
+        default=None,
+        help="instead: CoC on BBH task files in DIR, "
+        "one prompt prefix vs several kept prompt states",
+    )
+    p.add_argument("--tasks", default="sports_understanding,date_understanding")
+    p.add_argument("--limit", type=int, default=2, help="examples a task (--states)")
     p = sub.add_parser("replies", help="embedded model: first-try validity and type rates")
     p.add_argument("paths", nargs="+", help="files or folders of .py programs")
     p.add_argument("--limit", type=int, default=None, help="at most this many files")
@@ -106,8 +115,12 @@ def _dispatch(args: argparse.Namespace) -> None:
         run_sandbox(rounds=args.rounds)
     elif args.bench == "latency":
         from .latency import run as run_latency
+        from .latency import run_states
 
-        run_latency(count=args.count)
+        if args.states:
+            run_states(args.states, args.tasks.split(","), args.limit)
+        else:
+            run_latency(count=args.count)
     elif args.bench == "replies":
         from .replies import run as run_replies
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -90,6 +91,9 @@ class Example:
     first: str = ""
     #: Programs sent back with their problem (coc).
     retried: int = 0
+    #: Prompt tokens the embedded model evaluated, and reused from a context or kept state.
+    evaluated: int = 0
+    reused: int = 0
 
 
 @dataclass(frozen=True)
@@ -212,12 +216,14 @@ def run_job(job: Job) -> Example:
         writer = _writers[key]
     clients = (session.emulator.client, writer)
     before = _usage(*clients)
+    read_before = _prompt_tokens(job)
     start = time.perf_counter()
     try:
         got = answer(session, job, writer)
     except Exception as exc:  # one failed example must not end the benchmark
         got = Answer(f"<error: {type(exc).__name__}: {exc}>"[:300])
     after = _usage(*clients)
+    read = [a - b for a, b in zip(_prompt_tokens(job), read_before, strict=True)]
     ok = normalize(got.prediction, job.yes_no) == normalize(job.target, job.yes_no)
     return Example(
         job.task,
@@ -231,7 +237,28 @@ def run_job(job: Job) -> Example:
         time.perf_counter() - start,
         got.first,
         got.retried,
+        *read,
     )
+
+
+def _prompt_tokens(job: Job) -> tuple[int, int]:
+    """Prompt tokens the embedded model has evaluated and reused so far (0, 0 elsewhere)."""
+    if job.base_url is not None:
+        return 0, 0
+    from ..lm.local.model import server_stats
+
+    stats = server_stats() or {}
+    return stats.get("evaluated_tokens", 0), stats.get("reused_tokens", 0)
+
+
+def speed(examples: list[Example]) -> str:
+    """The median seconds an example, and the prompt tokens evaluated and reused if known."""
+    line = f"median {statistics.median(e.seconds for e in examples):.1f} s an example"
+    evaluated, reused = sum(e.evaluated for e in examples), sum(e.reused for e in examples)
+    if evaluated + reused:
+        share = reused / (evaluated + reused) * 100
+        line += f"; prompt tokens evaluated {evaluated}, reused {reused} ({share:.0f}%)"
+    return line
 
 
 def task_exemplars(task: str, folder: str | None = None) -> list[Exemplar]:
@@ -418,7 +445,7 @@ def run(
         out(
             f"{m}: {accuracy[m] * 100:.1f}% ({sum(e.correct for e in mine)}/{n}); "
             f"LM calls {sum(e.calls for e in mine)}; tokens {sum(e.tokens for e in mine)}; "
-            f"time {sum(e.seconds for e in mine):.0f} s"
+            f"time {sum(e.seconds for e in mine):.0f} s" + (f"; {speed(mine)}" if n else "")
         )
         if m == "coc" and n:
             out(first_programs(mine, forms))
