@@ -285,7 +285,6 @@ def make_jobs(
     """The jobs for these tasks and methods (exemplars from the ``exemplars`` folder where it
     has the task's, else the shipped ones); exemplar questions are never scored."""
     jobs = []
-    ranked: list[tuple[int, int]] = []  # (the example's place in its task, the job's place)
     for task in tasks:
         path = Path(data) / f"{task}.json"
         try:
@@ -301,9 +300,8 @@ def make_jobs(
         chosen = [i for i in items if i["input"].strip() not in exemplar_questions]
         chosen = chosen[offset : offset + limit if limit is not None else None]
         yes_no = {str(i["target"]).lower() for i in items} <= YES_NO
-        for rank, item in enumerate(chosen):
+        for item in chosen:
             for method in methods:
-                ranked.append((rank, len(ranked)))
                 jobs.append(
                     Job(
                         task,
@@ -321,9 +319,11 @@ def make_jobs(
                         samples,
                     )
                 )
-    # The first example of every task, then the second of every task, ...: a run stopped early
-    # (and kept in a journal) has covered every task evenly.
-    return [jobs[place] for _, place in sorted(ranked)]
+    # Each task's examples together, as a user asks questions of one kind: the embedded server
+    # keeps the evaluated prompt states of a few prefixes, so a task's exemplars are read once
+    # for all its examples, not once an example (27 tasks of prefixes in turn evict each other).
+    # A run that was stopped goes on from its journal.
+    return jobs
 
 
 def first_programs(examples: list[Example], jobs: dict[str, Job]) -> str:
