@@ -191,6 +191,9 @@ def test_jobs_take_one_task_at_a_time_each_example_with_every_method(tmp_path):
     for task in ("alpha", "beta"):
         items = [{"input": f"{task} question {n}?", "target": "1"} for n in range(2)]
         (tmp_path / f"{task}.json").write_text(json.dumps({"examples": items}))
-XX, "coc"), ("alpha", "1", "cot"),
+    jobs = make_jobs(str(tmp_path), ["alpha", "beta"], ["coc", "cot"], 0, None, None, None, 60.0)
+    # a task's exemplar prefix stays in the embedded server's kept states for all its examples
+    assert [(j.task, j.input[-2], j.method) for j in jobs] == [
+        ("alpha", "0", "coc"), ("alpha", "0", "cot"), ("alpha", "1", "coc"), ("alpha", "1", "cot"),
         ("beta", "0", "coc"), ("beta", "0", "cot"), ("beta", "1", "coc"), ("beta", "1", "cot"),
     ]  # fmt: skip
