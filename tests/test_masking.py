@@ -87,3 +87,43 @@ def test_a_plain_value_is_not_marked(mode):
 def test_the_note_beside_a_value():
     assert value_note("emulated").startswith("~ emulated")
     assert value_note("invented").startswith("? invented: the operation did not run")
+
+
+RECURRING = (
+    "def first(d, k):\n"
+    "    return d[k]\n"
+    "found = []\n"
+    "for k in range(10):\n"
+    "    found.append(first({}, k))\n"
+)
+
+
+def test_an_error_that_recurs_at_one_line_is_stood_in_for_three_times_then_raises():
+    # a lookup that fails every iteration: the LM is asked for its value three times, not ten;
+    # the fourth KeyError reaches the loop, which fails as any top-level statement does
+    client = FakeChatClient(values={"d[k]": 0}, deltas={"for k in range(10)": {"found": [9]}})
+    result = session(client).run(RECURRING + "found")
+    assert [q.count("KeyError") for q in client.asked] == [1, 1, 1, 1]
+    assert ["for k in range(10)" in q for q in client.asked] == [False, False, False, True]
+    assert result.error is None and result.value == [9]
+    assert [m.line for m in result.masked] == [2, 2, 2, 2]  # each where the KeyError was raised
+
+
+def test_with_nothing_to_stand_in_for_the_loop_the_recurring_error_raises():
+    client = FakeChatClient(values={"d[k]": 0})
+    result = session(client, emulate_statements=False).run(RECURRING)
+    assert isinstance(result.error, KeyError) and client.asked == []
+
+
+def test_errors_at_different_lines_each_get_their_own_three():
+    client = FakeChatClient(values={"d[k]": 0, "e[k]": 1})
+    source = (
+        "def first(d, k):\n    return d[k]\n"
+        "def second(e, k):\n    return e[k]\n"
+        "total = 0\n"
+        "for k in range(2):\n    total += first({}, k) + second({}, k)\n"
+        "total"
+    )
+    result = session(client).run(source)
+    assert result.error is None and result.value == 2
+    assert sorted(m.line for m in result.masked) == [2, 2, 4, 4]

@@ -23,6 +23,10 @@ from .world import is_world_error
 
 # Exceptions that mean "something is not defined here", as opposed to a genuine bug.
 MISSING_DEFINITION_ERRORS: tuple[type[BaseException], ...] = (NameError, ImportError)
+#: The LM stands in for a genuine error raised at one line of a cell at most this many times a
+#: run; after that the error raises as in Python. An error that recurs (a ``KeyError`` in a
+#: function called for every permutation) is a bug to show, not a gap to fill once per iteration.
+MAX_MASKS_A_LINE = 3
 
 
 def answer_how(ex: Exchange, invented: bool) -> How:
@@ -198,13 +202,29 @@ class Emulation:
         the running cell's line where it was raised if it was raised there."""
         if exc is None or not (invented or not isinstance(exc, MISSING_DEFINITION_ERRORS)):
             return
-        cell = self.recorder.current_cell
+        line = self._raised_at(exc) or line
+        self.recorder.note_masked(line, describe_error(exc), invented)
+
+    def masked_enough(self, exc: BaseException) -> bool:
+        """Whether ``exc``, a genuine error, was raised at a line of the running cell where the
+        LM has already stood in for one ``MAX_MASKS_A_LINE`` times this run."""
+        if isinstance(exc, MISSING_DEFINITION_ERRORS) or is_world_error(exc):
+            return False
+        line = self._raised_at(exc)
+        if line is None:
+            return False
+        same = sum(1 for m in self.recorder.masked if m.line == line and not m.invented)
+        return same >= MAX_MASKS_A_LINE
+
+    def _raised_at(self, exc: BaseException) -> int | None:
+        """The running cell's last line in ``exc``'s traceback (None: not raised in it)."""
+        cell, line = self.recorder.current_cell, None
         tb = exc.__traceback__
         while tb is not None:
             if tb.tb_frame.f_code.co_filename == cell:
                 line = tb.tb_lineno
             tb = tb.tb_next
-        self.recorder.note_masked(line, describe_error(exc), invented)
+        return line
 
     def statement_keys(self, site: Site) -> tuple[str, ...]:
         """The names a statement's delta may bind (never a name bound to a module: a delta

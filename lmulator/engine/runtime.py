@@ -129,7 +129,8 @@ class Runtime:
     # -- statement level ---------------------------------------------------------
 
     def _should_raise(self, exc: BaseException) -> bool:
-        return self.try_depth > 0 or not self.emulation.emulates(exc)
+        emulation = self.emulation
+        return self.try_depth > 0 or not emulation.emulates(exc) or emulation.masked_enough(exc)
 
     def stmt(self, site_id: int, exc: Exception, local_vars: dict[str, Any]) -> dict[str, Any]:
         """A statement below the top level failed: apply the LM's delta for it."""
