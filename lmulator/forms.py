@@ -120,6 +120,9 @@ class AnswerForm:
         match = re.fullmatch(r"\(?([A-Za-z])\)?\.?", text)
         if match and (not options or match.group(1).upper() in options):
             return f"({match.group(1).upper()})"
+        match = re.fullmatch(r"\(([A-Z])\)[.:]?\s+(.+)", text, re.DOTALL)
+        if match and _plain(options.get(match.group(1), "")) == _plain(match.group(2)):
+            return f"({match.group(1)})"  # the letter with its own option's text
         wanted = _plain(text.removeprefix("(").removesuffix(")")) if text else ""
         found = [letter for letter, option in options.items() if _plain(option) == wanted]
         if not found:

@@ -55,6 +55,10 @@ def test_normalisation():
     assert normalize(True, yes_no=True) == normalize("Yes", yes_no=True) == "yes"
     assert normalize("valid", yes_no=True) == "valid"  # nothing else is loosened
     assert extract_final("Two apples plus one. So the answer is 3.") == "3"
+    # the last answer said, also where one line only announces it
+    assert extract_final("The answer is\n\nSo the answer is (D)") == "(D)"
+    assert extract_final("the answer is (A).\nNo, wait: the answer is (B).") == "(B)"
+    assert extract_final("I think (C)\nfinally (D)") == "finally (D)"
 
 
 def test_bbh_harness_on_a_tiny_task(lm, tmp_path, capsys):

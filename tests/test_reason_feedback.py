@@ -115,6 +115,8 @@ def test_a_worse_second_program_does_not_replace_the_first(lm, session):
         (["(A)", "(C)"], MOVIES, "the lion king", "(B)"),
         (["(A)", "(C)"], MOVIES, "(A)", "(A)"),
         (["(A)", "(C)"], MOVIES, "(C)", None),  # no such option here
+        (["(A)", "(C)"], MOVIES, "(B) The Lion King.", "(B)"),  # a letter with its option's text
+        (["(A)", "(C)"], MOVIES, "(A) The Lion King", None),  # ... and not with another's
         (["Yes", "No"], "", True, "Yes"),
         (["yes", "no"], "", "No.", "no"),  # the task's own spelling
         (["valid", "invalid"], "", True, None),

@@ -69,8 +69,13 @@ def normalize(answer: Any, yes_no: bool = False) -> str:
 
 def extract_final(text: str) -> str:
     """The answer a chain-of-thought reply ends with."""
-    match = re.search(r"answer is\s*:?\s*(.+?)\s*\.?\s*$", text.strip(), re.IGNORECASE | re.DOTALL)
-    return match.group(1) if match else text.strip().splitlines()[-1] if text.strip() else ""
+    said = r"answer is[ \t]*:?[ \t]*(.*?)[ \t]*\.?[ \t]*$"  # on one line
+    found = re.findall(said, text.strip(), re.IGNORECASE | re.MULTILINE)
+    found = [f for f in found if f]  # "the answer is" ending a line says it on the next one
+    if found:
+        return found[-1]  # the last one said: a reply that corrects itself ends with it
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 @dataclass
