@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--tasks", default="sports_understanding,date_understanding")
     p.add_argument("--limit", type=int, default=2, help="examples a task (--states)")
+    p = sub.add_parser("prompt-eval", help="embedded model: prompt rows evaluated, all vs last")
+    p.add_argument("--tasks", default=None, help="comma-separated BBH tasks whose prompts to use")
+    p.add_argument("--rounds", type=int, default=2)
     p = sub.add_parser("replies", help="embedded model: first-try validity and type rates")
     p.add_argument("paths", nargs="+", help="files or folders of .py programs")
     p.add_argument("--limit", type=int, default=None, help="at most this many files")
@@ -121,6 +124,11 @@ def _dispatch(args: argparse.Namespace) -> None:
             run_states(args.states, args.tasks.split(","), args.limit)
         else:
             run_latency(count=args.count)
+    elif args.bench == "prompt-eval":
+        from .prompt_eval import TASKS
+        from .prompt_eval import run as run_prompt_eval
+
+        run_prompt_eval(tuple(args.tasks.split(",")) if args.tasks else TASKS, args.rounds)
     elif args.bench == "replies":
         from .replies import run as run_replies
 

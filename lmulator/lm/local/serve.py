@@ -21,6 +21,7 @@ from typing import Any
 
 from ...memory import lift_own_memory_limit
 from ...scrub import is_secret_name
+from .last_row import install as install_last_row
 from .prompt_state import LlamaModel, PromptStates
 
 #: Environment variables the server keeps, by exact name or prefix: paths, locale, and what
@@ -58,15 +59,20 @@ def _watch_parent(parent: int) -> None:
 def install_states(
     llama: Any, folder: Path | None, key: str, max_states: int | None = None
 ) -> PromptStates:
-    """Give ``llama`` kept prompt states (see :mod:`.prompt_state`); returns them."""
+    """Give ``llama`` kept prompt states (see :mod:`.prompt_state`) and last-row prompt
+    evaluation (see :mod:`.last_row`); returns the states."""
+    rows = install_last_row(llama)
     states = PromptStates(LlamaModel(llama), folder, key)
     if max_states is not None:
         states.max_states = max_states
     llama.set_cache(states)
 
     def completion(*args: Any, **kwargs: Any) -> Any:
-        # The prompt's own scores asked for: they are not kept, so evaluate it all.
-        if kwargs.get("echo") and kwargs.get("logprobs") is not None:
+        # The prompt's own scores asked for: neither kept nor computed, so evaluate it all.
+        full_rows = bool(kwargs.get("echo")) and kwargs.get("logprobs") is not None
+        if rows is not None:
+            rows.full_rows = full_rows
+        if full_rows:
             llama.reset()
         else:
             states.armed = True
