@@ -4,7 +4,10 @@ with only the names its module declares (`exposed_modules`)."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 import sys
+import sysconfig
 import types
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -93,6 +96,10 @@ class ModuleGate:
         level: int = 0,
     ) -> Any:
         """``__import__`` for restricted code."""
+        if level == 0 and from_library_code(fromlist) and is_standard_library(name):
+            # An allowed module's C code importing its own helper (``datetime.strptime`` needs
+            # ``_strptime``): the program never holds what this returns.
+            return importlib.import_module(name)
         if level != 0:
             raise ImportRefused("relative imports are not allowed")
         if not isinstance(name, str) or not name:
@@ -127,6 +134,44 @@ class ModuleGate:
                 vars(current)[parts[i]] = self.snapshot(dotted)
             current = vars(current)[parts[i]]
         return top_snap
+
+
+def from_library_code(fromlist: Any) -> bool:
+    """Whether an ``__import__`` call came from C code (``PyImport_Import`` passes a list as
+    ``fromlist``; an import statement passes None or a tuple, and restricted code cannot reach
+    ``__import__`` to pass anything else)."""
+    return type(fromlist) is list and fromlist in ([], ["__doc__"])
+
+
+def _standard_origin(spec: Any) -> bool:
+    """Whether a module spec's file is built in, frozen or under the standard library's folders."""
+    if spec is None:
+        return False
+    if spec.origin in ("built-in", "frozen"):
+        return True
+    if not spec.origin:
+        return False
+    folders = {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}
+    origin = os.path.realpath(spec.origin)
+    return any(
+        origin.startswith(os.path.realpath(folder) + os.sep) and "site-packages" not in origin
+        for folder in folders
+        if folder
+    )
+
+
+def is_standard_library(name: str) -> bool:
+    """Whether ``name`` is a module of Python's standard library, found where it ships (not a
+    file of the same name elsewhere on the path)."""
+    top = name.split(".")[0]
+    if top not in sys.stdlib_module_names:
+        return False
+    try:
+        return _standard_origin(importlib.util.find_spec(top)) and _standard_origin(
+            importlib.util.find_spec(name)
+        )
+    except (ImportError, ValueError):
+        return False
 
 
 class _LazySubmodule:

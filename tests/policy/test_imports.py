@@ -47,3 +47,38 @@ def test_sys_offers_only_output_streams_and_facts(capsys):
             run(f"import sys\nsys.{name}").error, (AttributeError, SyntaxError, PolicyError)
         )
     assert isinstance(refused("import sys\nsys.stdout.target = 1"), PolicyError)
+
+
+def test_an_allowed_modules_own_c_code_may_import_its_helpers():
+    """``datetime.strptime`` imports ``_strptime`` from C; the program itself still may not."""
+    import sys
+
+    sys.modules.pop("_strptime", None)  # its first use imports it
+    got = value(
+        "import datetime, time\n"
+        "d = datetime.datetime.strptime('15/04/2021', '%d/%m/%Y')\n"
+        "(d.month, d.day, time.strptime('2021', '%Y').tm_year)"
+    )
+    assert got == (4, 15, 2021)
+    assert "not allowed by the policy" in str(refused("import _strptime"))
+    assert "not allowed by the policy" in str(refused("from _strptime import _strptime_time"))
+
+
+def test_only_an_import_from_c_code_of_a_module_where_python_ships_it(tmp_path, monkeypatch):
+    from lmulator.policy.modules import from_library_code, is_standard_library
+
+    assert from_library_code([]) and from_library_code(["__doc__"])
+    assert not from_library_code(None) and not from_library_code(())
+    assert not from_library_code(("x",)) and not from_library_code(["x"])
+    assert is_standard_library("_strptime") and is_standard_library("json.decoder")
+    assert not is_standard_library("numpy") and not is_standard_library("no_such_module")
+    # A file a cell left behind, first on the path, is not the standard library's module.
+    (tmp_path / "_pydecimal.py").write_text("raise SystemExit('imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    importlib.invalidate_caches()
+    import sys
+
+    sys.modules.pop("_pydecimal", None)
+    assert not is_standard_library("_pydecimal")
