@@ -35,7 +35,7 @@ KINDS = {
 
 def test_every_exemplar_carries_an_answer_in_its_tasks_form():
     tasks = sorted({task for task, _ in _tasks_of()})
-    assert len(tasks) == 27 and len(shipped_index().exemplars) == 81
+    assert len(tasks) == 27 and len(shipped_index().exemplars) == 82
     for task in tasks:
         exemplars = load_exemplars(task)
         form = AnswerForm.of(e.answer for e in exemplars)
@@ -127,5 +127,5 @@ def test_reason_without_examples_shows_the_closest_exemplars(lm, session):
     result = reason(question, session())
     assert result.answer == 2
     prompt = json.dumps(lm.log()[0]["messages"])
-    assert "is_fruit(name)" in prompt and "How many fruits do I have?" in prompt
+    assert "is_fruit(item)" in prompt and "How many fruits do I have?" in prompt
     assert "is_vegetable" not in prompt  # not the generic examples
