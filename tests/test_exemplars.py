@@ -127,5 +127,5 @@ def test_reason_without_examples_shows_the_closest_exemplars(lm, session):
     result = reason(question, session())
     assert result.answer == 2
     prompt = json.dumps(lm.log()[0]["messages"])
-    assert "is_fruit(item)" in prompt and "How many fruits do I have?" in prompt
+    assert "is_fruit(item.split(" in prompt and "How many fruits do I have?" in prompt
     assert "is_vegetable" not in prompt  # not the generic examples
