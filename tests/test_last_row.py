@@ -20,7 +20,7 @@ def llama():
 
     return Llama(
         str(model_file(SMOLLM2)),
-        n_ctx=1024,
+        n_ctx=512,
         n_batch=64,  # the prompt spans several batches
         n_threads=2,
         logits_all=True,
@@ -34,7 +34,9 @@ def pair():
     fast, plain = llama(), llama()
     evaluator = install(fast)
     assert isinstance(evaluator, LastRowEval)
-    return fast, evaluator, plain
+    yield fast, evaluator, plain
+    for model in (fast, plain):
+        model.close()  # their score tables (~100 MB each) are not left for a later test's GC
 
 
 def reply(model, prompt, **extra):
@@ -74,5 +76,8 @@ def test_full_rows_when_the_prompt_scores_are_asked_for(pair):
 def test_install_once_and_only_on_a_model():
     assert install(object()) is None
     model = llama()
-    assert install(model) is not None
-    assert install(model) is None  # already installed: left as it is
+    try:
+        assert install(model) is not None
+        assert install(model) is None  # already installed: left as it is
+    finally:
+        model.close()

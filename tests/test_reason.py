@@ -97,12 +97,12 @@ def test_bbh_direct_and_cot(lm, tmp_path, capsys):
     assert run_bbh(str(tmp_path), ["t"], method="cot", base_url=lm.base_url) == {"cot": 1.0}
 
 
-def test_each_task_has_three_exemplars_that_parse():
+def test_each_task_has_at_least_three_exemplars_that_parse():
     tasks = example_tasks()
     assert len(tasks) == 27
     for task in tasks:
         pairs = load_examples(task)
-        assert len(pairs) == 3, task
+        assert len(pairs) >= 3, task
         for _, program in pairs:
             ast.parse(program)
             assert "answer =" in program, task

@@ -1,11 +1,11 @@
 """BIG-Bench Hard with Chain of Code, chain of thought, or a direct answer, on any endpoint.
 
 Chain of Code runs as the paper does: per task, three question -> program -> answer exemplars
-(``lmulator/coc_examples/<task>.txt``: dev-split examples, never scored, and a few written for
-the purpose), the LM writes a program for the question, the engine runs it and emulates the
+(four for date understanding; ``lmulator/coc_examples/<task>.txt``: dev-split examples, never
+scored, and a few written for the purpose), the LM writes a program for the question, the engine runs it and emulates the
 helpers nobody defined.
 The exemplars carry their answers, so every method sees them whatever data is scored. Direct
-answers see the same three questions with their answers; chain of thought is told the form of
+answers see the same questions with their answers; chain of thought is told the form of
 those answers (worked examples would need rationales the data does not have, and bare answers
 teach a small model to skip the thinking). Every method's answer is written in the task's form
 (an option's text as its letter); a program that raised (even where the LM stood in), set no
@@ -121,7 +121,7 @@ class Job:
 
 
 def _ask_text(session: Session, system: str, job: Job, max_tokens: int) -> str:
-    """Direct: the task's three questions with their answers, then the question. Chain of
+    """Direct: the task's exemplar questions with their answers, then the question. Chain of
     thought: no worked examples (answers alone would teach it to skip the thinking), but the form
     the task's answers take."""
     messages = []

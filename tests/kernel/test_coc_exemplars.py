@@ -29,5 +29,5 @@ def test_the_everyday_question_gets_object_countings_exemplars(kernel, lm):
     assert ex.result.startswith("2")
     [asked] = [r for r in lm.log() if "You write short Python" in json.dumps(r["messages"])]
     shown = json.dumps(asked["messages"])
-    assert "How many fruits do I have?" in shown and "is_fruit(name)" in shown
+    assert "How many fruits do I have?" in shown and "is_fruit(item.split(" in shown
     assert "is_vegetable" not in shown  # not the two generic examples
