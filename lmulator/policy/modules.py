@@ -16,8 +16,23 @@ from . import exposed_modules, writes
 from .library import REPLACED_MEMBERS
 from .refusals import ImportRefused, PolicyError
 
+#: Standard-library helpers that allowed modules' C code imports, and the modules whose C code
+#: does: ``datetime.strptime`` and ``time.strptime`` import ``_strptime``.
+LIBRARY_HELPERS: dict[str, tuple[str, ...]] = {"_strptime": ("datetime", "time")}
 
-class FrozenModule(types.ModuleType):
+
+class Uncopyable:
+    """An engine object a program can reach but may neither copy nor reduce: the copy protocol
+    reads an object's ``__dict__`` past the attribute guards, and hands what it finds (here, the
+    import gate) to the program in its memo."""
+
+    def _refuse(self, *args: Any) -> Any:
+        raise PolicyError(f"{type(self).__name__} objects cannot be copied or reduced")
+
+    __reduce__ = __reduce_ex__ = __copy__ = __deepcopy__ = _refuse
+
+
+class FrozenModule(Uncopyable, types.ModuleType):
     """A read-only snapshot of a module, as restricted code sees it."""
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -36,7 +51,7 @@ class FrozenModule(types.ModuleType):
         raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
 
 
-class ModuleGate:
+class ModuleGate(Uncopyable):
     """Imports modules on an allow-list and hands out read-only snapshots of them."""
 
     def __init__(
@@ -52,6 +67,12 @@ class ModuleGate:
     def is_allowed(self, name: str) -> bool:
         """Whether a module (dotted name) is on the allow-list."""
         return name in self.allowed
+
+    def _is_helper(self, name: str) -> bool:
+        """Whether ``name`` is a helper the C code of a module this gate allows imports, found
+        where Python ships it."""
+        users = LIBRARY_HELPERS.get(name, ())
+        return any(user in self.allowed for user in users) and is_standard_library(name)
 
     def snapshot(self, name: str) -> FrozenModule:
         """The read-only snapshot of an allowed module, importing it if needed."""
@@ -96,7 +117,7 @@ class ModuleGate:
         level: int = 0,
     ) -> Any:
         """``__import__`` for restricted code."""
-        if level == 0 and from_library_code(fromlist) and is_standard_library(name):
+        if level == 0 and from_library_code(fromlist) and self._is_helper(name):
             # An allowed module's C code importing its own helper (``datetime.strptime`` needs
             # ``_strptime``): the program never holds what this returns.
             return importlib.import_module(name)
@@ -174,7 +195,7 @@ def is_standard_library(name: str) -> bool:
         return False
 
 
-class _LazySubmodule:
+class _LazySubmodule(Uncopyable):
     """Placeholder for an allowed submodule that has not been imported yet."""
 
     def __init__(self, gate: ModuleGate, name: str) -> None:

@@ -1,0 +1,72 @@
+"""The copy protocol: ``copy.copy``/``deepcopy`` read an object's ``__dict__`` past the attribute
+guards and leave what they found in the memo; no engine object a program reaches (the import
+gate inside a lazily imported submodule, a module snapshot) may be copied or reduced, so none of
+its insides reach the program. Found by an outside attack on 2026-12-03: the import gate, copied
+out of ``urllib.parse`` into a memo, imported ``os``."""
+
+import copy
+
+import pytest
+
+from lmulator.config import Config
+from lmulator.engine.session import Session
+from tests.policy.helpers import ok, run
+
+GATE_OUT = "\ngates = [v for v in box if type(v).__name__ == 'ModuleGate']\n"
+
+PAYLOADS = [
+    # the memo the program passes in
+    "import urllib, copy\nmemo = {}\ntry:\n    copy.deepcopy(urllib.parse, memo)\n"
+    "except Exception:\n    pass\nbox = list(memo.values())",
+    "import collections, copy\nmemo = {}\ntry:\n    copy.deepcopy(collections.abc, memo)\n"
+    "except Exception:\n    pass\nbox = list(memo.values())",
+    # the memo handed to a program's own __deepcopy__ hook
+    "import urllib, copy\nseen = []\nclass Spy:\n    def __deepcopy__(self, memo):\n"
+    "        seen.append(memo)\n        return self\ntry:\n    copy.deepcopy([Spy(), urllib.parse])\n"
+    "except Exception:\n    pass\nbox = [v for m in seen for v in m.values()]",
+    # shallow copies and reductions by hand
+    "import urllib, copy\nbox = []\ntry:\n    box.append(copy.copy(urllib.parse))\nexcept Exception:\n"
+    "    pass",
+    "import urllib\nbox = []\ntry:\n    box.extend(urllib.parse.__reduce_ex__(2))\nexcept Exception:\n"
+    "    pass",
+    "import math, copy\nbox = []\ntry:\n    box.append(copy.deepcopy({'m': math}))\nexcept Exception:\n"
+    "    pass",
+]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_no_import_gate_comes_out_of_a_copy(payload):
+    session = Session(Config(mode="python"))
+    result = session.run(payload + GATE_OUT)
+    if result.error is None:
+        assert session.namespace["gates"] == []
+    else:  # refused (a dunder at compile time) before anything was copied
+        assert "gates" not in session.namespace
+
+
+def test_copying_an_engine_object_is_refused_with_a_clear_error():
+    result = run("import urllib, copy\ncopy.deepcopy(urllib.parse)")
+    assert "cannot be copied or reduced" in str(result.error)
+
+
+def test_a_programs_own_data_still_copies():
+    got = ok(
+        "import copy\nclass P:\n    def __init__(self):\n        self.xs = [1, [2]]\n"
+        "p = copy.deepcopy(P())\nq = copy.copy({'a': [1]})\n(p.xs, q)"
+    )
+    assert got.value == ([1, [2]], {"a": [1]})
+
+
+def test_a_copied_gate_would_import_nothing_off_its_allow_list():
+    """Even a gate obtained some other way: its C-code route takes named helpers only."""
+    from lmulator.policy.modules import ModuleGate
+
+    gate = ModuleGate(["datetime"])
+    assert gate.import_("_strptime", None, None, [], 0).__name__ == "_strptime"
+    for name in ("os", "subprocess", "_posixsubprocess", "importlib"):
+        with pytest.raises(ImportError):
+            gate.import_(name, None, None, [], 0)
+    with pytest.raises(ImportError):
+        ModuleGate(["math"]).import_("_strptime", None, None, [], 0)  # no module that needs it
+    with pytest.raises(Exception, match="cannot be copied"):
+        copy.deepcopy(gate)
