@@ -1,6 +1,5 @@
 """Resource limits: a wall-clock limit and a memory allowance per cell."""
 
-import gc
 import subprocess
 import sys
 
@@ -44,16 +43,32 @@ def test_a_memory_bomb_ends_in_memory_error(tmp_path):
     assert proc.stderr.strip().endswith("MemoryError")
 
 
+BOMB_SESSION = """
+from lmulator.config import Config
+from lmulator.engine.session import Session
+s = Session(Config(mode="interweave", lm="off", memory_mb=300))
+s.run("kept = 1")
+result = s.run("chunks = []\\nwhile True:\\n    chunks.append(bytearray(10**7))")
+print(type(result.error).__name__, len(s.namespace["chunks"]))
+print(type(s.run("big = 'x' * 10**10").error).__name__)
+del s.namespace["chunks"]
+print(s.run("len(bytearray(10**8)) + kept").value)
+"""
+
+
 def test_a_memory_bomb_in_a_session_ends_in_memory_error_and_the_session_goes_on():
-    gc.collect()  # garbage of earlier tests, freed mid-cell, would widen the cell's allowance
-    s = Session(Config(mode="interweave", lm="off", memory_mb=300))
-    s.run("kept = 1")
-    result = s.run("chunks = []\nwhile True:\n    chunks.append(bytearray(10**7))")
-    assert isinstance(result.error, MemoryError)  # never handed to the LM
-    assert 0 < len(s.namespace["chunks"]) < 40
-    assert isinstance(s.run("big = 'x' * 10**10").error, MemoryError)
-    del s.namespace["chunks"]
-    assert s.run("len(bytearray(10**8)) + kept").value == 10**8 + 1
+    """In a fresh process: native buffers an earlier test left in this one, freed mid-cell,
+    would widen the cell's allowance (it is the address space at the cell's start plus 300 MB)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", BOMB_SESSION], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    bomb, big, after = proc.stdout.split("\n")[:3]
+    error, chunks = bomb.split()
+    assert error == "MemoryError"  # never handed to the LM
+    assert 0 < int(chunks) < 40
+    assert big == "MemoryError"
+    assert int(after) == 10**8 + 1
 
 
 def test_the_allowance_is_lifted_after_the_cell_and_a_tighter_limit_stays():

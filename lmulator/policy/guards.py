@@ -16,7 +16,7 @@ from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from . import writes
 from .names import REFUSED_ATTRIBUTES, WRITABLE_DUNDER_ATTRIBUTES, is_dunder
-from .refusals import PolicyError
+from .refusals import PolicyError, Uncopyable
 
 # Dunder attributes that restricted code may read: they give back bound methods or
 # plain strings, never a way to the interpreter's internals.
@@ -240,7 +240,7 @@ def _made_by_program(obj: Any) -> bool:
     )
 
 
-class PrivateGuard:
+class PrivateGuard(Uncopyable):
     """Decides on which objects restricted code may use private attributes (``_x``, ``__x``):
     instances of its own classes, its classes and its functions; never a module's or a library
     object's internals. ``ok_types`` caches the types that passed, for the inline fast path."""
@@ -284,7 +284,7 @@ class PrivateGuard:
         return check
 
 
-class WriteGuard:
+class WriteGuard(Uncopyable):
     """Decides which objects restricted code may set or delete attributes on (the rule is in
     :mod:`lmulator.policy.writes`).
 

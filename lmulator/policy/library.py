@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import operator
@@ -173,6 +174,14 @@ def replace_members(module: str, members: dict[str, Any]) -> None:
     REPLACED_MEMBERS.setdefault(module, {}).update(members)
 
 
+def guarded_deepcopy(x: Any, memo: Any = None, _nil: Any = None) -> Any:
+    """``copy.deepcopy`` without a memo from the program: a memo of its own (a dict subclass, a
+    planted keep-alive list) would hand it the originals the copy walks through."""
+    if memo is not None or _nil is not None:
+        raise PolicyError("copy.deepcopy takes no memo under the restricted policy")
+    return copy.deepcopy(x)
+
+
 # Members replaced in module snapshots, by module name.
 REPLACED_MEMBERS: dict[str, dict[str, Any]] = {
     "operator": {"attrgetter": guarded_attrgetter, "methodcaller": guarded_methodcaller},
@@ -182,6 +191,7 @@ REPLACED_MEMBERS: dict[str, dict[str, Any]] = {
         "singledispatch": guarded_singledispatch,
     },
     "string": {"Formatter": SafeFormatter},
+    "copy": {"deepcopy": guarded_deepcopy},
     "dataclasses": {
         "dataclass": _writing_into_own(dataclasses.dataclass, "dataclass()", factory=True),
         "make_dataclass": guarded_make_dataclass,

@@ -14,22 +14,11 @@ from typing import Any
 
 from . import exposed_modules, writes
 from .library import REPLACED_MEMBERS
-from .refusals import ImportRefused, PolicyError
+from .refusals import ImportRefused, PolicyError, Uncopyable
 
 #: Standard-library helpers that allowed modules' C code imports, and the modules whose C code
 #: does: ``datetime.strptime`` and ``time.strptime`` import ``_strptime``.
 LIBRARY_HELPERS: dict[str, tuple[str, ...]] = {"_strptime": ("datetime", "time")}
-
-
-class Uncopyable:
-    """An engine object a program can reach but may neither copy nor reduce: the copy protocol
-    reads an object's ``__dict__`` past the attribute guards, and hands what it finds (here, the
-    import gate) to the program in its memo."""
-
-    def _refuse(self, *args: Any) -> Any:
-        raise PolicyError(f"{type(self).__name__} objects cannot be copied or reduced")
-
-    __reduce__ = __reduce_ex__ = __copy__ = __deepcopy__ = _refuse
 
 
 class FrozenModule(Uncopyable, types.ModuleType):

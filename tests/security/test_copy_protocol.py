@@ -70,3 +70,45 @@ def test_a_copied_gate_would_import_nothing_off_its_allow_list():
         ModuleGate(["math"]).import_("_strptime", None, None, [], 0)  # no module that needs it
     with pytest.raises(Exception, match="cannot be copied"):
         copy.deepcopy(gate)
+
+
+LEAK_THROUGH_A_MEMO = """
+import copy
+class Dummy:
+    pass
+class Memo(dict):
+    def get(self, d, default=None):
+        self.trail.append(d)
+        return self.dummy if d in self.block else dict.get(self, d, default)
+def attempt(target, block):
+    m = Memo()
+    m.trail, m.block, m.dummy = [], block, Dummy()
+    keep = []
+    m[id(m)] = keep
+    try:
+        copy.deepcopy(target, m)
+        return keep, None
+    except Exception:
+        return keep, (m.trail[-1] if m.trail else None)
+def harvest(target):
+    block = set()
+    for i in range(50):
+        keep, bad = attempt(target, block)
+        if bad is None:
+            return keep
+        block.add(bad)
+    return []
+kept = [type(k).__name__ for t in (setattr, delattr, print) for k in harvest(t)]
+"""
+
+
+def test_a_memo_of_the_programs_own_hands_it_nothing():
+    """A second outside attack the same day: a dict subclass as memo skipped each refusal and
+    the keep-alive list returned the session itself (then set_policy('trusted'))."""
+    session = Session(Config(mode="python"))
+    session.run(LEAK_THROUGH_A_MEMO)
+    assert not {"Session", "Runtime", "WriteGuard", "ModuleGate", "Policy"} & set(
+        session.namespace.get("kept", [])
+    )
+    assert "takes no memo" in str(run("import copy\ncopy.deepcopy([1], {})").error)
+    assert "cannot be copied" in str(run("import copy\ncopy.deepcopy(setattr)").error)
