@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import functools
 import operator
+import types
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -182,6 +183,15 @@ def guarded_deepcopy(x: Any, memo: Any = None, _nil: Any = None) -> Any:
     return copy.deepcopy(x)
 
 
+def guarded_copy(x: Any) -> Any:
+    """``copy.copy``, except that a bound method is given back as it is: its reduction is the
+    real ``getattr`` of its ``__self__`` by its ``__name__``, both of which a program can choose
+    (``types.MethodType``, a function's writable name), so copying one read any attribute."""
+    if isinstance(x, types.MethodType):
+        return x  # immutable: the copy would be an equal method
+    return copy.copy(x)
+
+
 # Members replaced in module snapshots, by module name.
 REPLACED_MEMBERS: dict[str, dict[str, Any]] = {
     "operator": {"attrgetter": guarded_attrgetter, "methodcaller": guarded_methodcaller},
@@ -191,7 +201,7 @@ REPLACED_MEMBERS: dict[str, dict[str, Any]] = {
         "singledispatch": guarded_singledispatch,
     },
     "string": {"Formatter": SafeFormatter},
-    "copy": {"deepcopy": guarded_deepcopy},
+    "copy": {"copy": guarded_copy, "deepcopy": guarded_deepcopy},
     "dataclasses": {
         "dataclass": _writing_into_own(dataclasses.dataclass, "dataclass()", factory=True),
         "make_dataclass": guarded_make_dataclass,

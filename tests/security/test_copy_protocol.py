@@ -112,3 +112,26 @@ def test_a_memo_of_the_programs_own_hands_it_nothing():
     )
     assert "takes no memo" in str(run("import copy\ncopy.deepcopy([1], {})").error)
     assert "cannot be copied" in str(run("import copy\ncopy.deepcopy(setattr)").error)
+
+
+def test_copying_a_bound_method_reads_no_attribute_of_the_programs_choosing():
+    """A third outside attack the same day: a bound method's reduction is the real getattr of
+    its __self__ by its __name__; bound to the guarded getattr and named '__globals__', a
+    shallow copy handed back the guards' module globals and the real builtins."""
+    session = Session(Config(mode="python"))
+    result = session.run(
+        "import copy, types, functools\n"
+        "class N:\n    __name__ = '__globals__'\n"
+        "def g(self):\n    pass\n"
+        "m = types.MethodType(functools.wraps(N())(g), getattr)\n"
+        "got = copy.copy(m)\n"
+        "same = got is m"
+    )
+    assert result.error is None or "__name__" in str(result.error)
+    assert not isinstance(session.namespace.get("got"), dict)
+    renamed = Session(Config(mode="python"))
+    renamed.run(
+        "import copy, types\ndef g(self):\n    pass\ng.__name__ = '__globals__'\n"
+        "got = copy.copy(types.MethodType(g, getattr))"
+    )
+    assert not isinstance(renamed.namespace.get("got"), dict)
