@@ -159,6 +159,27 @@ def _writing_into_own(
     return checked
 
 
+def _field_names_checked(cls: Any) -> Any:
+    """``cls``, once every dataclass field name it has is one a program may read (the library
+    reads fields with the real ``getattr``: ``replace``, ``asdict`` and ``astuple`` would read a
+    field named ``__traceback__``)."""
+    for name in getattr(cls, "__dataclass_fields__", None) or ():
+        if not isinstance(name, str) or not attribute_name_allowed(name):
+            raise PolicyError(f"dataclass(): field name {name!r} is not allowed")
+    return cls
+
+
+def guarded_dataclass(cls: Any = None, /, **kwargs: Any) -> Any:
+    """``dataclasses.dataclass`` into the program's own classes, with field names a program may
+    read."""
+    if cls is None:
+        return lambda target: guarded_dataclass(target, **kwargs)
+    return _field_names_checked(_plain_dataclass(cls, **kwargs))
+
+
+_plain_dataclass = _writing_into_own(dataclasses.dataclass, "dataclass()", factory=True)
+
+
 def guarded_make_dataclass(cls_name: str, fields: Any, *, namespace: Any = None, **kw: Any) -> Any:
     """``dataclasses.make_dataclass`` whose class belongs to the program, with a namespace of
     names a class body could define."""
@@ -167,7 +188,28 @@ def guarded_make_dataclass(cls_name: str, fields: Any, *, namespace: Any = None,
         if not isinstance(key, str) or name_refusal(key) is not None or key == "__module__":
             raise PolicyError(f"make_dataclass: namespace entry {key!r} is not allowed")
     entries["__module__"] = writes.PROGRAM_MODULE
+    fields = list(fields)
+    for field in fields:
+        name = field if isinstance(field, str) else field[0] if isinstance(field, tuple) else None
+        if not isinstance(name, str) or not attribute_name_allowed(name):
+            raise PolicyError(f"make_dataclass: field name {name!r} is not allowed")
     return dataclasses.make_dataclass(cls_name, fields, namespace=entries, **kw)
+
+
+def _reading_fields(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A ``dataclasses`` function that reads an instance's fields by the names its class's
+    ``__dataclass_fields__`` gives (the real ``getattr``): refused where a name is one a program
+    may not read, as a class body can plant any table there."""
+
+    @functools.wraps(function)
+    def checked(obj: Any, *args: Any, **kwargs: Any) -> Any:
+        table = getattr(type(obj) if not isinstance(obj, type) else obj, "__dataclass_fields__", {})
+        for name in dict(table) if isinstance(table, dict) else ():
+            if not isinstance(name, str) or not attribute_name_allowed(name):
+                raise PolicyError(f"dataclasses: field name {name!r} is not allowed")
+        return function(obj, *args, **kwargs)
+
+    return checked
 
 
 def replace_members(module: str, members: dict[str, Any]) -> None:
@@ -203,8 +245,12 @@ REPLACED_MEMBERS: dict[str, dict[str, Any]] = {
     "string": {"Formatter": SafeFormatter},
     "copy": {"copy": guarded_copy, "deepcopy": guarded_deepcopy},
     "dataclasses": {
-        "dataclass": _writing_into_own(dataclasses.dataclass, "dataclass()", factory=True),
+        "dataclass": guarded_dataclass,
         "make_dataclass": guarded_make_dataclass,
+        **{
+            name: _reading_fields(getattr(dataclasses, name))
+            for name in ("replace", "asdict", "astuple", "fields")
+        },
     },
     "typing": {
         "final": _writing_into_own(typing.final, "final()"),

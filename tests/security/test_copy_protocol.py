@@ -135,3 +135,40 @@ def test_copying_a_bound_method_reads_no_attribute_of_the_programs_choosing():
         "got = copy.copy(types.MethodType(g, getattr))"
     )
     assert not isinstance(renamed.namespace.get("got"), dict)
+
+
+DATACLASS_READS = [
+    # a fourth outside pass: replace() read a planted field named __traceback__ with the real
+    # getattr and handed the program the real traceback
+    "import dataclasses\nX = dataclasses.make_dataclass('X', ['__traceback__'])\n"
+    "class E(Exception):\n    __dataclass_fields__ = {f.name: f for f in dataclasses.fields(X)}\n"
+    "    def __init__(self, **kw):\n        self.got = kw\n"
+    "try:\n    raise E()\nexcept E as e:\n    ex = e\n"
+    "got = dataclasses.replace(ex).got['__traceback__']",
+    "import dataclasses\n@dataclasses.dataclass\nclass X:\n    __traceback__: int = 0\n"
+    "class E(Exception, X):\n    pass\ntry:\n    raise E()\nexcept E as e:\n    ex = e\n"
+    "got = dataclasses.asdict(ex)",
+    "import dataclasses\nf = dataclasses.field()\nf.name = '__traceback__'\n"
+    "class E(Exception):\n    __dataclass_fields__ = {'__traceback__': f}\n"
+    "    def __init__(self, **kw):\n        self.got = kw\n"
+    "try:\n    raise E()\nexcept E as e:\n    ex = e\n"
+    "got = dataclasses.replace(ex).got",
+]
+
+
+@pytest.mark.parametrize("payload", DATACLASS_READS)
+def test_dataclass_functions_read_no_field_a_program_may_not(payload):
+    session = Session(Config(mode="python"))
+    result = session.run(payload)
+    assert result.error is not None, session.namespace.get("got")
+    assert "traceback" not in type(session.namespace.get("got")).__name__
+
+
+def test_ordinary_dataclasses_still_work():
+    got = ok(
+        "import dataclasses\n@dataclasses.dataclass(frozen=True)\nclass P:\n    x: int\n"
+        "    y: int = 2\nQ = dataclasses.make_dataclass('Q', ['a', ('b', int)])\n"
+        "(dataclasses.replace(P(1), y=3), dataclasses.asdict(Q(1, 2)), "
+        "[f.name for f in dataclasses.fields(P)], dataclasses.astuple(P(4)))"
+    )
+    assert repr(got.value) == "(P(x=1, y=3), {'a': 1, 'b': 2}, ['x', 'y'], (4, 2))"
