@@ -159,12 +159,18 @@ def _writing_into_own(
     return checked
 
 
+def _readable_field(name: Any) -> bool:
+    """Whether a dataclass field may have this name: a program's own object's single-underscore
+    names are its to read; a dunder or a mangled name never is."""
+    return isinstance(name, str) and not name.startswith("__")
+
+
 def _field_names_checked(cls: Any) -> Any:
     """``cls``, once every dataclass field name it has is one a program may read (the library
     reads fields with the real ``getattr``: ``replace``, ``asdict`` and ``astuple`` would read a
     field named ``__traceback__``)."""
     for name in getattr(cls, "__dataclass_fields__", None) or ():
-        if not isinstance(name, str) or not attribute_name_allowed(name):
+        if not _readable_field(name):
             raise PolicyError(f"dataclass(): field name {name!r} is not allowed")
     return cls
 
@@ -191,7 +197,7 @@ def guarded_make_dataclass(cls_name: str, fields: Any, *, namespace: Any = None,
     fields = list(fields)
     for field in fields:
         name = field if isinstance(field, str) else field[0] if isinstance(field, tuple) else None
-        if not isinstance(name, str) or not attribute_name_allowed(name):
+        if not _readable_field(name):
             raise PolicyError(f"make_dataclass: field name {name!r} is not allowed")
     return dataclasses.make_dataclass(cls_name, fields, namespace=entries, **kw)
 
@@ -205,7 +211,7 @@ def _reading_fields(function: Callable[..., Any]) -> Callable[..., Any]:
     def checked(obj: Any, *args: Any, **kwargs: Any) -> Any:
         table = getattr(type(obj) if not isinstance(obj, type) else obj, "__dataclass_fields__", {})
         for name in dict(table) if isinstance(table, dict) else ():
-            if not isinstance(name, str) or not attribute_name_allowed(name):
+            if not _readable_field(name):
                 raise PolicyError(f"dataclasses: field name {name!r} is not allowed")
         return function(obj, *args, **kwargs)
 
