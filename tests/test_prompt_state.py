@@ -162,27 +162,50 @@ def test_the_count_of_states_is_bounded():
     assert [int(k.tokens[0]) for k in states.kept.values()] == [30000, 40000]
 
 
+def state_files(folder):
+    return sorted((folder / "ctx").glob("*.npz"))
+
+
 def test_a_fresh_server_starts_from_the_state_on_disk(tmp_path):
     model = FakeModel()
     states = PromptStates(model, tmp_path, "ctx")
     model.complete(states, program(1))
-    assert (tmp_path / "ctx.npz").is_file()  # the first state kept (long, new) is written
+    assert len(state_files(tmp_path)) == 1  # the first state kept (long, new) is written
     model.complete(states, program(2))
     fresh_model = FakeModel()
     fresh = PromptStates(fresh_model, tmp_path, "ctx")
     fresh_model.complete(fresh, program(3))
     assert [state[: len(EXEMPLARS)] for state in fresh_model.loads] == [EXEMPLARS]
-    assert fresh.stats.reused_tokens == len(EXEMPLARS)
+    assert fresh.stats.reused_tokens == len(EXEMPLARS) and fresh.stats.disk_loads == 1
     assert fresh_model.evaluated == 20 + 2
     fresh_model.complete(fresh, program(4))
     assert fresh.stats.saves == 0  # the disk state served: nothing new to keep
+
+
+def test_recurring_prefixes_reach_the_disk_and_every_family_is_found_there(tmp_path):
+    model = FakeModel()
+    states = PromptStates(model, tmp_path, "ctx")
+    families = [[f * 10000 + i for i in range(MIN_NOVEL + 100)] for f in range(1, 4)]
+    for family in families:  # each seen twice: its prefix recurs
+        model.complete(states, family + [1] * 10)
+        model.complete(states, family + [2] * 10)
+    on_disk = sorted(len(np.load(path)["input_ids"]) for path in state_files(tmp_path))
+    # The server's first prompt (less its last token), then each later family's shared prefix.
+    assert on_disk == [MIN_NOVEL + 100] * 2 + [MIN_NOVEL + 109]
+    fresh_model = FakeModel()
+    fresh = PromptStates(fresh_model, tmp_path, "ctx")
+    for family in reversed(families):
+        fresh_model.complete(fresh, family + [3] * 10)
+    assert fresh.stats.disk_loads == 3
+    assert fresh_model.evaluated == 3 * (10 + 2)  # only each question and its reply
+    assert fresh.stats.saves == 0
 
 
 def test_a_server_with_nothing_on_disk_saves_its_first_prompt(tmp_path):
     model = FakeModel()
     states = PromptStates(model, tmp_path, "ctx")
     model.complete(states, list(range(MIN_SHARED + 10)))  # one emulation, as setup.sh primes
-    assert (tmp_path / "ctx.npz").is_file()
+    assert len(state_files(tmp_path)) == 1
     model.complete(states, list(range(500, 500 + MIN_SHARED + 10)))
     assert states.stats.saves == 1  # the next short prompt is not kept
     fresh_model = FakeModel()
@@ -191,12 +214,22 @@ def test_a_server_with_nothing_on_disk_saves_its_first_prompt(tmp_path):
     assert fresh.stats.loads == 1 and fresh.stats.evaluated_tokens == 1
 
 
-def test_an_unreadable_disk_state_is_dropped(tmp_path):
-    (tmp_path / "ctx.npz").write_bytes(b"not a numpy file")
+def test_an_unreadable_state_file_is_dropped(tmp_path):
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "0123.npz").write_bytes(b"not a numpy file")
     model = FakeModel()
     states = PromptStates(model, tmp_path, "ctx")
     model.complete(states, [1, 2, 3])
-    assert not (tmp_path / "ctx.npz").exists() and not states.kept
+    assert not (tmp_path / "ctx" / "0123.npz").exists() and not states.kept
+
+
+def test_no_kept_states_means_no_state_files(tmp_path):
+    model = FakeModel()
+    writer = PromptStates(FakeModel(), tmp_path, "ctx")
+    writer.model.complete(writer, program(1))
+    states = PromptStates(model, tmp_path, "ctx", max_states=0)
+    model.complete(states, program(2))
+    assert not model.loads and states.stats.disk_loads == 0
 
 
 def test_a_failing_load_evaluates_from_scratch():

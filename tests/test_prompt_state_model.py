@@ -67,3 +67,21 @@ def test_the_prompt_log_probabilities_are_right_after_a_load(pair):
     theirs = ask(plain, prompt, echo=True, logprobs=1)["choices"][0]["logprobs"]["token_logprobs"]
     assert states.stats.loads == loads  # asked for its prompt's scores: evaluated afresh
     assert mine[1:] == pytest.approx(theirs[1:], abs=1e-3)
+
+
+def test_a_fresh_model_starts_from_the_state_files_with_the_same_replies(tmp_path, pair):
+    _, _, plain = pair
+    writer = llama()
+    written = install_states(writer, tmp_path, "ctx")
+    for q in range(2):  # the exemplars recur: their state goes to disk
+        ask(writer, f"{EXEMPLARS}# Question {q + 80}: what is {q} minus 1?\nanswer =")
+    assert written.stats.disk_saves >= 1
+    writer.close()
+    fresh = llama()
+    states = install_states(fresh, tmp_path, "ctx")
+    prompt = f"{EXEMPLARS}# Question 90: what is 9 minus 1?\nanswer ="
+    (mine, p), (theirs, q) = next_token(fresh, prompt), next_token(plain, prompt)
+    assert mine == theirs and p == pytest.approx(q, abs=1e-2)
+    stats = states.snapshot()
+    assert stats["disk_loads"] == 1 and stats["reused_tokens"] > 10 * stats["evaluated_tokens"]
+    fresh.close()

@@ -256,6 +256,18 @@ def _prompt_tokens(job: Job) -> tuple[int, int]:
     return stats.get("evaluated_tokens", 0), stats.get("reused_tokens", 0)
 
 
+def state_files_line() -> str:
+    """What the embedded server read from and wrote to its prompt state files this run."""
+    from ..lm.local.model import prompt_cache_dir, server_stats
+
+    stats = server_stats() or {}
+    return (
+        f"prompt states: {stats.get('disk_loads', 0)} read from disk, "
+        f"{stats.get('disk_saves', 0)} written ({prompt_cache_dir()}; an empty folder in "
+        "LMULATOR_PROMPT_CACHE_DIR starts cold)"
+    )
+
+
 def speed(examples: list[Example]) -> str:
     """The median seconds an example, and the prompt tokens evaluated and reused if known."""
     line = f"median {statistics.median(e.seconds for e in examples):.1f} s an example"
@@ -457,6 +469,8 @@ def run(
     if json_out:
         Path(json_out).write_text(json.dumps([asdict(e) for e in results], indent=1))
     out(f"wall time: {wall:.1f} s (jobs: {jobs})")
+    if work and work[0].base_url is None:
+        out(state_files_line())
     if len(methods) == 1:
         out(f"overall accuracy: {accuracy[methods[0]] * 100:.1f}% ({len(results)} examples)")
     return accuracy

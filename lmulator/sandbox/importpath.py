@@ -23,6 +23,7 @@ the runner makes them read-only inside the box (:mod:`.readonly`) and they stay 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import site
@@ -46,6 +47,9 @@ CWD_ENV = "LMULATOR_BOX_CWD"
 #: Our own packages: where the installation has them is code outside the box, loaded or not.
 OUR_PACKAGES = ("lmulator", "cockernel")
 JUPYTER_DIRS = ("JUPYTER_PATH", "JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR", "JUPYTER_CONFIG_PATH")
+#: Where lmulator keeps what processes outside the box load: the embedded model's files and its
+#: server's evaluated prompt states (named by these variables, else the user's cache folder).
+DATA_DIRS = ("LMULATOR_CACHE_DIR", "LMULATOR_PROMPT_CACHE_DIR")
 
 
 def real(path: str) -> str:
@@ -73,9 +77,20 @@ def box_writable(spec: SandboxSpec) -> tuple[str, ...]:
 
 def installation_dirs() -> list[str]:
     """Where this Python and its installed code are (resolved): its prefixes and the
-    interpreter's directory, and :func:`module_dirs`."""
+    interpreter's directory, :func:`module_dirs` and :func:`data_dirs`."""
     dirs = [sys.prefix, sys.exec_prefix, os.path.dirname(sys.executable)]
-    return list(dict.fromkeys([real(d) for d in dirs] + module_dirs()))
+    return list(dict.fromkeys([real(d) for d in dirs] + module_dirs() + data_dirs()))
+
+
+def data_dirs() -> list[str]:
+    """Where lmulator keeps files that processes outside the box load (the embedded model, its
+    evaluated prompt states), resolved: what a box wrote there would be read by the next server."""
+    dirs = [os.environ.get(variable, "") for variable in DATA_DIRS]
+    if not dirs[0]:
+        from platformdirs import user_cache_dir
+
+        dirs[0] = user_cache_dir("lmulator")
+    return [real(d) for d in dirs if os.path.isabs(d)]
 
 
 def module_dirs() -> list[str]:
@@ -190,6 +205,10 @@ def code_dirs(writable: Sequence[str]) -> tuple[str, ...]:
     the writable one (a mount point there cannot be renamed away by the box); a writable
     directory that lies inside a directory of modules is all code."""
     found = [top for top in writable if inside(top, [d for d in module_dirs() if d != "/"])]
+    for path in data_dirs():  # made now if the box could make it: the box finds it read-only
+        if inside(path, writable) and path not in writable:
+            with contextlib.suppress(OSError):
+                os.makedirs(path, exist_ok=True)
     for path in installation_dirs():
         if not os.path.exists(path):
             continue

@@ -277,6 +277,15 @@ def test_a_jupyter_directory_in_the_workspace_is_code(tmp_path, monkeypatch):
     assert code_dirs([real(str(tmp_path))]) == (real(str(tmp_path / "share")),)
 
 
+def test_the_model_cache_in_the_workspace_is_code(tmp_path, monkeypatch):
+    """The embedded server, outside the box, loads model files and prompt states from here."""
+    monkeypatch.setenv("LMULATOR_CACHE_DIR", str(tmp_path / "cache" / "lmulator"))
+    monkeypatch.setenv("LMULATOR_PROMPT_CACHE_DIR", str(tmp_path / "states"))
+    found = code_dirs([real(str(tmp_path))])
+    assert found == (real(str(tmp_path / "cache")), real(str(tmp_path / "states")))
+    assert (tmp_path / "cache" / "lmulator").is_dir()  # made first, so the box cannot make it
+
+
 USERNS = """
 import ctypes, errno, json, os
 from lmulator.sandbox import readonly

@@ -346,3 +346,32 @@ def test_code_this_python_runs_that_lies_in_the_workspace_is_read_only_in_the_bo
     ]  # fmt: skip
     assert (workspace / "results.txt").read_text() == "written"  # the rest stays writable
     assert not (site / "evil.py").exists()
+
+
+def test_the_embedded_model_cache_in_the_workspace_is_read_only_in_the_box(tmp_path):
+    """Prompt states and model files are loaded by the next embedded server, outside the box."""
+    workspace = tmp_path / "project"
+    states = workspace / "cache" / "models" / "prompt-cache" / "m" / "ctx4096"
+    workspace.mkdir()
+    (workspace / "prog.py").write_text(
+        "import os\n"
+        f"for what, act in [('plant', lambda: os.makedirs({str(states)!r})),\n"
+        "                  ('rename', lambda: os.rename('cache', 'moved'))]:\n"
+        "    try:\n        act()\n        print(what, 'done')\n"
+        "    except OSError as exc:\n        print(what, exc.strerror)\n"
+        "n = open('results.txt', 'w').write('written')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LMULATOR_"))}
+    env.update(LMULATOR_CACHE="off", LMULATOR_CACHE_DIR=str(workspace / "cache"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "lmulator", "run", "--policy", "trusted", "--mode", "python",
+         "--no-listing", "prog.py"],
+        cwd=workspace, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "plant Read-only file system",
+        "rename Device or resource busy",
+    ]
+    assert (workspace / "results.txt").read_text() == "written"  # the rest stays writable
+    assert not (workspace / "cache" / "models").exists()

@@ -84,6 +84,7 @@ def _healthy(base_url: str) -> bool:
 def server_command(path: Path) -> list[str]:
     """The command that serves the model file ``path`` (run isolated, from ``/``)."""
     states = os.environ.get("LMULATOR_PROMPT_STATES", "").strip()  # kept in memory; 0: none
+    disk_mb = os.environ.get("LMULATOR_PROMPT_CACHE_MB", "").strip()  # state files on disk
     return [
         sys.executable,
         "-I",  # isolated: no file of the current directory, no PYTHON* variable
@@ -98,6 +99,7 @@ def server_command(path: Path) -> list[str]:
         "--prompt-cache",
         str(prompt_cache_dir().resolve()),
         *(["--states", str(int(states))] if states else []),
+        *(["--prompt-cache-mb", str(int(disk_mb))] if disk_mb else []),
     ]
 
 

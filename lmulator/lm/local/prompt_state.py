@@ -1,4 +1,4 @@
-"""Evaluated prompt states kept in memory (and one on disk), so that prompts which take turns do
+"""Evaluated prompt states kept in memory and on disk, so that prompts which take turns do
 not make the embedded server evaluate their long shared prefixes again.
 
 On 2 cores the 1.5B model reads ~25 prompt tokens a second. llama-cpp-python reuses only the
@@ -13,21 +13,23 @@ covers most of its prompt. It keeps a new state only when that pays:
   is cut at exactly that prefix, so it holds nothing question-specific;
 * a long new part: the prompt has many tokens no kept state, recent prompt nor the live context
   covers (a new task's exemplars, seen for the first time); the state is the prompt's. The first
-  prompt of a server with nothing on disk is kept if only it is not short.
+  prompt of a server that has used no state file is kept if only it is not short.
 
 A kept state is the model's KV cache for its tokens, without llama-cpp-python's ``scores`` (one
 row of vocabulary-sized floats a token, ~600 KB a token here: 1.2 GB for a 2k-token prompt): the
 server samples from the context's own logits and reads ``scores`` rows only for the generated
 tokens, which are evaluated afresh; a request asking for its prompt's own log-probabilities
-(``echo``) is evaluated from scratch (see :mod:`lmulator.lm.local.serve`). The first state kept
-by a server whose disk state was not used is written to disk (``numpy.savez``, no pickle), and a
-fresh server starts with it, so its first request skips the shared prefix.
+(``echo``) is evaluated from scratch (see :mod:`lmulator.lm.local.serve`).
+
+States of recurring prefixes, and the first state of a server that has used no state file, are
+also written to disk (:mod:`.state_files`, bounded in bytes); a prompt that a state file covers
+better than any kept state loads it, so a fresh server (a new kernel, a new run) skips the
+exemplars and the emulator's prompt this machine has evaluated before.
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
 import time
 from collections import OrderedDict, deque
@@ -37,6 +39,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from .state_files import DISK_CAPACITY_BYTES, Kept, StateFiles, shared_prefix
+
+__all__ = ["Kept", "LlamaModel", "PromptStates", "Stats", "shared_prefix"]
 
 #: The bytes of kept states at most (each ~29 KB a token for Qwen2.5-Coder-1.5B at f16).
 CAPACITY_BYTES = 512 << 20
@@ -53,20 +59,6 @@ RECENT = 8
 
 
 @dataclass
-class Kept:
-    """One evaluated state: the tokens it holds and the context's bytes (KV cache)."""
-
-    tokens: np.ndarray
-    data: np.ndarray
-    seed: int
-
-    @property
-    def nbytes(self) -> int:
-        """The memory this state takes."""
-        return int(self.data.nbytes + self.tokens.nbytes)
-
-
-@dataclass
 class Stats:
     """What the states saved: prompt tokens reused and evaluated, loads and saves so far."""
 
@@ -76,6 +68,8 @@ class Stats:
     evaluated_tokens: int = 0
     loads: int = 0
     saves: int = 0
+    disk_loads: int = 0  # states read from disk
+    disk_saves: int = 0  # states written to disk
     states_kept: int = 0
     bytes_kept: int = 0
     cpu_ms: int = 0  # the server process's CPU time (unlike wall time, not slowed by neighbours)
@@ -100,14 +94,6 @@ class Model(Protocol):
         """The context's state now."""
 
 
-def shared_prefix(a: Any, b: Any) -> int:
-    """How many leading tokens ``a`` and ``b`` have in common."""
-    x, y = np.asarray(a), np.asarray(b)
-    n = min(len(x), len(y))
-    differ = np.flatnonzero(x[:n] != y[:n])
-    return int(differ[0]) if len(differ) else n
-
-
 class PromptStates:
     """A llama-cpp-python cache that loads the kept state covering most of a prompt, and keeps
     states of recurring prefixes; it does its work when consulted and never returns a state."""
@@ -119,18 +105,17 @@ class PromptStates:
         key: str = "ctx",
         capacity: int = CAPACITY_BYTES,
         max_states: int = MAX_STATES,
+        disk_capacity: int = DISK_CAPACITY_BYTES,
     ) -> None:
         self.model = model
-        self.path = Path(folder) / f"{key}.npz" if folder is not None else None
+        self.disk = StateFiles(Path(folder) / key, disk_capacity) if folder is not None else None
         self.capacity = capacity
         self.max_states = max_states
         self.kept: OrderedDict[int, Kept] = OrderedDict()  # least recently used first
         self.recent: deque[np.ndarray] = deque(maxlen=RECENT)
         self.stats = Stats()
         self._next = 0
-        self._disk_id: int | None = None  # the kept state read from disk
-        self._disk_pending = self.path is not None  # read on the first request
-        self._disk_done = False  # this server has used or written the disk state
+        self._disk_used = False  # this server has read or written a state file
         self.armed = False  # consulted once a completion: armed before it, unarmed after
 
     def __bool__(self) -> bool:
@@ -154,20 +139,20 @@ class PromptStates:
     def prepare(self, prompt: Sequence[int]) -> None:
         """Before ``prompt`` is evaluated: load the state that covers most of it, keep a state if
         one pays, and count the tokens reused and evaluated."""
-        if self._disk_pending:
-            self._disk_pending = False
-            self._read_disk()
         tokens = np.asarray(prompt, dtype=np.intc)
         n = len(tokens)
         live = shared_prefix(self.model.tokens(), tokens)
         best, covered = self._best(tokens)
+        if self.disk is not None and self.max_states > 0:
+            best, covered = self._from_disk(tokens, max(covered, live)) or (best, covered)
         base = live
         if best is not None and covered >= live + MIN_GAIN:
             self.model.load(self.kept[best])
             self.kept.move_to_end(best)
             self.stats.loads += 1
             base = covered
-            self._disk_done |= best == self._disk_id
+        if self.disk is not None and self.max_states > 0:
+            self._save_reused(tokens, base)
         shared = min(max((shared_prefix(r, tokens) for r in self.recent), default=0), n - 1)
         cut = None
         if self.max_states > 0 and shared >= covered + MIN_SHARED:
@@ -178,7 +163,13 @@ class PromptStates:
             self.model.truncate(min(base, cut))
             if base < cut:
                 self.model.eval(tokens[base:cut].tolist())
-            self._keep(self.model.capture())
+            kept = self.model.capture()
+            self.stats.saves += 1
+            self._keep(kept)
+            if self.disk is not None and (cut == shared or not self._disk_used):
+                self._disk_used = True  # a recurring prefix, or a fresh server's first state
+                self.disk.write(kept, slack=MIN_SHARED)
+                self.stats.disk_saves += 1
         self.recent.append(tokens)
         reused = min(base, max(n - 1, 0))
         self.stats.requests += 1
@@ -186,11 +177,33 @@ class PromptStates:
         self.stats.reused_tokens += reused
         self.stats.evaluated_tokens += n - reused
 
+    def _from_disk(self, tokens: np.ndarray, covered: int) -> tuple[int, int] | None:
+        """The state file covering most of ``tokens``, read and kept, and how much it covers;
+        None unless it covers more than ``covered`` (by the kept states or the live context)."""
+        assert self.disk is not None
+        name, on_disk = self.disk.best(tokens)
+        kept = self.disk.read(name) if name is not None and on_disk >= covered + MIN_GAIN else None
+        if kept is None:
+            return None
+        self._disk_used = True
+        self.stats.disk_loads += 1
+        return self._keep(kept), on_disk
+
+    def _save_reused(self, tokens: np.ndarray, base: int) -> None:
+        """Write the state of the ``base`` tokens this prompt reuses (a prefix that recurs) when
+        it reaches past what the state files cover by a long part (a task's exemplars)."""
+        assert self.disk is not None
+        if base - self.disk.best(tokens)[1] < MIN_NOVEL:
+            return
+        self.model.truncate(base)
+        self.disk.write(self.model.capture(), slack=MIN_SHARED)
+        self._disk_used = True
+        self.stats.disk_saves += 1
+
     def _novel(self) -> int:
         """New tokens that make a prompt's state worth keeping: fewer for the first prompt of a
-        server with nothing on disk, whose state a fresh server will start from."""
-        first = self.path is not None and self._disk_id is None and not self._disk_done
-        return MIN_SHARED if first else MIN_NOVEL
+        server that has used no state file, whose state a fresh server will start from."""
+        return MIN_SHARED if self.disk is not None and not self._disk_used else MIN_NOVEL
 
     def snapshot(self) -> dict[str, int]:
         """The statistics so far, as a plain mapping."""
@@ -208,61 +221,20 @@ class PromptStates:
                 best, covered = ident, length
         return best, covered
 
-    def _keep(self, new: Kept) -> None:
-        """Keep ``new``; drop the states it (nearly) covers, then the least recently used."""
-        self.stats.saves += 1
+    def _keep(self, new: Kept) -> int:
+        """Keep ``new``; drop the states it (nearly) covers, then the least recently used;
+        return its key."""
         for ident, kept in list(self.kept.items()):
             if len(kept.tokens) - shared_prefix(kept.tokens, new.tokens) < MIN_SHARED:
                 del self.kept[ident]
         self._next += 1
         self.kept[self._next] = new
-        while self.kept and (
+        while len(self.kept) > 1 and (
             len(self.kept) > self.max_states
             or sum(k.nbytes for k in self.kept.values()) > self.capacity
         ):
             self.kept.popitem(last=False)
-        if self.path is not None and not self._disk_done:
-            self._disk_done = True
-            self._write_disk(new)
-
-    def _read_disk(self) -> None:
-        """Keep the state saved on disk, if there is a readable one."""
-        assert self.path is not None
-        if not self.path.is_file():
-            return
-        try:
-            with np.load(self.path, allow_pickle=False) as data:
-                n_tokens = int(data["n_tokens"])
-                size = int(data["llama_state_size"])
-                kept = Kept(
-                    tokens=data["input_ids"][:n_tokens].astype(np.intc),
-                    data=data["llama_state"][:size].copy(),
-                    seed=int(data["seed"]),
-                )
-        except (OSError, KeyError, ValueError):
-            self.path.unlink(missing_ok=True)  # unreadable: evaluate from scratch, save anew
-            return
-        self._next += 1
-        self._disk_id = self._next
-        self.kept[self._next] = kept
-
-    def _write_disk(self, kept: Kept) -> None:
-        """Save ``kept`` as the state a fresh server starts with."""
-        assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.npz")
-        try:
-            np.savez(
-                partial,
-                input_ids=kept.tokens,
-                n_tokens=np.int64(len(kept.tokens)),
-                llama_state=kept.data,
-                llama_state_size=np.int64(len(kept.data)),
-                seed=np.int64(kept.seed),
-            )
-            os.replace(partial, self.path)
-        except OSError:
-            partial.unlink(missing_ok=True)
+        return self._next
 
 
 class LlamaModel:

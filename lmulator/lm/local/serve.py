@@ -23,6 +23,7 @@ from ...memory import lift_own_memory_limit
 from ...scrub import is_secret_name
 from .last_row import install as install_last_row
 from .prompt_state import LlamaModel, PromptStates
+from .state_files import DISK_CAPACITY_BYTES
 
 #: Environment variables the server keeps, by exact name or prefix: paths, locale, and what
 #: llama.cpp and its GPU libraries read. Anything whose name says it holds a secret is dropped.
@@ -57,12 +58,17 @@ def _watch_parent(parent: int) -> None:
 
 
 def install_states(
-    llama: Any, folder: Path | None, key: str, max_states: int | None = None
+    llama: Any,
+    folder: Path | None,
+    key: str,
+    max_states: int | None = None,
+    disk_bytes: int = DISK_CAPACITY_BYTES,
 ) -> PromptStates:
     """Give ``llama`` kept prompt states (see :mod:`.prompt_state`) and last-row prompt
     evaluation (see :mod:`.last_row`); returns the states."""
     rows = install_last_row(llama)
-    states = PromptStates(LlamaModel(llama), folder, key)
+    folder = folder if disk_bytes > 0 else None  # no bytes on disk: no state files
+    states = PromptStates(LlamaModel(llama), folder, key, disk_capacity=disk_bytes)
     if max_states is not None:
         states.max_states = max_states
     llama.set_cache(states)
@@ -96,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--states", type=int, default=None, help="prompt states kept in memory (0: none)"
     )
+    parser.add_argument(
+        "--prompt-cache-mb", type=int, default=DISK_CAPACITY_BYTES >> 20,
+        help="megabytes of prompt state files kept on disk",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     threading.Thread(target=_watch_parent, args=(args.parent,), daemon=True).start()
 
@@ -130,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
 
     llama: Any = server_app._llama_proxy._current_model  # type: ignore[union-attr]
     folder = Path(args.prompt_cache) if args.prompt_cache else None
-    states = install_states(llama, folder, f"ctx{args.ctx}", args.states)
+    states = install_states(
+        llama, folder, f"ctx{args.ctx}", args.states, max(0, args.prompt_cache_mb) << 20
+    )
     app.add_api_route("/lmulator/stats", states.snapshot, methods=["GET"])
     print(f"port {port}", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False)
