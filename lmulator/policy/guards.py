@@ -194,6 +194,7 @@ def static_getattr(obj: Any, name: str) -> Any:
         why = writes.refusal(obj)  # Sized.register(int) changes isinstance for the whole process
         if why is not None:
             raise PolicyError(f"{obj.__name__}.register: {why}")
+        return _registering_own(obj)
     elif name in HOST_ATTRIBUTES:
         package = (getattr(type(obj), "__module__", None) or "").partition(".")[0]
         if package in HOST_PACKAGES:
@@ -369,6 +370,24 @@ class _TypeNameMeta(type):
 
 
 RestrictedType = _TypeNameMeta("type", (), {"__module__": "builtins", "__doc__": type.__doc__})
+
+
+def _registering_own(abc_class: Any) -> Callable[[Any], Any]:
+    """``abc_class.register`` for the program's own classes only: a foreign class registered
+    would pass ``isinstance`` checks it does not meet, and a class pattern would then read its
+    objects' attributes (a traceback's ``tb_frame``) by the names ``__match_args__`` gives."""
+    register = abc_class.register
+
+    def checked(subclass: Any) -> Any:
+        why = writes.refusal(subclass) if isinstance(subclass, type) else "not a class"
+        if why is not None:
+            raise PolicyError(
+                f"{abc_class.__name__}.register: only the program's own classes may be "
+                f"registered ({why})"
+            )
+        return register(subclass)
+
+    return checked
 
 
 def guarded_vars(*obj: Any) -> dict[str, Any]:

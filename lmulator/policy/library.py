@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import enum
 import functools
 import operator
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import writes
 from .guards import SafeFormatter, attribute_name_allowed, check_attribute_name, guarded_getattr
-from .names import name_refusal
+from .names import REFUSED_CLASS_NAMES, is_dunder, name_refusal
 from .refusals import PolicyError
 
 
@@ -165,13 +166,26 @@ def _readable_field(name: Any) -> bool:
     return isinstance(name, str) and not name.startswith("__")
 
 
+def unreadable_field(cls: Any) -> Any:
+    """A name in ``cls``'s dataclass field table (a key, or a field's own ``name``, which the
+    library reads with the real ``getattr``) that a program may not read, or None."""
+    table = getattr(cls, "__dataclass_fields__", None)
+    if not isinstance(table, dict):
+        return None
+    for key, field in dict(table).items():
+        for name in (key, getattr(field, "name", key)):
+            if not _readable_field(name):
+                return name
+    return None
+
+
 def _field_names_checked(cls: Any) -> Any:
     """``cls``, once every dataclass field name it has is one a program may read (the library
     reads fields with the real ``getattr``: ``replace``, ``asdict`` and ``astuple`` would read a
     field named ``__traceback__``)."""
-    for name in getattr(cls, "__dataclass_fields__", None) or ():
-        if not _readable_field(name):
-            raise PolicyError(f"dataclass(): field name {name!r} is not allowed")
+    name = unreadable_field(cls)
+    if name is not None:
+        raise PolicyError(f"dataclass(): field name {name!r} is not allowed")
     return cls
 
 
@@ -191,7 +205,12 @@ def guarded_make_dataclass(cls_name: str, fields: Any, *, namespace: Any = None,
     names a class body could define."""
     entries = dict(namespace or {})
     for key in entries:
-        if not isinstance(key, str) or name_refusal(key) is not None or key == "__module__":
+        if (
+            not isinstance(key, str)
+            or name_refusal(key) is not None
+            or key in REFUSED_CLASS_NAMES
+            or key == "__module__"
+        ):
             raise PolicyError(f"make_dataclass: namespace entry {key!r} is not allowed")
     entries["__module__"] = writes.PROGRAM_MODULE
     fields = list(fields)
@@ -209,10 +228,9 @@ def _reading_fields(function: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(function)
     def checked(obj: Any, *args: Any, **kwargs: Any) -> Any:
-        table = getattr(type(obj) if not isinstance(obj, type) else obj, "__dataclass_fields__", {})
-        for name in dict(table) if isinstance(table, dict) else ():
-            if not _readable_field(name):
-                raise PolicyError(f"dataclasses: field name {name!r} is not allowed")
+        name = unreadable_field(type(obj) if not isinstance(obj, type) else obj)
+        if name is not None:
+            raise PolicyError(f"dataclasses: field name {name!r} is not allowed")
         return function(obj, *args, **kwargs)
 
     return checked
@@ -267,3 +285,30 @@ REPLACED_MEMBERS: dict[str, dict[str, Any]] = {
 REPLACED_MEMBERS["functools"]["total_ordering"] = _writing_into_own(
     functools.total_ordering, "total_ordering()"
 )
+
+
+_real_create = getattr(enum.EnumType, "_create_")  # noqa: B009 - private to enum, not typed
+
+
+def _checked_create(cls: Any, class_name: Any, names: Any, **kwargs: Any) -> Any:
+    """``Enum('X', names)`` with member names that are not special: the functional API puts a
+    dunder "member" into the class as a plain attribute (``__reduce_ex__``, ``__match_args__``,
+    ``__dataclass_fields__``), which a class statement may not define."""
+    if isinstance(names, str):
+        names = names.replace(",", " ").split()
+    elif isinstance(names, Mapping):
+        names = list(names.items())
+    elif names is not None:
+        names = list(names)
+    for item in names or ():
+        name = item if isinstance(item, str) else item[0] if isinstance(item, tuple) else None
+        if isinstance(name, str) and is_dunder(name):
+            raise PolicyError(f"enum {class_name!r}: a member may not be named {name!r}")
+    return _real_create(cls, class_name, names, **kwargs)
+
+
+def install_enum_check() -> None:
+    """Make the functional ``Enum`` API refuse special names (once per process; members of
+    enums made that way are never special names)."""
+    if getattr(enum.EnumType, "_create_") is not _checked_create:  # noqa: B009
+        setattr(enum.EnumType, "_create_", _checked_create)  # noqa: B010

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import exposed_modules, writes
-from .library import REPLACED_MEMBERS
+from .library import REPLACED_MEMBERS, install_enum_check
 from .refusals import ImportRefused, PolicyError, Uncopyable
 
 #: Standard-library helpers that allowed modules' C code imports, and the modules whose C code
@@ -50,6 +50,7 @@ class ModuleGate(Uncopyable):
         self.allowed = frozenset(allowed) | frozenset(self.synthetic)
         self._snapshots: dict[str, FrozenModule] = {}
         writes.install_copy_check()
+        install_enum_check()
         # When set, a refused import yields this instead of an error (partial programs).
         self.on_refused: Callable[[str], Any] | None = None
 

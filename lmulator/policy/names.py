@@ -80,6 +80,24 @@ REFUSED_ATTRIBUTES: dict[str, str] = {
     "__import__": "the import machinery",
     "__init_subclass__": "a foreign class's hook run for every subclass",
     "__set_name__": "a descriptor's hook run at class creation",
+    "__get__": "a descriptor's read, aimed at any object (cached_property writes its __dict__)",
+    "__set__": "a descriptor's write, aimed at any object",
+    "__delete__": "a descriptor's delete, aimed at any object",
+}
+
+#: Special names a program's class may not hold (defined, assigned or bound any other way in
+#: its body): hooks through which library code takes a recipe from the class and applies it past
+#: the guards, one row each with what the library would trust.
+REFUSED_CLASS_NAMES: dict[str, str] = {
+    "__dataclass_fields__": "the field names dataclasses reads with the real getattr",
+    "__dataclass_params__": "the options dataclasses trusts",
+    "__wrapped__": "the function inspect and functools take a wrapper for",
+    "__signature__": "the signature inspect trusts",
+    "__instancecheck__": "isinstance's answer for any object",
+    "__subclasscheck__": "issubclass's answer for any class",
+    "__subclasshook__": "an ABC's answer for any class anyone checks",
+    "__mro_entries__": "the bases a class statement uses in its place",
+    "__del__": "program code run by the garbage collector, outside any cell",
 }
 
 #: Special attributes a program may write (on objects it may write at all).

@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
 
-from ..astutil import located
+from ..astutil import class_scope_bindings, located
 from ..errors import Refusal
 from ..kinds import POLICY_NAMES
 from .guards import RUNTIME_GUARDED_ATTRIBUTES, PrivateGuard, WriteGuard, static_getattr
@@ -23,6 +23,7 @@ from .names import (
     PRIVATE_HOOK,
     PRIVATE_TYPES_HOOK,
     REFUSED_ATTRIBUTES,
+    REFUSED_CLASS_NAMES,
     RESERVED_NAMES,
     WRITABLE_DUNDER_ATTRIBUTES,
     WRITABLE_TYPES_HOOK,
@@ -171,6 +172,9 @@ class _PolicyTransformer(RestrictingNodeTransformer):
         self.check_name(node, node.name)
         if any(k.arg == "metaclass" for k in node.keywords):
             self.error(node, 'The keyword argument "metaclass" is not allowed.')
+        for bound, name in class_scope_bindings(node):
+            if name in REFUSED_CLASS_NAMES:
+                self.error(bound, f'a class may not define "{name}" ({REFUSED_CLASS_NAMES[name]})')
         for stmt in node.body:
             targets = stmt.targets if isinstance(stmt, ast.Assign) else (
                 [stmt.target] if isinstance(stmt, ast.AnnAssign) else [])  # fmt: skip

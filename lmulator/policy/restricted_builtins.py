@@ -31,6 +31,8 @@ class StreamWriter:
     _name: str
 
     def __init__(self, name: str) -> None:
+        if name not in ("stdout", "stderr"):
+            raise PolicyError("a stream stand-in is for sys.stdout or sys.stderr only")
         object.__setattr__(self, "_name", name)
 
     def write(self, text: str) -> int:
@@ -82,21 +84,37 @@ def _cell_traceback(tb: types.TracebackType | None, namespace: dict[str, Any]) -
     return cut
 
 
+def check_class(cls: Any) -> None:
+    """Refuse a metaclass (a subclass of ``type``) made by a program: its ``__eq__``,
+    ``__hash__`` or ``__instancecheck__`` would answer for its classes wherever they are compared
+    (the guards' caches of types included)."""
+    if isinstance(cls, type) and issubclass(cls, type):
+        raise PolicyError(
+            f"class {cls.__name__!r}: a metaclass (a subclass of type) is not allowed"
+        )
+
+
 def build_class_for(namespace: dict[str, Any]) -> Callable[..., Any]:
     """``__build_class__`` for restricted code: a class's ``__exit__`` receives tracebacks cut
     to the program's own frames (never the engine's or a library's)."""
 
     def build_class(func: Any, name: Any, *bases: Any, **kwargs: Any) -> Any:
         cls = builtins.__build_class__(func, name, *bases, **kwargs)
+        check_class(cls)
         exit_ = vars(cls).get("__exit__") if isinstance(cls, type) else None
-        if isinstance(exit_, types.FunctionType):
+        if exit_ is not None:
+            # Whatever kind of object the class holds (a function, a staticmethod, a partial
+            # method, another object's bound method): it is called with the cut traceback.
+            bind = getattr(type(exit_), "__get__", None)
 
-            @functools.wraps(exit_)
             def __exit__(self: Any, exc_type: Any, exc: Any, tb: Any, /) -> Any:
                 if tb is not None:
                     tb = _cell_traceback(tb, namespace)
-                return exit_(self, exc_type, exc, tb)
+                target = bind(exit_, self, type(self)) if bind is not None else exit_
+                return target(exc_type, exc, tb)
 
+            if isinstance(exit_, types.FunctionType):
+                functools.update_wrapper(__exit__, exit_)
             try:
                 type.__setattr__(cls, "__exit__", __exit__)
             except (TypeError, AttributeError):

@@ -15,6 +15,7 @@ and the checked ``functools``/``dataclasses``/``typing`` wrappers call :func:`ch
 from __future__ import annotations
 
 import copy
+import dataclasses
 import types
 import typing
 import weakref
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import Refusal
+from .names import WRITABLE_DUNDER_ATTRIBUTES, is_dunder
 from .refusals import PolicyError
 
 #: The module name restricted code runs as; its classes and functions carry it.
@@ -45,6 +47,11 @@ _ALIAS_TYPES: tuple[type, ...] = tuple(
     for t in (getattr(typing, "_BaseGenericAlias", None), getattr(typing, "_SpecialForm", None))
     if isinstance(t, type)
 )
+
+#: Library objects that library code reads names or callables from and trusts: a program's
+#: ``field()`` renamed ``__traceback__`` would make ``dataclasses.replace`` (and ``pprint``, which
+#: walks fields with the real functions) read the attribute of that name.
+LIBRARY_RECORD_TYPES: tuple[type, ...] = (dataclasses.Field,)
 
 # ids of objects that allowed modules hold as globals, and their types (whose instances are
 # checked one by one instead of by type).
@@ -101,6 +108,10 @@ def refusal(obj: Any, module: str = PROGRAM_MODULE, namespace: dict | None = Non
         return f"cannot modify {type(obj).__name__} objects"
     if _ALIAS_TYPES and isinstance(obj, _ALIAS_TYPES):
         return "cannot modify typing aliases (a write would land on the class behind them)"
+    if isinstance(obj, LIBRARY_RECORD_TYPES):
+        return (
+            f"cannot modify {type(obj).__name__} objects (library code reads them as it finds them)"
+        )
     if id(obj) in _shared_ids:
         return f"cannot modify this {type(obj).__name__}: a module holds it, it is shared"
     return None
@@ -108,7 +119,11 @@ def refusal(obj: Any, module: str = PROGRAM_MODULE, namespace: dict | None = Non
 
 def type_is_cacheable(cls: type) -> bool:
     """Whether every instance of ``cls`` may be written once one may (no shared instances)."""
-    return cls not in _shared_types and not (_ALIAS_TYPES and issubclass(cls, _ALIAS_TYPES))
+    return (
+        cls not in _shared_types
+        and not (_ALIAS_TYPES and issubclass(cls, _ALIAS_TYPES))
+        and not issubclass(cls, LIBRARY_RECORD_TYPES)
+    )
 
 
 def check_writable(obj: Any, make_error: Callable[[str], Exception] | None = None) -> Any:
@@ -123,21 +138,40 @@ _real_reconstruct = copy._reconstruct  # type: ignore[attr-defined]
 
 
 def _checked_reconstruct(x: Any, memo: Any, func: Any, args: Any, *rest: Any, **kw: Any) -> Any:
-    """``copy._reconstruct`` that applies a state only to an object a program may write."""
+    """``copy._reconstruct`` that applies a state only to an object a program may write, and,
+    where the recipe is the program's (its object's class is its own), only to an instance of a
+    class of its own, by names it could set itself (no special name but a few)."""
     state = rest[0] if rest else kw.get("state")
     if state is None:
         return _real_reconstruct(x, memo, func, args, *rest, **kw)
+    programs = getattr(type(x), "__module__", None) == PROGRAM_MODULE
+    if programs:
+        _check_state_names(type(x).__name__, state)
 
     def make(*a: Any) -> Any:
         made = func(*a)
-        if refusal(made) is not None:
+        why = refusal(made)
+        if why is None and programs and getattr(type(made), "__module__", None) != PROGRAM_MODULE:
+            why = f"a {type(made).__name__} is not an object of the program's own classes"
+        if why is not None:
             raise PolicyError(
                 f"copy: {type(x).__name__}.__reduce__ gave a state for an object the program "
-                f"may not write ({refusal(made)})"
+                f"may not write ({why})"
             )
         return made
 
     return _real_reconstruct(x, memo, make, args, *rest, **kw)
+
+
+def _check_state_names(owner: str, state: Any) -> None:
+    """Refuse a program's ``__reduce__`` state that names an attribute it could not set."""
+    parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
+    for part in parts:
+        for name in part if isinstance(part, dict) else ():
+            if type(name) is not str or (
+                is_dunder(name) and name not in WRITABLE_DUNDER_ATTRIBUTES
+            ):
+                raise PolicyError(f"copy: {owner}.__reduce__ gave a state naming {name!r}")
 
 
 def install_copy_check() -> None:

@@ -1,0 +1,147 @@
+"""Hooks through which library code trusts what a program's class says: special names a class
+may not hold, metaclasses, descriptor methods aimed at foreign objects, renamed dataclass fields,
+foreign classes registered on a program's ABC, and the functional ``Enum`` API (an outside attack
+on 2026-12-03 ran a shell command through each of these, in a process without the OS box)."""
+
+import pytest
+
+from tests.policy.helpers import ok, run
+
+from .attack import attack
+
+TRACEBACK = "try:\n    raise E()\nexcept E as e:\n    ex = e\n"
+
+PAYLOADS = {
+    # A class holds a refused special name, however its body binds it.
+    "hook def": "class A:\n    def __instancecheck__(self, o):\n        return True",
+    "hook loop": "class A:\n    for __subclasscheck__ in [len]:\n        pass",
+    "hook walrus": "class A:\n    x = (__dataclass_params__ := len)",
+    "hook default": "class A:\n    def f(self, a=(__wrapped__ := len)):\n        pass",
+    "hook import": "class A:\n    from math import floor as __signature__",
+    # A program's __reduce__ recipe: its state obeys the program's own write rules.
+    "reduce state dunder": "import copy\nclass R:\n    def __reduce__(self):\n"
+    "        return (R, (), (None, {'__class__': list}))\ncopy.copy(R())",
+    "reduce function defaults": "import copy\ndef f(a=0):\n    return a\nclass R:\n"
+    "    def __reduce__(self):\n        return (lambda: f, (), (None, {'__defaults__': (1,)}))\n"
+    "copy.copy(R())",
+    "reduce foreign object": "import copy, types\nclass R:\n    def __reduce__(self):\n"
+    "        return (types.SimpleNamespace, (), {'a': 1})\ncopy.copy(R())",
+    "stream stand-in": "import sys\nw = type(sys.stdout)('__stderr__')",
+    "fields table": "import dataclasses\nclass E(Exception):\n"
+    "    __dataclass_fields__ = {'x': dataclasses.field()}",
+    "subclasshook": "import collections.abc\nclass X(collections.abc.Hashable):\n"
+    "    @classmethod\n    def __subclasshook__(cls, C):\n        return True",
+    "del": "class A:\n    def __del__(self):\n        pass",
+    "tuple target": "class A:\n    __subclasshook__, y = len, 1",
+    # A metaclass: its __eq__/__hash__ would answer inside the guards' caches of types.
+    "metaclass of enum": "import enum\nclass M(enum.EnumType):\n    def __eq__(cls, other):\n"
+    "        return True\n    def __hash__(cls):\n        return 1",
+    # A library descriptor's __get__ aimed at a foreign object writes its __dict__.
+    "cached_property get": "import functools, urllib\nclass A:\n"
+    "    _gate = functools.cached_property(lambda self: None)\n"
+    "gate = vars(A)['_gate'].__get__(urllib.parse, None)",
+    "property set": "p = property(lambda s: 1, lambda s, v: None)\np.__set__(kept, 1)",
+    # A dataclass field renamed after the fact: replace() and pprint read it with getattr.
+    "field renamed": "import dataclasses\nf = dataclasses.field()\nf.name = '__traceback__'",
+    "fields() renamed": "import dataclasses\n@dataclasses.dataclass\nclass X:\n    x: int = 0\n"
+    "dataclasses.fields(X)[0].name = '__traceback__'",
+    "field setattr": "import dataclasses\n@dataclasses.dataclass\nclass X:\n    x: int = 0\n"
+    "setattr(dataclasses.fields(X)[0], 'name', '__traceback__')",
+    "make_dataclass table": "import dataclasses\n"
+    "X = dataclasses.make_dataclass('X', ['a'], namespace={'__dataclass_fields__': {}})",
+    # A foreign class registered on the program's ABC passes isinstance, and a class pattern
+    # then reads its objects' attributes by the names __match_args__ gives.
+    "register foreign": "import collections, collections.abc\n"
+    "class T(collections.namedtuple('S', ['tb_frame']), collections.abc.Hashable):\n    pass\n"
+    "T.register(type(kept))",
+    "register decorator": "import collections.abc\nclass T(collections.abc.Sized):\n"
+    "    def __len__(self):\n        return 0\nT.register(int)",
+    # The functional Enum API puts a special "member" into the class as a plain attribute.
+    "enum fields": "import enum\nX = enum.Enum('X', [('__dataclass_fields__', 1), ('a', 2)])",
+    "enum reduce": "import enum\nX = enum.Enum('X', {'__reduce_ex__': len, 'a': 2})",
+    "enum match args": "import enum\nX = enum.Enum('X', '__match_args__ a')",
+}
+
+
+@pytest.mark.parametrize("payload", PAYLOADS.values(), ids=PAYLOADS.keys())
+def test_class_hooks_are_refused(payload):
+    attack(payload)
+
+
+def test_the_whole_outside_chain_stops_at_its_first_step():
+    """E1 of the outside attack, as sent: a renamed field read by dataclasses.replace."""
+    source = (
+        "import dataclasses\n@dataclasses.dataclass\nclass X:\n    x: int = 0\n"
+        "dataclasses.fields(X)[0].name = '__traceback__'\n"
+        "class E(Exception, X):\n    def __init__(self, **kw):\n        self.got = kw\n"
+        + TRACEBACK
+        + "got = dataclasses.replace(ex).got\n"
+    )
+    result = run(source)
+    assert result.error is not None and "Field" in str(result.error)
+
+
+IDIOMS = {
+    "typing.NamedTuple": "import typing\nclass P(typing.NamedTuple):\n    x: int\n    y: int = 0\n"
+    "print(P(1), P(1, 2)._replace(y=5))",
+    "typing.Protocol": "import typing\nclass P(typing.Protocol):\n    def f(self) -> int: ...\n"
+    "print(P.__name__)",
+    "Enum": "import enum\nclass C(enum.Enum):\n    R = 1\n    G = 2\nprint(list(C), C(1))",
+    "functional Enum": "import enum\nC = enum.Enum('C', 'RED GREEN')\nprint(C.RED.value)",
+    "IntFlag": "import enum\nclass F(enum.IntFlag):\n    A = 1\n    B = 2\nprint(F.A | F.B)",
+    "dataclass": "import dataclasses, copy\n@dataclasses.dataclass(order=True)\nclass P:\n"
+    "    x: int\n    _y: int = 0\nprint(dataclasses.replace(P(1), x=2), copy.deepcopy(P(3)))",
+    "own descriptor": "class D:\n    def __get__(self, obj, owner=None):\n        return 42\n"
+    "    def __set_name__(self, owner, name):\n        self.name = name\n"
+    "class A:\n    d = D()\nprint(A().d)",
+    "register own": "import collections.abc\nclass S(collections.abc.Sized):\n"
+    "    def __len__(self):\n        return 0\n@S.register\nclass Other:\n    pass\n"
+    "print(isinstance(Other(), S))",
+    "slots and hash": "class A:\n    __slots__ = ('x',)\n    __hash__ = None\n"
+    "    def __init__(self):\n        self.x = 1\nprint(A().x)",
+    "nested function binds": "class A:\n    def f(self):\n        __del__ = 1\n        return __del__\n"
+    "print(A().f())",
+    "copy a namespace": "import copy, types\nn = copy.deepcopy(types.SimpleNamespace(a=[1]))\n"
+    "print(n.a)",
+    "own reduce": "import copy\nclass R:\n    def __init__(self, v=0):\n        self.v = v\n"
+    "    def __reduce__(self):\n        return (R, (), {'v': self.v, '_w': 2})\n"
+    "print(copy.copy(R(5)).v)",
+    "cached_property": "import functools\nclass A:\n    @functools.cached_property\n"
+    "    def v(self):\n        return 7\nprint(A().v)",
+}
+
+
+@pytest.mark.parametrize("source", IDIOMS.values(), ids=IDIOMS.keys())
+def test_ordinary_class_idioms_still_run(source):
+    ok(source)
+
+
+EXITS = {
+    "function": "    def __exit__(self, kind, exc, tb):\n        return hold(kind, exc, tb)\n",
+    "staticmethod": "    __exit__ = staticmethod(lambda kind, exc, tb: hold(kind, exc, tb))\n",
+    "partialmethod": "    __exit__ = functools.partialmethod(lambda self, *a: hold(*a))\n",
+    "bound method": "    __exit__ = Holder().take\n",
+}
+
+
+@pytest.mark.parametrize("exit_source", EXITS.values(), ids=EXITS.keys())
+def test_every_kind_of_exit_gets_the_cells_frames_only(exit_source):
+    from lmulator.config import Config
+    from lmulator.engine.session import Session
+
+    session = Session(Config(mode="python", lm="off", cache="off"))
+    source = (
+        "import functools, json\nheld = []\n"
+        "def hold(kind, exc, tb):\n    held.append(tb)\n    return True\n"
+        "class Holder:\n    def take(self, kind, exc, tb):\n        return hold(kind, exc, tb)\n"
+        "class C:\n    def __enter__(self):\n        return self\n" + exit_source +
+        "with C():\n    json.loads('{')\n"
+    )  # fmt: skip
+    result = session.run(source)
+    assert result.error is None, result.error
+    (tb,) = session.namespace["held"]
+    frames = []
+    while tb is not None:
+        frames.append(tb.tb_frame.f_globals is session.namespace)
+        tb = tb.tb_next
+    assert frames and all(frames)  # json's and the engine's frames were cut away
