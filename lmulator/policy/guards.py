@@ -57,7 +57,7 @@ HOST_PACKAGES: set[str] = set()
 #: Host attributes given back in a checked form instead of refused.
 HOST_CHECKED: dict[str, Callable[[Any], Any]] = {}
 RUNTIME_GUARDED_ATTRIBUTES: set[str] = {
-    "format", "format_map", "obj", "__dict__", "__class__", "register",
+    "format", "format_map", "obj", "__dict__", "__class__", "register", "__init__",
 }  # fmt: skip
 
 
@@ -182,6 +182,12 @@ def static_getattr(obj: Any, name: str) -> Any:
             raise PolicyError(f'access to "{name}" through super() is not allowed')
     elif name == "__class__":
         return guarded_type(obj)
+    elif name == "__init__" and not isinstance(obj, super) and not _made_by_program(obj):
+        if isinstance(obj, type):
+            return _initialising_own(obj)
+        raise PolicyError(
+            f"re-initialising a {type(obj).__name__} the program did not make is not allowed"
+        )
     elif name == "__dict__":
         if not _made_by_program(obj):
             raise PolicyError(
@@ -370,6 +376,23 @@ class _TypeNameMeta(type):
 
 
 RestrictedType = _TypeNameMeta("type", (), {"__module__": "builtins", "__doc__": type.__doc__})
+
+
+def _initialising_own(cls: type) -> Callable[..., Any]:
+    """A library class's ``__init__`` for the program's own objects only: re-initialising an
+    object a library holds (``decimal.DefaultContext``, a library class's property) would change
+    it for the whole process."""
+    init = cls.__init__  # type: ignore[misc]
+
+    def checked(self: Any, /, *args: Any, **kwargs: Any) -> Any:
+        if not _made_by_program(self):
+            raise PolicyError(
+                f"{cls.__name__}.__init__: re-initialising a {type(self).__name__} the program "
+                "did not make is not allowed"
+            )
+        return init(self, *args, **kwargs)
+
+    return checked
 
 
 def _registering_own(abc_class: Any) -> Callable[[Any], Any]:

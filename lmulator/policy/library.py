@@ -125,7 +125,11 @@ def guarded_singledispatch(func: Callable[..., Any]) -> Callable[..., Any]:
     register = dispatcher.register
 
     def checked_register(cls: Any, method: Any = None) -> Any:
-        if method is None and not isinstance(cls, type) and callable(cls):
+        if not isinstance(cls, (type, types.UnionType)) and not callable(cls):
+            if getattr(cls, "__annotations__", None):  # the real one evaluates them
+                raise PolicyError("register(): an object's annotations are not evaluated")
+            raise TypeError(f"invalid first argument to register(): {cls!r}")
+        if method is None and not isinstance(cls, (type, types.UnionType)):
             annotations = dict(getattr(cls, "__annotations__", {}) or {})
             annotations.pop("return", None)
             if not annotations:
@@ -194,6 +198,10 @@ def guarded_dataclass(cls: Any = None, /, **kwargs: Any) -> Any:
     read."""
     if cls is None:
         return lambda target: guarded_dataclass(target, **kwargs)
+    notes = vars(cls).get("__annotations__", {}) if isinstance(cls, type) else {}
+    for name in notes if isinstance(notes, dict) else ():
+        if not _readable_field(name):  # before the class is changed
+            raise PolicyError(f"dataclass(): field name {name!r} is not allowed")
     return _field_names_checked(_plain_dataclass(cls, **kwargs))
 
 
@@ -209,10 +217,14 @@ def guarded_make_dataclass(cls_name: str, fields: Any, *, namespace: Any = None,
             not isinstance(key, str)
             or name_refusal(key) is not None
             or key in REFUSED_CLASS_NAMES
-            or key == "__module__"
+            or key in ("__module__", "__exit__")  # a class statement's __exit__ gets cut tracebacks
         ):
             raise PolicyError(f"make_dataclass: namespace entry {key!r} is not allowed")
     entries["__module__"] = writes.PROGRAM_MODULE
+    if "module" in kw:
+        raise PolicyError("make_dataclass: the class's module is the program's")
+    if any(isinstance(b, type) and issubclass(b, type) for b in kw.get("bases", ())):
+        raise PolicyError("make_dataclass: a metaclass (a subclass of type) is not allowed")
     fields = list(fields)
     for field in fields:
         name = field if isinstance(field, str) else field[0] if isinstance(field, tuple) else None
@@ -228,7 +240,10 @@ def _reading_fields(function: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(function)
     def checked(obj: Any, *args: Any, **kwargs: Any) -> Any:
-        name = unreadable_field(type(obj) if not isinstance(obj, type) else obj)
+        # The table the library reads: an instance's own first (``fields(obj)`` reads it there).
+        name = unreadable_field(obj)
+        if name is None and not isinstance(obj, type):
+            name = unreadable_field(type(obj))
         if name is not None:
             raise PolicyError(f"dataclasses: field name {name!r} is not allowed")
         return function(obj, *args, **kwargs)

@@ -193,6 +193,11 @@ class _LazySubmodule(Uncopyable):
         self._name = name
 
     def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_") and attr not in ("__name__", "__doc__", "__all__"):
+            # the snapshot's public names only, never its __dict__
+            raise AttributeError(
+                f"module {self._name!r}: {attr!r} is not available under the restricted policy"
+            )
         return getattr(self._gate.snapshot(self._name), attr)
 
     def __setattr__(self, name: str, value: Any) -> None:

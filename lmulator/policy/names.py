@@ -98,10 +98,11 @@ REFUSED_CLASS_NAMES: dict[str, str] = {
     "__subclasshook__": "an ABC's answer for any class anyone checks",
     "__mro_entries__": "the bases a class statement uses in its place",
     "__del__": "program code run by the garbage collector, outside any cell",
+    "__module__": "the module the engine tells the program's own classes by",
 }
 
 #: Special attributes a program may write (on objects it may write at all).
-WRITABLE_DUNDER_ATTRIBUTES = frozenset({"__doc__", "__name__", "__qualname__", "__module__"})
+WRITABLE_DUNDER_ATTRIBUTES = frozenset({"__doc__", "__name__", "__qualname__"})
 
 
 def name_refusal(name: str | None) -> str | None:

@@ -12,6 +12,7 @@ from typing import Any
 from .guards import RestrictedType, WriteGuard, guarded_getattr, guarded_hasattr, guarded_vars
 from .modules import ModuleGate
 from .refusals import PolicyError
+from .writes import PROGRAM_MODULE
 
 
 def _set_recursion_limit(limit: int) -> None:
@@ -84,6 +85,24 @@ def _cell_traceback(tb: types.TracebackType | None, namespace: dict[str, Any]) -
     return cut
 
 
+class GuardedSuper(super):
+    """``super`` for restricted code: through the program's own classes only (``super(T, obj)``
+    with a library's ``T`` would reach the methods a checked subclass overrides, such as the real
+    ``string.Formatter.get_field``). The zero-argument form works as ever."""
+
+    def __getattribute__(self, name: str) -> Any:
+        start = super.__getattribute__(self, "__thisclass__")
+        if not (isinstance(start, type) and start.__module__ == PROGRAM_MODULE):
+            raise PolicyError(
+                f"super({getattr(start, '__name__', start)}, ...) is not allowed: "
+                "super() goes through the program's own classes only"
+            )
+        return super.__getattribute__(self, name)
+
+
+GuardedSuper.__name__ = GuardedSuper.__qualname__ = "super"
+
+
 def check_class(cls: Any) -> None:
     """Refuse a metaclass (a subclass of ``type``) made by a program: its ``__eq__``,
     ``__hash__`` or ``__instancecheck__`` would answer for its classes wherever they are compared
@@ -150,6 +169,7 @@ def restricted_builtins(
             "setattr": write_guard.setattr,
             "delattr": write_guard.delattr,
             "type": RestrictedType,
+            "super": GuardedSuper,
             "vars": guarded_vars,
             "PolicyError": PolicyError,
         }

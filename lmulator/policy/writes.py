@@ -138,15 +138,14 @@ _real_reconstruct = copy._reconstruct  # type: ignore[attr-defined]
 
 
 def _checked_reconstruct(x: Any, memo: Any, func: Any, args: Any, *rest: Any, **kw: Any) -> Any:
-    """``copy._reconstruct`` that applies a state only to an object a program may write, and,
-    where the recipe is the program's (its object's class is its own), only to an instance of a
-    class of its own, by names it could set itself (no special name but a few)."""
+    """``copy._reconstruct`` that applies a state only to an object a program may write, by
+    names a program could set (no special name but a few), and, where the recipe is the
+    program's (its object's class is its own), only to an instance of a class of its own."""
     state = rest[0] if rest else kw.get("state")
     if state is None:
         return _real_reconstruct(x, memo, func, args, *rest, **kw)
     programs = getattr(type(x), "__module__", None) == PROGRAM_MODULE
-    if programs:
-        _check_state_names(type(x).__name__, state)
+    _check_state_names(type(x).__name__, state)
 
     def make(*a: Any) -> Any:
         made = func(*a)
@@ -164,7 +163,7 @@ def _checked_reconstruct(x: Any, memo: Any, func: Any, args: Any, *rest: Any, **
 
 
 def _check_state_names(owner: str, state: Any) -> None:
-    """Refuse a program's ``__reduce__`` state that names an attribute it could not set."""
+    """Refuse a ``__reduce__`` state that names an attribute a program could not set."""
     parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
     for part in parts:
         for name in part if isinstance(part, dict) else ():

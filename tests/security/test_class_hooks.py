@@ -60,6 +60,32 @@ PAYLOADS = {
     "enum fields": "import enum\nX = enum.Enum('X', [('__dataclass_fields__', 1), ('a', 2)])",
     "enum reduce": "import enum\nX = enum.Enum('X', {'__reduce_ex__': len, 'a': 2})",
     "enum match args": "import enum\nX = enum.Enum('X', '__match_args__ a')",
+    # A second outside pass (2026-12-03), on the rules above.
+    "super through a library class": "import string, json\nf = string.Formatter()\n"
+    "g = super(string.Formatter, f).get_field",
+    "singledispatch on an instance": "import functools\n@functools.singledispatch\n"
+    "def d(x):\n    return 0\nclass A:\n    x: \"type('Z', (), {'m': __import__('os')})\"\n"
+    "d.register(A())",
+    "make_dataclass metaclass": "import dataclasses, enum\n"
+    "M = dataclasses.make_dataclass('M', [], bases=(enum.EnumType,), init=False, eq=False)",
+    "make_dataclass module": "import dataclasses\n"
+    "M = dataclasses.make_dataclass('M', ['a'], module='lmulator.policy.guards')",
+    "module written": "class A:\n    pass\nA.__module__ = 'elsewhere'",
+    "module in the body": "class A:\n    __module__ = 'elsewhere'",
+    "reduce class swap": "import copy, urllib\nL = type(urllib.parse)\nclass B:\n    pass\n"
+    "class R:\n    def __reduce__(self):\n"
+    "        return (B, (), (None, {'_name': 'x', '__class__': L}))\ncopy.copy(R())",
+    "instance field table": "import dataclasses\n@dataclasses.dataclass\nclass W:\n    x: int = 0\n"
+    "class Z:\n    __traceback__: int = 0\n"
+    "try:\n    dataclasses.dataclass(Z)\nexcept Exception:\n    pass\n"
+    "w = W()\nvars(w)['__dataclass_fields__'] = {'__traceback__': dataclasses.fields(W)[0]}\n"
+    "dataclasses.replace(w)",
+    "re-initialise a shared object": "import decimal\ndecimal.DefaultContext.__init__(prec=3)",
+    "re-initialise through the class": "import decimal\n"
+    "decimal.Context.__init__(decimal.DefaultContext, prec=3)",
+    "re-initialise a library property": "import fractions\n"
+    "fractions.Fraction.numerator.__init__(lambda self: 99)",
+    "lazy module dict": "import urllib\nurllib.parse.__getattr__('__dict__')",
 }
 
 
@@ -106,6 +132,16 @@ IDIOMS = {
     "own reduce": "import copy\nclass R:\n    def __init__(self, v=0):\n        self.v = v\n"
     "    def __reduce__(self):\n        return (R, (), {'v': self.v, '_w': 2})\n"
     "print(copy.copy(R(5)).v)",
+    "super, both forms": "class A(dict):\n    def __init__(self):\n        super().__init__(a=1)\n"
+    "class B(A):\n    def keys(self):\n        return list(super(B, self).keys())\nprint(B().keys())",
+    "base __init__": "class E(Exception):\n    def __init__(self, m):\n"
+    "        Exception.__init__(self, m)\n        self.m = m\n"
+    "class A:\n    def __init__(self, v=0):\n        self.v = v\n    def reset(self):\n"
+    "        self.__init__()\nprint(E('x').m, A(3).reset())",
+    "singledispatch": "import functools\n@functools.singledispatch\ndef d(x):\n    return 0\n"
+    "@d.register\ndef _(x: int | str):\n    return 1\n@d.register(float)\ndef _(x):\n    return 2\n"
+    "print(d(3), d('a'), d(1.0), d([]))",
+    "lazy module": "import urllib\nprint(urllib.parse.__name__, urllib.parse.quote('a b'))",
     "cached_property": "import functools\nclass A:\n    @functools.cached_property\n"
     "    def v(self):\n        return 7\nprint(A().v)",
 }
