@@ -69,8 +69,10 @@ LISTED: dict[str, frozenset[str]] = {
         "uuid5",
     }),
     "contextlib": frozenset({
+        # no redirect_stdout/redirect_stderr: they swap the process's streams, and one left
+        # open would run the program's write() in the host after the cell
         "contextmanager", "suppress", "nullcontext", "closing", "ExitStack",
-        "AbstractContextManager", "redirect_stdout", "redirect_stderr", "ContextDecorator",
+        "AbstractContextManager", "ContextDecorator",
     }),
     # no new_class/prepare_class/resolve_bases (class creation past __build_class__), no
     # CodeType/FrameType/coroutine internals
@@ -95,7 +97,10 @@ ADDED: dict[str, frozenset[str]] = {
 WITHHELD: dict[str, frozenset[str]] = {
     # main()/test() read the process's argv and open the files it names
     "base64": frozenset({"main", "test"}),
-    "calendar": frozenset({"main"}),  # reads the process's argv
+    # main() reads the process's argv; setfirstweekday changes the module for the process
+    "calendar": frozenset({"main", "setfirstweekday"}),
+    # the dialect registry and the field size limit are the process's
+    "csv": frozenset({"register_dialect", "unregister_dialect", "field_size_limit"}),
     # global_enum writes a class's members into the globals of whatever module it names
     "enum": frozenset({"global_enum", "global_enum_repr", "global_flag_repr", "global_str"}),
     # evaluate strings as code (string annotations, past every guard)

@@ -182,12 +182,8 @@ def static_getattr(obj: Any, name: str) -> Any:
             raise PolicyError(f'access to "{name}" through super() is not allowed')
     elif name == "__class__":
         return guarded_type(obj)
-    elif name == "__init__" and not isinstance(obj, super) and not _made_by_program(obj):
-        if isinstance(obj, type):
-            return _initialising_own(obj)
-        raise PolicyError(
-            f"re-initialising a {type(obj).__name__} the program did not make is not allowed"
-        )
+    elif name == "__init__":
+        return _checked_init(obj)
     elif name == "__dict__":
         if not _made_by_program(obj):
             raise PolicyError(
@@ -378,17 +374,59 @@ class _TypeNameMeta(type):
 RestrictedType = _TypeNameMeta("type", (), {"__module__": "builtins", "__doc__": type.__doc__})
 
 
-def _initialising_own(cls: type) -> Callable[..., Any]:
-    """A library class's ``__init__`` for the program's own objects only: re-initialising an
-    object a library holds (``decimal.DefaultContext``, a library class's property) would change
-    it for the whole process."""
-    init = cls.__init__  # type: ignore[misc]
+def check_match_class(cls: Any, positional: int) -> Any:
+    """``cls``, once the attributes a class pattern with ``positional`` sub-patterns reads by
+    its ``__match_args__`` are ones a program may read (checked where the match runs: the tuple
+    may come from a library factory or a base class)."""
+    if not isinstance(cls, type):
+        return cls  # Python refuses it with its own TypeError
+    names = getattr(cls, "__match_args__", ())
+    if type(names) is tuple:
+        for name in names[:positional]:
+            if type(name) is not str or not pattern_attribute_allowed(name):
+                raise PolicyError(
+                    f"a class pattern may not read {name!r} ({cls.__name__}.__match_args__)"
+                )
+    return cls
+
+
+def pattern_attribute_allowed(name: str) -> bool:
+    """Whether a class pattern may read this attribute (it reads past every guard)."""
+    return not (
+        name.startswith("_")
+        or name in REFUSED_ATTRIBUTES
+        or name in INSPECT_ATTRIBUTES
+        or name in RUNTIME_GUARDED_ATTRIBUTES
+    )
+
+
+def _checked_init(obj: Any) -> Any:
+    """``obj.__init__`` for restricted code: bound, only to an object the program made; unbound
+    (read from a class, or through ``super`` from one), the program's own function as it is, any
+    other only for the program's own objects. Re-initialising an object a library holds
+    (``decimal.DefaultContext``, a library class's property) would change it for the process."""
+    init = obj.__init__
+    if hasattr(init, "__self__") and not isinstance(init, type):
+        receiver = init.__self__
+        if not _made_by_program(receiver):
+            raise PolicyError(
+                f"re-initialising a {type(receiver).__name__} the program did not make is not "
+                "allowed"
+            )
+        return init
+    if isinstance(init, types.FunctionType) and init.__module__ == writes.PROGRAM_MODULE:
+        return init
+    return _initialising_own(init)
+
+
+def _initialising_own(init: Any) -> Callable[..., Any]:
+    """A library ``__init__``, unbound, for the program's own objects only."""
 
     def checked(self: Any, /, *args: Any, **kwargs: Any) -> Any:
         if not _made_by_program(self):
             raise PolicyError(
-                f"{cls.__name__}.__init__: re-initialising a {type(self).__name__} the program "
-                "did not make is not allowed"
+                f"__init__: re-initialising a {type(self).__name__} the program did not make "
+                "is not allowed"
             )
         return init(self, *args, **kwargs)
 

@@ -66,6 +66,8 @@ def guarded_update_wrapper(
     or special entries of the wrapped object's ``__dict__`` that the policy lets a program read."""
     assigned, updated = _checked_wrapper_names(assigned, updated)
     writes.check_writable(wrapper, PolicyError)
+    if isinstance(wrapper, type):  # it would take __module__ and __wrapped__, names a class
+        raise PolicyError("update_wrapper: a class cannot be a wrapper")  # may not bind
     for name in assigned:
         try:
             value = getattr(wrapped, name)

@@ -40,6 +40,22 @@ class FrozenModule(Uncopyable, types.ModuleType):
         raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
 
 
+def frozen_value(value: Any) -> Any:
+    """A module-held container as a program sees it: a copy that cannot change the module's
+    (``calendar.mdays``, ``hashlib.algorithms_available``: an item write or a mutating call on
+    the real one would change it for the whole process)."""
+    kind = type(value)
+    if kind is list:
+        return tuple(value)
+    if kind is set:
+        return frozenset(value)
+    if kind is dict:
+        return types.MappingProxyType(dict(value))
+    if kind is bytearray:
+        return bytes(value)
+    return value
+
+
 class ModuleGate(Uncopyable):
     """Imports modules on an allow-list and hands out read-only snapshots of them."""
 
@@ -88,7 +104,7 @@ class ModuleGate(Uncopyable):
                 if sub in self.allowed:
                     members[key] = self.snapshot(sub)
                 continue
-            members[key] = value
+            members[key] = frozen_value(value)
         members.update(REPLACED_MEMBERS.get(name, {}))
         vars(snap).update(members)
         # Allowed submodules not yet imported by anyone still appear as attributes.

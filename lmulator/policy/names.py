@@ -42,6 +42,9 @@ WRITE_TYPE_HOOK = "_write_type_"
 WRITABLE_TYPES_HOOK = "_write_ok_"
 PRIVATE_HOOK = "_private_"
 PRIVATE_TYPES_HOOK = "_private_ok_"
+MATCH_CLASS_HOOK = "_match_class_"
+#: Where a ``match`` keeps the classes of its positional class patterns, checked.
+MATCH_CLASS_PREFIX = "__lmulator_match_"
 
 #: Names a program may not bind or read: the interpreter's and the engine's own.
 RESERVED_NAMES = frozenset(

@@ -13,12 +13,21 @@ from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTran
 from ..astutil import class_scope_bindings, located
 from ..errors import Refusal
 from ..kinds import POLICY_NAMES
-from .guards import RUNTIME_GUARDED_ATTRIBUTES, PrivateGuard, WriteGuard, static_getattr
+from .guards import (
+    RUNTIME_GUARDED_ATTRIBUTES,
+    PrivateGuard,
+    WriteGuard,
+    check_match_class,
+    pattern_attribute_allowed,
+    static_getattr,
+)
 from .modules import ModuleGate
 from .names import (
     DEFAULT_ALLOWED_MODULES,
     DEFINABLE_DUNDER_METHODS,
     GETATTR_HOOK,
+    MATCH_CLASS_HOOK,
+    MATCH_CLASS_PREFIX,
     PARTIAL_POLICY_REMOVED,
     PRIVATE_HOOK,
     PRIVATE_TYPES_HOOK,
@@ -55,16 +64,6 @@ __all__ = [
     "name_refusal",
     "pattern_attribute_allowed",
 ]
-
-
-def pattern_attribute_allowed(name: str) -> bool:
-    """Whether a class pattern may read this attribute (it reads past every guard)."""
-    return not (
-        name.startswith("_")
-        or name in REFUSED_ATTRIBUTES
-        or name in INSPECT_ATTRIBUTES
-        or name in RUNTIME_GUARDED_ATTRIBUTES
-    )
 
 
 class PolicyViolation(Refusal, SyntaxError):
@@ -208,8 +207,34 @@ class _PolicyTransformer(RestrictingNodeTransformer):
 
     # match statements: patterns bind names and read attributes, both checked.
     def visit_Match(self, node: ast.Match) -> ast.AST:
-        """Allow match statements."""
-        return self.node_contents_visit(node)
+        """Allow match statements. A positional class pattern reads the attributes its class's
+        ``__match_args__`` names, past every guard, and that tuple may come from anywhere (a
+        library factory, a base class): each such class is checked before the subject, into a
+        name the program cannot spell, which the pattern then uses::
+
+            match s:            ->  match (__lmulator_match_0 := _match_class_(C, 1), s)[1]:
+                case C(x): ...          case __lmulator_match_0(x): ...
+        """
+        node = cast(ast.Match, self.node_contents_visit(node))
+        checks: list[ast.expr] = []
+        for case in node.cases:
+            for sub in ast.walk(case.pattern):
+                if isinstance(sub, ast.MatchClass) and sub.patterns:
+                    hidden = f"{MATCH_CLASS_PREFIX}{len(checks)}"
+                    check = ast.Call(
+                        ast.Name(MATCH_CLASS_HOOK, ast.Load()),
+                        [sub.cls, ast.Constant(len(sub.patterns))],
+                        [],
+                    )
+                    checks.append(ast.NamedExpr(ast.Name(hidden, ast.Store()), check))
+                    sub.cls = located(ast.Name(hidden, ast.Load()), sub.cls)
+        if checks:
+            subject = ast.Subscript(
+                ast.Tuple([*checks, node.subject], ast.Load()), ast.Constant(len(checks)),
+                ast.Load(),
+            )  # fmt: skip
+            node.subject = located(subject, node.subject)
+        return node
 
     def visit_match_case(self, node: ast.match_case) -> ast.AST:
         """Allow match cases."""
@@ -331,6 +356,7 @@ class Policy:
         write_guard = WriteGuard(module_name, namespace)
         namespace["__builtins__"] = restricted_builtins(self.gate, write_guard)
         namespace[GETATTR_HOOK] = static_getattr
+        namespace[MATCH_CLASS_HOOK] = check_match_class
         namespace[WRITE_HOOK] = write_guard.check
         namespace[WRITE_TYPE_HOOK] = type
         namespace[WRITABLE_TYPES_HOOK] = write_guard.writable_types

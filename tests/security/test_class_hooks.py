@@ -86,6 +86,28 @@ PAYLOADS = {
     "re-initialise a library property": "import fractions\n"
     "fractions.Fraction.numerator.__init__(lambda self: 99)",
     "lazy module dict": "import urllib\nurllib.parse.__getattr__('__dict__')",
+    # A third outside pass (2026-12-03).
+    "match args from a loop": "import typing, json\n@typing.runtime_checkable\n"
+    "class G(typing.Protocol):\n    for __match_args__ in [('__globals__',)]:\n        pass\n"
+    "G.__name__ = 'Protocol'\nmatch json.dumps:\n    case G(g):\n        pass",
+    "match args from make_dataclass": "import dataclasses, typing\n"
+    "G = dataclasses.make_dataclass('G', [], bases=(typing.Protocol,), "
+    "namespace={'__match_args__': ('__globals__',)}, init=False, eq=False)\n"
+    "match len:\n    case G(g):\n        pass",
+    "match args from field names": "import dataclasses\n@dataclasses.dataclass(init=False)\n"
+    "class S(str):\n    format: int\nmatch S('{0}'):\n    case S(f):\n        pass",
+    "init through a program subclass": "import decimal\nclass P(decimal.Context):\n    pass\n"
+    "P.__init__(decimal.DefaultContext, prec=3)",
+    "init through super of a class": "import decimal\nclass P(decimal.Context):\n    pass\n"
+    "super(P, P).__init__(decimal.DefaultContext, prec=4)",
+    "init through a classmethod": "import decimal\nclass P(decimal.Context):\n"
+    "    @classmethod\n    def go(cls):\n        super().__init__(decimal.DefaultContext, prec=5)\n"
+    "P.go()",
+    "update_wrapper onto a class": "import functools, json\nclass R:\n    pass\n"
+    "functools.update_wrapper(R, json.dumps, assigned=('__module__',), updated=())",
+    "redirect the process's stdout": "import contextlib\ncm = contextlib.redirect_stdout(kept)",
+    "first weekday": "import calendar\ncalendar.setfirstweekday(3)",
+    "csv dialects": "import csv\ncsv.unregister_dialect('excel')",
 }
 
 
@@ -142,6 +164,14 @@ IDIOMS = {
     "@d.register\ndef _(x: int | str):\n    return 1\n@d.register(float)\ndef _(x):\n    return 2\n"
     "print(d(3), d('a'), d(1.0), d([]))",
     "lazy module": "import urllib\nprint(urllib.parse.__name__, urllib.parse.quote('a b'))",
+    "positional class patterns": "import dataclasses, collections\n@dataclasses.dataclass\n"
+    "class P:\n    x: object\n    y: int = 0\nN = collections.namedtuple('N', 'a b')\n"
+    "def f(v):\n    match v:\n        case P(P(x)):\n            return x\n"
+    "        case N(a, b) if a < b:\n            return a + b\n        case [int(n), str(s)]:\n"
+    "            return s * n\nprint(f(P(P(3))), f(N(1, 2)), f([2, 'a']))",
+    "base class __init__ of a library": "import decimal\nclass P(decimal.Context):\n"
+    "    def __init__(self):\n        super().__init__(prec=7)\nclass D(dict):\n"
+    "    def __init__(self):\n        dict.__init__(self, a=1)\nprint(P().prec, D())",
     "cached_property": "import functools\nclass A:\n    @functools.cached_property\n"
     "    def v(self):\n        return 7\nprint(A().v)",
 }
@@ -181,3 +211,28 @@ def test_every_kind_of_exit_gets_the_cells_frames_only(exit_source):
         frames.append(tb.tb_frame.f_globals is session.namespace)
         tb = tb.tb_next
     assert frames and all(frames)  # json's and the engine's frames were cut away
+
+
+MODULE_STATE = [
+    "import calendar\ncalendar.mdays[2] = 30",
+    "import hashlib\nhashlib.algorithms_guaranteed.add('evil')",
+    "import __future__\n__future__.all_feature_names.append('x')",
+]
+
+
+@pytest.mark.parametrize("payload", MODULE_STATE)
+def test_module_held_containers_are_the_programs_own_copies(payload):
+    import __future__
+
+    import calendar
+    import hashlib
+
+    before = (list(calendar.mdays), set(hashlib.algorithms_guaranteed),
+              list(__future__.all_feature_names))  # fmt: skip
+    assert run(payload).error is not None
+    after = (list(calendar.mdays), set(hashlib.algorithms_guaranteed),
+             list(__future__.all_feature_names))  # fmt: skip
+    assert after == before
+    ok(
+        "import calendar, hashlib\nprint(calendar.mdays[2], 'sha256' in hashlib.algorithms_guaranteed)"
+    )
