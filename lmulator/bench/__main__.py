@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("prompt-eval", help="embedded model: prompt rows evaluated, all vs last")
     p.add_argument("--tasks", default=None, help="comma-separated BBH tasks whose prompts to use")
     p.add_argument("--rounds", type=int, default=2)
+    p = sub.add_parser(
+        "prompt-files", help="embedded model: a task's first question, cold vs state files"
+    )
+    p.add_argument("--tasks", default=None, help="comma-separated BBH tasks whose prompts to use")
     p = sub.add_parser("replies", help="embedded model: first-try validity and type rates")
     p.add_argument("paths", nargs="+", help="files or folders of .py programs")
     p.add_argument("--limit", type=int, default=None, help="at most this many files")
@@ -129,6 +133,11 @@ def _dispatch(args: argparse.Namespace) -> None:
         from .prompt_eval import run as run_prompt_eval
 
         run_prompt_eval(tuple(args.tasks.split(",")) if args.tasks else TASKS, args.rounds)
+    elif args.bench == "prompt-files":
+        from .prompt_files import TASKS as FILE_TASKS
+        from .prompt_files import run as run_prompt_files
+
+        run_prompt_files(tuple(args.tasks.split(",")) if args.tasks else FILE_TASKS)
     elif args.bench == "replies":
         from .replies import run as run_replies
 
