@@ -99,6 +99,7 @@ WITHHELD: dict[str, frozenset[str]] = {
     "base64": frozenset({"main", "test"}),
     # main() reads the process's argv; setfirstweekday changes the module for the process
     "calendar": frozenset({"main", "setfirstweekday"}),
+    "zoneinfo": frozenset({"reset_tzpath"}),  # where the whole process reads time zones from
     # the dialect registry and the field size limit are the process's
     "csv": frozenset({"register_dialect", "unregister_dialect", "field_size_limit"}),
     # global_enum writes a class's members into the globals of whatever module it names

@@ -374,20 +374,46 @@ class _TypeNameMeta(type):
 RestrictedType = _TypeNameMeta("type", (), {"__module__": "builtins", "__doc__": type.__doc__})
 
 
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made at run time, whose attributes can change
+
+
+class _MatchStandIn(type):
+    """The class of a pattern's stand-in: ``isinstance`` is the real class's answer."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, cls.__lmulator_real__)  # type: ignore[attr-defined]
+
+    def __subclasscheck__(cls, sub: Any) -> bool:
+        return issubclass(sub, cls.__lmulator_real__)  # type: ignore[attr-defined]
+
+
 def check_match_class(cls: Any, positional: int) -> Any:
-    """``cls``, once the attributes a class pattern with ``positional`` sub-patterns reads by
-    its ``__match_args__`` are ones a program may read (checked where the match runs: the tuple
-    may come from a library factory or a base class)."""
-    if not isinstance(cls, type):
-        return cls  # Python refuses it with its own TypeError
-    names = getattr(cls, "__match_args__", ())
-    if type(names) is tuple:
+    """What a class pattern with ``positional`` sub-patterns matches against in place of
+    ``cls``: a built-in class as it is (it cannot change); any other, a stand-in holding a copy
+    of its ``__match_args__``, checked to name only attributes a program may read, that answers
+    ``isinstance`` as ``cls`` does. CPython reads ``__match_args__`` again each time a case is
+    tried, after program code (the subject, guards) has run: the copy cannot change."""
+    if not isinstance(cls, type) or not cls.__flags__ & _HEAPTYPE:
+        return cls  # a built-in class, or not a class (Python refuses it with its TypeError)
+    names = getattr(cls, "__match_args__", None)
+    if names is not None:
+        if type(names) is not tuple:
+            raise PolicyError(f"{cls.__name__}.__match_args__ must be a tuple")
+        names = tuple(str.__str__(n) if type(n) is str else n for n in names)
         for name in names[:positional]:
             if type(name) is not str or not pattern_attribute_allowed(name):
                 raise PolicyError(
                     f"a class pattern may not read {name!r} ({cls.__name__}.__match_args__)"
                 )
-    return cls
+    # A class that matches itself (a subclass of int, str, ...) keeps that through its base.
+    base = next((b for b in cls.__mro__ if not b.__flags__ & _HEAPTYPE), object)
+    body: dict[str, Any] = {"__lmulator_real__": cls, "__module__": __name__}
+    if names is not None:
+        body["__match_args__"] = names
+    try:
+        return _MatchStandIn(cls.__name__, (base,), body)
+    except TypeError:  # a base that cannot be subclassed: no stand-in, so no match
+        raise PolicyError(f"a class pattern cannot match {cls.__name__} here") from None
 
 
 def pattern_attribute_allowed(name: str) -> bool:

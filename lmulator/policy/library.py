@@ -169,7 +169,7 @@ def _writing_into_own(
 def _readable_field(name: Any) -> bool:
     """Whether a dataclass field may have this name: a program's own object's single-underscore
     names are its to read; a dunder or a mangled name never is."""
-    return isinstance(name, str) and not name.startswith("__")
+    return type(name) is str and not str.startswith(name, "__")  # a str subclass may lie
 
 
 def unreadable_field(cls: Any) -> Any:
@@ -201,7 +201,9 @@ def guarded_dataclass(cls: Any = None, /, **kwargs: Any) -> Any:
     if cls is None:
         return lambda target: guarded_dataclass(target, **kwargs)
     notes = vars(cls).get("__annotations__", {}) if isinstance(cls, type) else {}
-    for name in notes if isinstance(notes, dict) else ():
+    if type(notes) is not dict:  # the library reads whatever it is given, and would go on
+        raise PolicyError("dataclass(): __annotations__ must be a plain dict")
+    for name in notes:
         if not _readable_field(name):  # before the class is changed
             raise PolicyError(f"dataclass(): field name {name!r} is not allowed")
     return _field_names_checked(_plain_dataclass(cls, **kwargs))
@@ -216,7 +218,7 @@ def guarded_make_dataclass(cls_name: str, fields: Any, *, namespace: Any = None,
     entries = dict(namespace or {})
     for key in entries:
         if (
-            not isinstance(key, str)
+            type(key) is not str
             or name_refusal(key) is not None
             or key in REFUSED_CLASS_NAMES
             or key in ("__module__", "__exit__")  # a class statement's __exit__ gets cut tracebacks
@@ -319,7 +321,7 @@ def _checked_create(cls: Any, class_name: Any, names: Any, **kwargs: Any) -> Any
         names = list(names)
     for item in names or ():
         name = item if isinstance(item, str) else item[0] if isinstance(item, tuple) else None
-        if isinstance(name, str) and is_dunder(name):
+        if type(name) is not str or is_dunder(name):  # a str subclass's methods may lie
             raise PolicyError(f"enum {class_name!r}: a member may not be named {name!r}")
     return _real_create(cls, class_name, names, **kwargs)
 

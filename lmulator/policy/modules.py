@@ -3,6 +3,7 @@ with only the names its module declares (`exposed_modules`)."""
 
 from __future__ import annotations
 
+import decimal
 import importlib
 import importlib.util
 import os
@@ -42,8 +43,8 @@ class FrozenModule(Uncopyable, types.ModuleType):
 
 def frozen_value(value: Any) -> Any:
     """A module-held container as a program sees it: a copy that cannot change the module's
-    (``calendar.mdays``, ``hashlib.algorithms_available``: an item write or a mutating call on
-    the real one would change it for the whole process)."""
+    (``calendar.mdays``, ``hashlib.algorithms_available``, ``decimal.DefaultContext``: an item
+    write or a mutating call on the real one would change it for the whole process)."""
     kind = type(value)
     if kind is list:
         return tuple(value)
@@ -53,6 +54,8 @@ def frozen_value(value: Any) -> Any:
         return types.MappingProxyType(dict(value))
     if kind is bytearray:
         return bytes(value)
+    if kind is decimal.Context:  # decimal.DefaultContext: every new thread's context starts as it
+        return value.copy()
     return value
 
 

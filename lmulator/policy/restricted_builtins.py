@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import functools
 import sys
 import types
 from collections.abc import Callable
@@ -132,8 +131,9 @@ def build_class_for(namespace: dict[str, Any]) -> Callable[..., Any]:
                 target = bind(exit_, self, type(self)) if bind is not None else exit_
                 return target(exc_type, exc, tb)
 
-            if isinstance(exit_, types.FunctionType):
-                functools.update_wrapper(__exit__, exit_)
+            if isinstance(exit_, types.FunctionType):  # its name and text, never its module
+                __exit__.__name__, __exit__.__doc__ = exit_.__name__, exit_.__doc__
+                __exit__.__qualname__ = exit_.__qualname__
             try:
                 type.__setattr__(cls, "__exit__", __exit__)
             except (TypeError, AttributeError):

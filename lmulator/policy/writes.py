@@ -145,11 +145,14 @@ def _checked_reconstruct(x: Any, memo: Any, func: Any, args: Any, *rest: Any, **
     if state is None:
         return _real_reconstruct(x, memo, func, args, *rest, **kw)
     programs = getattr(type(x), "__module__", None) == PROGRAM_MODULE
-    _check_state_names(type(x).__name__, state)
 
     def make(*a: Any) -> Any:
         made = func(*a)
         why = refusal(made)
+        if why is None and isinstance(made, SENSITIVE_TYPES):
+            why = f"a state is never applied to a {type(made).__name__}"
+        if why is None and not hasattr(made, "__setstate__"):
+            _check_state_names(type(x).__name__, state)  # copy writes it in with setattr
         if why is None and programs and getattr(type(made), "__module__", None) != PROGRAM_MODULE:
             why = f"a {type(made).__name__} is not an object of the program's own classes"
         if why is not None:
@@ -166,7 +169,9 @@ def _check_state_names(owner: str, state: Any) -> None:
     """Refuse a ``__reduce__`` state that names an attribute a program could not set."""
     parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
     for part in parts:
-        for name in part if isinstance(part, dict) else ():
+        if part is not None and type(part) is not dict:  # copy calls .items() on what it gets
+            raise PolicyError(f"copy: {owner}.__reduce__ gave a state that is not a plain dict")
+        for name in part or ():
             if type(name) is not str or (
                 is_dunder(name) and name not in WRITABLE_DUNDER_ATTRIBUTES
             ):

@@ -5,6 +5,8 @@ on 2026-12-03 ran a shell command through each of these, in a process without th
 
 import pytest
 
+from lmulator.config import Config
+from lmulator.engine.session import Session
 from tests.policy.helpers import ok, run
 
 from .attack import attack
@@ -108,6 +110,26 @@ PAYLOADS = {
     "redirect the process's stdout": "import contextlib\ncm = contextlib.redirect_stdout(kept)",
     "first weekday": "import calendar\ncalendar.setfirstweekday(3)",
     "csv dialects": "import csv\ncsv.unregister_dialect('excel')",
+    # A fourth outside pass (2026-12-03).
+    "copy state with items()": "import copy, types\nclass A:\n    pass\n"
+    "class Items:\n    def items(self):\n        return [('__subclasshook__', 1)]\n"
+    "def red(proto):\n    return (lambda: A, (), (None, Items()))\n"
+    "copy.copy(types.SimpleNamespace(**{'__reduce_ex__': red}))",
+    "copy state onto a class": "import copy, types\nclass A:\n    pass\n"
+    "def red(proto):\n    return (lambda: A, (), {'x': 1})\n"
+    "copy.copy(types.SimpleNamespace(**{'__reduce_ex__': red}))",
+    "str subclass field name": "import dataclasses\nclass N(str):\n"
+    "    def startswith(self, *a):\n        return False\n"
+    "class D(Exception):\n    __annotations__ = {N('__traceback__'): object}\n"
+    "dataclasses.dataclass(D)",
+    "str subclass enum name": "import enum\nclass N(str):\n    def startswith(self, *a):\n"
+    "        return False\n    def endswith(self, *a):\n        return False\n"
+    "X = enum.Enum('X', [(N('__match_args__'), ('tb_frame',)), ('a', 1)])",
+    "annotations that are not a dict": "import dataclasses\nclass Ann:\n"
+    "    def items(self):\n        return [('__globals__', object)]\n"
+    "    def get(self, k, d=None):\n        return d\nclass C:\n    __annotations__ = Ann()\n"
+    "dataclasses.dataclass(C)",
+    "time zone path": "import zoneinfo\nzoneinfo.reset_tzpath(to=['/etc'])",
 }
 
 
@@ -192,9 +214,6 @@ EXITS = {
 
 @pytest.mark.parametrize("exit_source", EXITS.values(), ids=EXITS.keys())
 def test_every_kind_of_exit_gets_the_cells_frames_only(exit_source):
-    from lmulator.config import Config
-    from lmulator.engine.session import Session
-
     session = Session(Config(mode="python", lm="off", cache="off"))
     source = (
         "import functools, json\nheld = []\n"
@@ -215,6 +234,7 @@ def test_every_kind_of_exit_gets_the_cells_frames_only(exit_source):
 
 MODULE_STATE = [
     "import calendar\ncalendar.mdays[2] = 30",
+    "import decimal\ndecimal.DefaultContext.traps[decimal.DivisionByZero] = False\n1 / 0",
     "import hashlib\nhashlib.algorithms_guaranteed.add('evil')",
     "import __future__\n__future__.all_feature_names.append('x')",
 ]
@@ -236,3 +256,20 @@ def test_module_held_containers_are_the_programs_own_copies(payload):
     ok(
         "import calendar, hashlib\nprint(calendar.mdays[2], 'sha256' in hashlib.algorithms_guaranteed)"
     )
+
+
+def test_a_class_pattern_reads_the_match_args_that_were_checked():
+    """The tuple is copied where the match starts: a guard that gives the class new
+    ``__match_args__`` afterwards (here through ``dataclass()``) changes nothing."""
+    source = (
+        "import dataclasses, typing\nclass B(typing.Protocol):\n"
+        "    __annotations__ = {'gi_frame': object}\nB.__name__ = 'Protocol'\n"
+        "@typing.runtime_checkable\nclass P(B, typing.Protocol):\n    pass\n"
+        "def arm():\n    dataclasses.dataclass(B)\n    return False\n"
+        "def g():\n    yield 1\nmatch g():\n    case _ if arm():\n        pass\n"
+        "    case P(v):\n        leak = v\n"
+    )
+    session = Session(Config(mode="python", lm="off", cache="off"))
+    result = session.run(source)
+    assert isinstance(result.error, TypeError) and "0 positional" in str(result.error)
+    assert "leak" not in session.namespace
