@@ -58,7 +58,11 @@ HOST_PACKAGES: set[str] = set()
 HOST_CHECKED: dict[str, Callable[[Any], Any]] = {}
 RUNTIME_GUARDED_ATTRIBUTES: set[str] = {
     "format", "format_map", "obj", "__dict__", "__class__", "register", "__init__",
+    "__defaults__", "__kwdefaults__", "__annotations__", "__dataclass_fields__",
 }  # fmt: skip
+#: Containers a function or class holds that library code reads back (a function's defaults and
+#: annotations, a dataclass's field table): a program gets read-only copies of another's.
+HELD_CONTAINERS = frozenset({"__defaults__", "__kwdefaults__", "__annotations__"})
 
 
 def register_host(
@@ -184,6 +188,10 @@ def static_getattr(obj: Any, name: str) -> Any:
         return guarded_type(obj)
     elif name == "__init__":
         return _checked_init(obj)
+    elif name in HELD_CONTAINERS and not _made_by_program(obj):
+        return _read_only(getattr(obj, name))  # json.dumps.__kwdefaults__['cls'] = Enc
+    elif name == "__dataclass_fields__":  # the library's table, even on the program's class
+        return _read_only(getattr(obj, name))
     elif name == "__dict__":
         if not _made_by_program(obj):
             raise PolicyError(
@@ -385,6 +393,22 @@ class _MatchStandIn(type):
 
     def __subclasscheck__(cls, sub: Any) -> bool:
         return issubclass(sub, cls.__lmulator_real__)  # type: ignore[attr-defined]
+
+
+def _read_only(value: Any) -> Any:
+    """A copy of a held container that writes cannot reach back through: a mapping as a
+    read-only view of a copy, a tuple of copies of its lists, sets and dicts."""
+    if isinstance(value, dict):
+        return types.MappingProxyType(dict(value))
+    if isinstance(value, tuple):
+        return tuple(
+            types.MappingProxyType(dict(v)) if isinstance(v, dict)
+            else tuple(v) if isinstance(v, list)
+            else frozenset(v) if isinstance(v, set)
+            else v
+            for v in value
+        )  # fmt: skip
+    return value
 
 
 def check_match_class(cls: Any, positional: int) -> Any:

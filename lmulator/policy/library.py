@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import enum
@@ -131,6 +132,14 @@ def guarded_singledispatch(func: Callable[..., Any]) -> Callable[..., Any]:
             if getattr(cls, "__annotations__", None):  # the real one evaluates them
                 raise PolicyError("register(): an object's annotations are not evaluated")
             raise TypeError(f"invalid first argument to register(): {cls!r}")
+        if (
+            method is None
+            and not isinstance(cls, (type, types.UnionType))
+            and not (
+                isinstance(cls, types.FunctionType) and cls.__module__ == writes.PROGRAM_MODULE
+            )
+        ):  # another's function: its annotations name things in a namespace not the program's
+            raise PolicyError("register(): give the class, or a function of the program's")
         if method is None and not isinstance(cls, (type, types.UnionType)):
             annotations = dict(getattr(cls, "__annotations__", {}) or {})
             annotations.pop("return", None)
@@ -179,7 +188,9 @@ def unreadable_field(cls: Any) -> Any:
     if not isinstance(table, dict):
         return None
     for key, field in dict(table).items():
-        for name in (key, getattr(field, "name", key)):
+        if type(field) is not dataclasses.Field:  # a Field's name cannot change; another's can
+            return key
+        for name in (key, field.name):
             if not _readable_field(name):
                 return name
     return None
@@ -331,3 +342,49 @@ def install_enum_check() -> None:
     enums made that way are never special names)."""
     if getattr(enum.EnumType, "_create_") is not _checked_create:  # noqa: B009
         setattr(enum.EnumType, "_create_", _checked_create)  # noqa: B010
+
+
+def cell_traceback(tb: types.TracebackType | None, namespace: dict[str, Any]) -> Any:
+    """``tb`` with only the entries of frames that run the program's own code."""
+    entries = []
+    while tb is not None:
+        if tb.tb_frame.f_globals is namespace:
+            entries.append((tb.tb_frame, tb.tb_lasti, tb.tb_lineno))
+        tb = tb.tb_next
+    cut = None
+    for frame, lasti, lineno in reversed(entries):
+        cut = types.TracebackType(cut, frame, lasti, lineno)
+    return cut
+
+
+def _program_namespace(callback: Any) -> dict[str, Any] | None:
+    """The namespace of the program's code behind ``callback`` (a function, a method, a
+    partial, an object of a program class with ``__call__``), or None."""
+    for _ in range(8):
+        if isinstance(callback, types.MethodType):
+            callback = callback.__func__
+        elif isinstance(callback, functools.partial):
+            callback = callback.func
+        elif isinstance(callback, types.FunctionType):
+            return callback.__globals__ if callback.__module__ == writes.PROGRAM_MODULE else None
+        else:
+            callback = getattr(type(callback), "__call__", None)  # noqa: B004
+    return None
+
+
+class ExitStack(contextlib.ExitStack):
+    """``contextlib.ExitStack`` whose exit callbacks, when they are the program's code, get
+    the traceback cut to the program's own frames (as a class's ``__exit__`` does)."""
+
+    def _push_exit_callback(self, callback: Any, is_sync: bool = True) -> None:
+        namespace = _program_namespace(callback)
+        if namespace is not None:
+            original = callback
+
+            def callback(kind: Any, exc: Any, tb: Any, /) -> Any:
+                return original(kind, exc, cell_traceback(tb, namespace) if tb else None)
+
+        super()._push_exit_callback(callback, is_sync)  # type: ignore[misc]
+
+
+replace_members("contextlib", {"ExitStack": ExitStack})

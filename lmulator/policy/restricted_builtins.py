@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .guards import RestrictedType, WriteGuard, guarded_getattr, guarded_hasattr, guarded_vars
+from .library import cell_traceback
 from .modules import ModuleGate
 from .refusals import PolicyError
 from .writes import PROGRAM_MODULE
@@ -71,19 +72,6 @@ def sys_module() -> dict[str, Any]:
     }
 
 
-def _cell_traceback(tb: types.TracebackType | None, namespace: dict[str, Any]) -> Any:
-    """``tb`` with only the entries of frames that run the program's own code."""
-    entries = []
-    while tb is not None:
-        if tb.tb_frame.f_globals is namespace:
-            entries.append((tb.tb_frame, tb.tb_lasti, tb.tb_lineno))
-        tb = tb.tb_next
-    cut = None
-    for frame, lasti, lineno in reversed(entries):
-        cut = types.TracebackType(cut, frame, lasti, lineno)
-    return cut
-
-
 class GuardedSuper(super):
     """``super`` for restricted code: through the program's own classes only (``super(T, obj)``
     with a library's ``T`` would reach the methods a checked subclass overrides, such as the real
@@ -127,7 +115,7 @@ def build_class_for(namespace: dict[str, Any]) -> Callable[..., Any]:
 
             def __exit__(self: Any, exc_type: Any, exc: Any, tb: Any, /) -> Any:
                 if tb is not None:
-                    tb = _cell_traceback(tb, namespace)
+                    tb = cell_traceback(tb, namespace)
                 target = bind(exit_, self, type(self)) if bind is not None else exit_
                 return target(exc_type, exc, tb)
 

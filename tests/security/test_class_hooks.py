@@ -130,6 +130,12 @@ PAYLOADS = {
     "    def get(self, k, d=None):\n        return d\nclass C:\n    __annotations__ = Ann()\n"
     "dataclasses.dataclass(C)",
     "time zone path": "import zoneinfo\nzoneinfo.reset_tzpath(to=['/etc'])",
+    # A fifth outside pass (2026-12-03).
+    "singledispatch on the engine's function": "import sys, functools\ndef base(x):\n"
+    "    return x\nd = functools.singledispatch(base)\nd.register(sys.setrecursionlimit)",
+    "a planted object in a field table": "import dataclasses\n@dataclasses.dataclass\n"
+    "class D:\n    a: int = 0\nclass S:\n    name = '__class__'\n"
+    "vars(D)['__dataclass_fields__']['a'] = S()\ndataclasses.replace(D())",
 }
 
 
@@ -273,3 +279,41 @@ def test_a_class_pattern_reads_the_match_args_that_were_checked():
     result = session.run(source)
     assert isinstance(result.error, TypeError) and "0 positional" in str(result.error)
     assert "leak" not in session.namespace
+
+
+HELD = [
+    "import json\nkd = json.dumps.__kwdefaults__\nkd['cls'] = dict",
+    "import sys\nnotes = sys.setrecursionlimit.__annotations__\nnotes['limit'] = 'ModuleGate'",
+    "import string\nd = string.Template.substitute.__defaults__\nd[0]['x'] = 1",
+    "import dataclasses\n@dataclasses.dataclass\nclass D:\n    a: int = 0\n"
+    "D.__dataclass_fields__.clear()",
+]
+
+
+@pytest.mark.parametrize("payload", HELD)
+def test_containers_another_function_holds_are_read_only_copies(payload):
+    import json
+    import string
+
+    result = run(payload)
+    assert isinstance(result.error, (TypeError, AttributeError)), result.error
+    assert json.dumps.__kwdefaults__["cls"] is None
+    assert string.Template.substitute.__defaults__[0] == {}
+
+
+def test_exit_stack_callbacks_get_the_cells_frames_only():
+    session = Session(Config(mode="python", lm="off", cache="off"))
+    source = (
+        "import contextlib, json\ngot = []\ndef cb(t, e, tb):\n    got.append(tb)\n"
+        "    return True\nwith contextlib.ExitStack() as st:\n    st.push(cb)\n"
+        "    st.callback(got.append, 'closed')\n    json.loads('[')\n"
+    )
+    result = session.run(source)
+    assert result.error is None, result.error
+    tb, closed = session.namespace["got"][1], session.namespace["got"][0]
+    assert closed == "closed"
+    frames = []
+    while tb is not None:
+        frames.append(tb.tb_frame.f_globals is session.namespace)
+        tb = tb.tb_next
+    assert frames and all(frames)
