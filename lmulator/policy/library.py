@@ -15,7 +15,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import writes
-from .guards import SafeFormatter, attribute_name_allowed, check_attribute_name, guarded_getattr
+from .guards import (
+    SafeFormatter,
+    attribute_name_allowed,
+    check_attribute_name,
+    guarded_getattr,
+    pattern_attribute_allowed,
+)
 from .names import REFUSED_CLASS_NAMES, is_dunder, name_refusal
 from .refusals import PolicyError
 
@@ -176,9 +182,13 @@ def _writing_into_own(
 
 
 def _readable_field(name: Any) -> bool:
-    """Whether a dataclass field may have this name: a program's own object's single-underscore
-    names are its to read; a dunder or a mangled name never is."""
-    return type(name) is str and not str.startswith(name, "__")  # a str subclass may lie
+    """Whether a dataclass field may have this name: one a program may read on any object (the
+    generated ``__eq__``, ``asdict`` and ``pprint`` read fields natively, on whatever object
+    they are handed), or a single-underscore name of the program's own; never a dunder, a
+    mangled name, nor a refused or guarded one (``gi_frame``, ``f_back``, ``format``, ``obj``)."""
+    if type(name) is not str or str.startswith(name, "__"):  # a str subclass may lie
+        return False
+    return str.startswith(name, "_") or pattern_attribute_allowed(name)
 
 
 def unreadable_field(cls: Any) -> Any:
@@ -373,18 +383,18 @@ def _program_namespace(callback: Any) -> dict[str, Any] | None:
 
 
 class ExitStack(contextlib.ExitStack):
-    """``contextlib.ExitStack`` whose exit callbacks, when they are the program's code, get
-    the traceback cut to the program's own frames (as a class's ``__exit__`` does)."""
+    """``contextlib.ExitStack`` whose exit callbacks get the traceback cut to the program's own
+    frames when they are the program's code (as a class's ``__exit__`` does), and none when
+    they cannot be told to be (an ``lru_cache`` wrapper, a library context manager's exit)."""
 
     def _push_exit_callback(self, callback: Any, is_sync: bool = True) -> None:
-        namespace = _program_namespace(callback)
-        if namespace is not None:
-            original = callback
+        namespace = _program_namespace(callback)  # None: no traceback at all (fails closed)
 
-            def callback(kind: Any, exc: Any, tb: Any, /) -> Any:
-                return original(kind, exc, cell_traceback(tb, namespace) if tb else None)
+        def cut(kind: Any, exc: Any, tb: Any, /) -> Any:
+            held = cell_traceback(tb, namespace) if tb is not None and namespace else None
+            return callback(kind, exc, held)
 
-        super()._push_exit_callback(callback, is_sync)  # type: ignore[misc]
+        super()._push_exit_callback(cut, is_sync)  # type: ignore[misc]
 
 
 replace_members("contextlib", {"ExitStack": ExitStack})

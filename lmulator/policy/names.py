@@ -102,6 +102,7 @@ REFUSED_CLASS_NAMES: dict[str, str] = {
     "__mro_entries__": "the bases a class statement uses in its place",
     "__del__": "program code run by the garbage collector, outside any cell",
     "__module__": "the module the engine tells the program's own classes by",
+    "__class__": "what isinstance and library code take an object's class to be",
 }
 
 #: Special attributes a program may write (on objects it may write at all).

@@ -133,6 +133,14 @@ PAYLOADS = {
     # A fifth outside pass (2026-12-03).
     "singledispatch on the engine's function": "import sys, functools\ndef base(x):\n"
     "    return x\nd = functools.singledispatch(base)\nd.register(sys.setrecursionlimit)",
+    # A sixth outside pass (2026-12-03): a generated __eq__ read a field named gi_frame off a
+    # generator (a class lying about __class__ passed its check), and the frames led out.
+    "a field named like a frame attribute": "from dataclasses import make_dataclass\n"
+    "D = make_dataclass('D', ['gi_frame'])",
+    "a dataclass field named f_back": "import dataclasses\n@dataclasses.dataclass\n"
+    "class D:\n    f_back: object = None",
+    "a class lying about __class__": "class Fake:\n    @property\n    def __class__(self):\n"
+    "        return int",
     "a planted object in a field table": "import dataclasses\n@dataclasses.dataclass\n"
     "class D:\n    a: int = 0\nclass S:\n    name = '__class__'\n"
     "vars(D)['__dataclass_fields__']['a'] = S()\ndataclasses.replace(D())",
@@ -269,7 +277,7 @@ def test_a_class_pattern_reads_the_match_args_that_were_checked():
     ``__match_args__`` afterwards (here through ``dataclass()``) changes nothing."""
     source = (
         "import dataclasses, typing\nclass B(typing.Protocol):\n"
-        "    __annotations__ = {'gi_frame': object}\nB.__name__ = 'Protocol'\n"
+        "    __annotations__ = {'value': object}\nB.__name__ = 'Protocol'\n"
         "@typing.runtime_checkable\nclass P(B, typing.Protocol):\n    pass\n"
         "def arm():\n    dataclasses.dataclass(B)\n    return False\n"
         "def g():\n    yield 1\nmatch g():\n    case _ if arm():\n        pass\n"
@@ -299,6 +307,17 @@ def test_containers_another_function_holds_are_read_only_copies(payload):
     assert isinstance(result.error, (TypeError, AttributeError)), result.error
     assert json.dumps.__kwdefaults__["cls"] is None
     assert string.Template.substitute.__defaults__[0] == {}
+
+
+def test_exit_stack_callbacks_it_cannot_place_get_no_traceback():
+    session = Session(Config(mode="python", lm="off", cache="off"))
+    source = (
+        "import functools, contextlib\ngot = []\ndef ex(kind, exc, tb):\n    got.append(tb)\n"
+        "    return True\nwith contextlib.ExitStack() as st:\n    st.push(functools.lru_cache(ex))\n"
+        "    1 / 0\n"
+    )
+    assert session.run(source).error is None
+    assert session.namespace["got"] == [None]
 
 
 def test_exit_stack_callbacks_get_the_cells_frames_only():
