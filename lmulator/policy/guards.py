@@ -251,6 +251,16 @@ def _made_by_program(obj: Any) -> bool:
     )
 
 
+def _programs_alone(cls: type, module: str) -> bool:
+    """Whether every class ``cls`` inherits from that Python code made is the program's (a
+    library base class's private names, and what its code stored under them, are the
+    library's: ``class Q(pprint.PrettyPrinter)`` would read the real ``sys.stdout`` as
+    ``Q()._stream``, and write pprint's process-wide ``_dispatch`` table)."""
+    return cls.__module__ == module and all(
+        not base.__flags__ & _HEAPTYPE or base.__module__ == module for base in cls.__mro__
+    )
+
+
 class PrivateGuard(Uncopyable):
     """Decides on which objects restricted code may use private attributes (``_x``, ``__x``):
     instances of its own classes, its classes and its functions; never a module's or a library
@@ -276,7 +286,7 @@ class PrivateGuard(Uncopyable):
                 check(cast(Any, obj).__self__)  # super()._helper() on the program's own
                 return obj
             if isinstance(obj, type):
-                if obj.__module__ == module:
+                if _programs_alone(obj, module):
                     return obj
             elif isinstance(obj, types.FunctionType):
                 if obj.__globals__ is namespace:
@@ -284,9 +294,15 @@ class PrivateGuard(Uncopyable):
             elif isinstance(obj, types.MethodType):
                 check(obj.__self__)
                 return obj
-            elif getattr(cls, "__module__", None) == module:
+            elif _programs_alone(cls, module):
                 ok.add(cls)
                 return obj
+            subject = obj if isinstance(obj, type) else cls
+            if getattr(subject, "__module__", None) == module:
+                raise PolicyError(
+                    f"private attributes of {subject.__name__} are not available: it inherits "
+                    "from a library class, whose private names are the library's"
+                )
             raise PolicyError(
                 f"private attributes of {cls.__name__} objects are not available: the program "
                 "did not create them"

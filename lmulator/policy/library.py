@@ -227,7 +227,34 @@ def guarded_dataclass(cls: Any = None, /, **kwargs: Any) -> Any:
     for name in notes:
         if not _readable_field(name):  # before the class is changed
             raise PolicyError(f"dataclass(): field name {name!r} is not allowed")
-    return _field_names_checked(_plain_dataclass(cls, **kwargs))
+    return _receivers_checked(_field_names_checked(_plain_dataclass(cls, **kwargs)))
+
+
+#: The methods ``dataclass()`` generates that read fields natively, by name, off their receiver.
+GENERATED_READERS = ("__eq__", "__lt__", "__le__", "__gt__", "__ge__", "__repr__", "__hash__")
+
+
+def _receivers_checked(cls: Any) -> Any:
+    """``cls``, its field-reading methods taking only its own instances as ``self``: called
+    unbound on another object (``D.__eq__(library_object, ...)``) they would read that object's
+    attributes of the fields' names past every guard."""
+    for name in GENERATED_READERS:
+        method = vars(cls).get(name)
+        if isinstance(method, types.FunctionType):
+            type.__setattr__(cls, name, _own_receiver(cls, method))
+    return cls
+
+
+def _own_receiver(cls: type, method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` for instances of ``cls`` only."""
+
+    def checked(self: Any, /, *args: Any) -> Any:
+        if not isinstance(self, cls):
+            raise PolicyError(f"{cls.__name__}.{method.__name__} is for {cls.__name__} objects")
+        return method(self, *args)
+
+    checked.__name__, checked.__qualname__ = method.__name__, method.__qualname__
+    return checked
 
 
 _plain_dataclass = _writing_into_own(dataclasses.dataclass, "dataclass()", factory=True)
@@ -255,7 +282,7 @@ def guarded_make_dataclass(cls_name: str, fields: Any, *, namespace: Any = None,
         name = field if isinstance(field, str) else field[0] if isinstance(field, tuple) else None
         if not _readable_field(name):
             raise PolicyError(f"make_dataclass: field name {name!r} is not allowed")
-    return dataclasses.make_dataclass(cls_name, fields, namespace=entries, **kw)
+    return _receivers_checked(dataclasses.make_dataclass(cls_name, fields, namespace=entries, **kw))
 
 
 def _reading_fields(function: Callable[..., Any]) -> Callable[..., Any]:

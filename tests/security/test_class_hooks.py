@@ -141,6 +141,18 @@ PAYLOADS = {
     "class D:\n    f_back: object = None",
     "a class lying about __class__": "class Fake:\n    @property\n    def __class__(self):\n"
     "        return int",
+    # A seventh outside pass (2026-12-03): private names.
+    "a generated __eq__ on a library object": "import dataclasses, pprint\n"
+    "@dataclasses.dataclass\nclass D:\n    _stream: int = 0\ngot = []\nclass P:\n"
+    "    def __eq__(self, other):\n        got.append(other)\n        return True\n"
+    "D.__eq__(pprint.PrettyPrinter(), pprint.PrettyPrinter(stream=P()))",
+    "a generated __lt__ on a library object": "import dataclasses, pprint\n"
+    "@dataclasses.dataclass(order=True)\nclass D:\n    _stream: int = 0\n"
+    "D.__lt__(pprint.PrettyPrinter(), pprint.PrettyPrinter())",
+    "what a library base stored privately": "import pprint\nclass Q(pprint.PrettyPrinter):\n"
+    "    pass\nx = Q()._stream",
+    "a library base's private class table": "import pprint\nclass Q(pprint.PrettyPrinter):\n"
+    "    pass\nd = Q._dispatch",
     "a planted object in a field table": "import dataclasses\n@dataclasses.dataclass\n"
     "class D:\n    a: int = 0\nclass S:\n    name = '__class__'\n"
     "vars(D)['__dataclass_fields__']['a'] = S()\ndataclasses.replace(D())",
