@@ -230,8 +230,13 @@ def guarded_dataclass(cls: Any = None, /, **kwargs: Any) -> Any:
     return _receivers_checked(_field_names_checked(_plain_dataclass(cls, **kwargs)))
 
 
-#: The methods ``dataclass()`` generates that read fields natively, by name, off their receiver.
-GENERATED_READERS = ("__eq__", "__lt__", "__le__", "__gt__", "__ge__", "__repr__", "__hash__")
+#: The methods ``dataclass()`` generates that read or write fields natively, by name, on their
+#: receiver (its ``__init__`` writes them: ``vars(D)['__init__'](json.JSONEncoder, f)`` had
+#: replaced ``JSONEncoder.encode`` for the process).
+GENERATED_READERS = (
+    "__init__", "__eq__", "__lt__", "__le__", "__gt__", "__ge__", "__repr__", "__hash__",
+    "__setattr__", "__delattr__",
+)  # fmt: skip
 
 
 def _receivers_checked(cls: Any) -> Any:
@@ -248,12 +253,13 @@ def _receivers_checked(cls: Any) -> Any:
 def _own_receiver(cls: type, method: Callable[..., Any]) -> Callable[..., Any]:
     """``method`` for instances of ``cls`` only."""
 
-    def checked(self: Any, /, *args: Any) -> Any:
+    def checked(self: Any, /, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(self, cls):
             raise PolicyError(f"{cls.__name__}.{method.__name__} is for {cls.__name__} objects")
-        return method(self, *args)
+        return method(self, *args, **kwargs)
 
     checked.__name__, checked.__qualname__ = method.__name__, method.__qualname__
+    checked.__doc__ = method.__doc__
     return checked
 
 
@@ -425,3 +431,31 @@ class ExitStack(contextlib.ExitStack):
 
 
 replace_members("contextlib", {"ExitStack": ExitStack})
+
+
+class _TypeForChecks(type):
+    """The class of a stand-in for a type a program may test against but not call."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, cls.__lmulator_real__)  # type: ignore[attr-defined]
+
+    def __subclasscheck__(cls, sub: Any) -> bool:
+        return issubclass(sub, cls.__lmulator_real__)  # type: ignore[attr-defined]
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        raise PolicyError(
+            f"types.{cls.__name__}(...) is not available under the restricted policy: it would "
+            "run code the policy did not compile (isinstance checks work)"
+        )
+
+
+def for_checks(real: type) -> Any:
+    """A stand-in for ``real`` that ``isinstance``/``issubclass`` accept and that refuses to be
+    called."""
+    return _TypeForChecks(real.__name__, (), {"__lmulator_real__": real, "__module__": "types"})
+
+
+replace_members(
+    "types",
+    {"FunctionType": for_checks(types.FunctionType), "LambdaType": for_checks(types.LambdaType)},
+)

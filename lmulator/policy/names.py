@@ -83,6 +83,7 @@ REFUSED_ATTRIBUTES: dict[str, str] = {
     "__import__": "the import machinery",
     "__init_subclass__": "a foreign class's hook run for every subclass",
     "__set_name__": "a descriptor's hook run at class creation",
+    "__forward_code__": "the code object typing compiled from a string annotation",
     "__get__": "a descriptor's read, aimed at any object (cached_property writes its __dict__)",
     "__set__": "a descriptor's write, aimed at any object",
     "__delete__": "a descriptor's delete, aimed at any object",

@@ -17,6 +17,7 @@ RECEIVERS = {
     "__cause__": "ValueError()", "__loader__": "int", "__spec__": "int",
     "__import__": "int", "__init_subclass__": "int", "__set_name__": "int",
     "__get__": "(lambda: 0)", "__set__": "property()", "__delete__": "property()",
+    "__forward_code__": "int",
 }  # fmt: skip
 
 

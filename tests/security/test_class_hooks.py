@@ -153,6 +153,13 @@ PAYLOADS = {
     "    pass\nx = Q()._stream",
     "a library base's private class table": "import pprint\nclass Q(pprint.PrettyPrinter):\n"
     "    pass\nd = Q._dispatch",
+    # An eighth outside pass (2026-12-03).
+    "a code object typing compiled": "import typing\n"
+    "code = getattr(typing.List['().__class__'].__args__[0], '__forward_code__')",
+    "a function made from any code": "import types\ng = types.FunctionType(compile, {})",
+    "a generated __init__ on a library class": "import json, dataclasses\n"
+    "@dataclasses.dataclass\nclass D:\n    encode: object\n"
+    "vars(D)['__init__'](json.JSONEncoder, lambda self, o: 'PWNED')",
     "a planted object in a field table": "import dataclasses\n@dataclasses.dataclass\n"
     "class D:\n    a: int = 0\nclass S:\n    name = '__class__'\n"
     "vars(D)['__dataclass_fields__']['a'] = S()\ndataclasses.replace(D())",
@@ -220,6 +227,8 @@ IDIOMS = {
     "base class __init__ of a library": "import decimal\nclass P(decimal.Context):\n"
     "    def __init__(self):\n        super().__init__(prec=7)\nclass D(dict):\n"
     "    def __init__(self):\n        dict.__init__(self, a=1)\nprint(P().prec, D())",
+    "isinstance against types.FunctionType": "import types\ndef f():\n    pass\n"
+    "print(isinstance(f, types.FunctionType), isinstance(len, types.LambdaType))",
     "cached_property": "import functools\nclass A:\n    @functools.cached_property\n"
     "    def v(self):\n        return 7\nprint(A().v)",
 }
