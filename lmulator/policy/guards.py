@@ -213,13 +213,14 @@ def static_getattr(obj: Any, name: str) -> Any:
             raise PolicyError(
                 f'access to attribute "{name}" of {type(obj).__name__} is not allowed'
             )
-    return getattr(obj, name)
+    value = getattr(obj, name)
+    return checked_special(name, value) if is_dunder(name) else value
 
 
 def guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
     """``getattr`` for restricted code."""
     check_attribute_name(name)
-    if name in RUNTIME_GUARDED_ATTRIBUTES:
+    if name in RUNTIME_GUARDED_ATTRIBUTES or is_dunder(name):
         try:
             return static_getattr(obj, name)
         except AttributeError:
@@ -227,6 +228,26 @@ def guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
                 return default[0]
             raise
     return getattr(obj, name, *default)
+
+
+#: Special attributes read inline, unchecked: their values are names and text.
+PLAIN_DUNDERS = frozenset({"__name__", "__qualname__", "__doc__", "__module__"})
+#: The module snapshots a program may hold (registered by :mod:`.modules`).
+SNAPSHOT_TYPES: list[type] = []
+
+
+def checked_special(name: str, value: Any) -> Any:
+    """``value`` of special attribute ``name``, unless it is a way out whatever the name: code,
+    a frame, a traceback, a cell, or a real module (a deny-list of names would miss a library's
+    new one, as ``ForwardRef.__forward_code__`` was missed)."""
+    if isinstance(value, _OUTSIDE_TYPES) or (
+        isinstance(value, types.ModuleType) and type(value) not in SNAPSHOT_TYPES
+    ):
+        raise PolicyError(f'"{name}" gives a {type(value).__name__}, which is not available')
+    return value
+
+
+_OUTSIDE_TYPES = (types.CodeType, types.FrameType, types.TracebackType, types.CellType)
 
 
 def guarded_hasattr(obj: Any, name: str) -> bool:

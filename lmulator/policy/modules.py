@@ -13,7 +13,7 @@ import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import exposed_modules, writes
+from . import exposed_modules, guards, writes
 from .library import REPLACED_MEMBERS, install_enum_check
 from .refusals import ImportRefused, PolicyError, Uncopyable
 
@@ -57,6 +57,9 @@ def frozen_value(value: Any) -> Any:
     if kind is decimal.Context:  # decimal.DefaultContext: every new thread's context starts as it
         return value.copy()
     return value
+
+
+guards.SNAPSHOT_TYPES.append(FrozenModule)
 
 
 class ModuleGate(Uncopyable):

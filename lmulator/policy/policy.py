@@ -14,6 +14,7 @@ from ..astutil import class_scope_bindings, located
 from ..errors import Refusal
 from ..kinds import POLICY_NAMES
 from .guards import (
+    PLAIN_DUNDERS,
     RUNTIME_GUARDED_ATTRIBUTES,
     PrivateGuard,
     WriteGuard,
@@ -100,8 +101,10 @@ class _PolicyTransformer(RestrictingNodeTransformer):
             # objects the program made. The attribute itself stays, so mangling still works.
             node.value = self._receiver_guard(node.value, PRIVATE_HOOK, PRIVATE_TYPES_HOOK)
         if load:
-            if name not in RUNTIME_GUARDED_ATTRIBUTES:
-                return node
+            if name not in RUNTIME_GUARDED_ATTRIBUTES and (
+                not is_dunder(name) or name in PLAIN_DUNDERS
+            ):
+                return node  # a special attribute's value is checked by kind (code, frames)
             call = ast.Call(
                 func=ast.Name(GETATTR_HOOK, ast.Load()),
                 args=[node.value, ast.Constant(name)],

@@ -357,3 +357,25 @@ def test_exit_stack_callbacks_get_the_cells_frames_only():
         frames.append(tb.tb_frame.f_globals is session.namespace)
         tb = tb.tb_next
     assert frames and all(frames)
+
+
+def test_a_special_attribute_never_gives_code_frames_or_real_modules():
+    """Whatever a special attribute is called (a library's new one would pass a deny-list of
+    names), its value is checked by kind."""
+    import sys
+    import types
+
+    from lmulator.policy import guards
+    from lmulator.policy.modules import FrozenModule
+    from lmulator.policy.refusals import PolicyError
+
+    code = compile("1", "<x>", "eval")
+    for value in (code, sys._getframe(), sys, types.CellType(1)):
+        with pytest.raises(PolicyError, match="not available"):
+            guards.checked_special("__anything_new__", value)
+    snapshot = FrozenModule("math", None)
+    assert guards.checked_special("__x__", snapshot) is snapshot
+    assert guards.checked_special("__x__", "text") == "text"
+    holder = types.SimpleNamespace(__later_code__=code)
+    with pytest.raises(PolicyError):
+        guards.static_getattr(holder, "__later_code__")
