@@ -383,6 +383,32 @@ class WriteGuard(Uncopyable):
         delattr(self(obj), name)
 
 
+class _TypeForChecks(type):
+    """The class of a stand-in for a type a program may test against but not call."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, cls.__lmulator_real__)  # type: ignore[attr-defined]
+
+    def __subclasscheck__(cls, sub: Any) -> bool:
+        return issubclass(sub, cls.__lmulator_real__)  # type: ignore[attr-defined]
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        raise PolicyError(
+            f"{cls.__name__}(...) is not available under the restricted policy: it would "
+            "run code the policy did not compile (isinstance checks work)"
+        )
+
+
+def for_checks(real: type) -> Any:
+    """A stand-in for ``real`` that ``isinstance``/``issubclass`` accept and that refuses to be
+    called."""
+    return _TypeForChecks(real.__name__, (), {"__lmulator_real__": real, "__module__": "types"})
+
+
+#: The class of functions as a program sees it, through ``types`` and through ``type(f)``.
+FUNCTION_TYPE = for_checks(types.FunctionType)
+
+
 def guarded_type(obj: Any, *rest: Any) -> type:
     """``type`` (and ``x.__class__``) for restricted code: the one-argument form, and not for
     a class (its class is a metaclass, which builds classes from any namespace)."""
@@ -392,7 +418,8 @@ def guarded_type(obj: Any, *rest: Any) -> type:
         raise PolicyError(
             f"the class of a class ({obj.__name__}) is a metaclass and is not available"
         )
-    return type(obj)
+    kind = type(obj)
+    return cast(type, FUNCTION_TYPE) if kind is types.FunctionType else kind
 
 
 class _TypeNameMeta(type):

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import writes
 from .guards import (
+    FUNCTION_TYPE,
     SafeFormatter,
     attribute_name_allowed,
     check_attribute_name,
@@ -433,29 +434,4 @@ class ExitStack(contextlib.ExitStack):
 replace_members("contextlib", {"ExitStack": ExitStack})
 
 
-class _TypeForChecks(type):
-    """The class of a stand-in for a type a program may test against but not call."""
-
-    def __instancecheck__(cls, obj: Any) -> bool:
-        return isinstance(obj, cls.__lmulator_real__)  # type: ignore[attr-defined]
-
-    def __subclasscheck__(cls, sub: Any) -> bool:
-        return issubclass(sub, cls.__lmulator_real__)  # type: ignore[attr-defined]
-
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        raise PolicyError(
-            f"types.{cls.__name__}(...) is not available under the restricted policy: it would "
-            "run code the policy did not compile (isinstance checks work)"
-        )
-
-
-def for_checks(real: type) -> Any:
-    """A stand-in for ``real`` that ``isinstance``/``issubclass`` accept and that refuses to be
-    called."""
-    return _TypeForChecks(real.__name__, (), {"__lmulator_real__": real, "__module__": "types"})
-
-
-replace_members(
-    "types",
-    {"FunctionType": for_checks(types.FunctionType), "LambdaType": for_checks(types.LambdaType)},
-)
+replace_members("types", {"FunctionType": FUNCTION_TYPE, "LambdaType": FUNCTION_TYPE})

@@ -160,6 +160,8 @@ PAYLOADS = {
     "a generated __init__ on a library class": "import json, dataclasses\n"
     "@dataclasses.dataclass\nclass D:\n    encode: object\n"
     "vars(D)['__init__'](json.JSONEncoder, lambda self, o: 'PWNED')",
+    "the function class through type()": "f = type(lambda: 0)\ng = f(None, {})",
+    "the function class through __class__": "g = (lambda: 0).__class__(None, {})",
     "a planted object in a field table": "import dataclasses\n@dataclasses.dataclass\n"
     "class D:\n    a: int = 0\nclass S:\n    name = '__class__'\n"
     "vars(D)['__dataclass_fields__']['a'] = S()\ndataclasses.replace(D())",
