@@ -15,8 +15,14 @@ from typing import Any, cast
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from . import writes
-from .names import REFUSED_ATTRIBUTES, WRITABLE_DUNDER_ATTRIBUTES, is_dunder
+from .names import (
+    REFUSED_ATTRIBUTES,
+    RUNTIME_GUARDED_ATTRIBUTES,
+    WRITABLE_DUNDER_ATTRIBUTES,
+    is_dunder,
+)
 from .refusals import PolicyError, Uncopyable
+from .stand_ins import FUNCTION_TYPE, HEAPTYPE, read_only
 
 # Dunder attributes that restricted code may read: they give back bound methods or
 # plain strings, never a way to the interpreter's internals.
@@ -56,10 +62,6 @@ HOST_ATTRIBUTES: set[str] = set()
 HOST_PACKAGES: set[str] = set()
 #: Host attributes given back in a checked form instead of refused.
 HOST_CHECKED: dict[str, Callable[[Any], Any]] = {}
-RUNTIME_GUARDED_ATTRIBUTES: set[str] = {
-    "format", "format_map", "obj", "__dict__", "__class__", "register", "__init__",
-    "__defaults__", "__kwdefaults__", "__annotations__", "__dataclass_fields__",
-}  # fmt: skip
 #: Containers a function or class holds that library code reads back (a function's defaults and
 #: annotations, a dataclass's field table): a program gets read-only copies of another's.
 HELD_CONTAINERS = frozenset({"__defaults__", "__kwdefaults__", "__annotations__"})
@@ -189,9 +191,9 @@ def static_getattr(obj: Any, name: str) -> Any:
     elif name == "__init__":
         return _checked_init(obj)
     elif name in HELD_CONTAINERS and not _made_by_program(obj):
-        return _read_only(getattr(obj, name))  # json.dumps.__kwdefaults__['cls'] = Enc
+        return read_only(getattr(obj, name))  # json.dumps.__kwdefaults__['cls'] = Enc
     elif name == "__dataclass_fields__":  # the library's table, even on the program's class
-        return _read_only(getattr(obj, name))
+        return read_only(getattr(obj, name))
     elif name == "__dict__":
         if not _made_by_program(obj):
             raise PolicyError(
@@ -278,7 +280,7 @@ def _programs_alone(cls: type, module: str) -> bool:
     library's: ``class Q(pprint.PrettyPrinter)`` would read the real ``sys.stdout`` as
     ``Q()._stream``, and write pprint's process-wide ``_dispatch`` table)."""
     return cls.__module__ == module and all(
-        not base.__flags__ & _HEAPTYPE or base.__module__ == module for base in cls.__mro__
+        not base.__flags__ & HEAPTYPE or base.__module__ == module for base in cls.__mro__
     )
 
 
@@ -383,32 +385,6 @@ class WriteGuard(Uncopyable):
         delattr(self(obj), name)
 
 
-class _TypeForChecks(type):
-    """The class of a stand-in for a type a program may test against but not call."""
-
-    def __instancecheck__(cls, obj: Any) -> bool:
-        return isinstance(obj, cls.__lmulator_real__)  # type: ignore[attr-defined]
-
-    def __subclasscheck__(cls, sub: Any) -> bool:
-        return issubclass(sub, cls.__lmulator_real__)  # type: ignore[attr-defined]
-
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        raise PolicyError(
-            f"{cls.__name__}(...) is not available under the restricted policy: it would "
-            "run code the policy did not compile (isinstance checks work)"
-        )
-
-
-def for_checks(real: type) -> Any:
-    """A stand-in for ``real`` that ``isinstance``/``issubclass`` accept and that refuses to be
-    called."""
-    return _TypeForChecks(real.__name__, (), {"__lmulator_real__": real, "__module__": "types"})
-
-
-#: The class of functions as a program sees it, through ``types`` and through ``type(f)``.
-FUNCTION_TYPE = for_checks(types.FunctionType)
-
-
 def guarded_type(obj: Any, *rest: Any) -> type:
     """``type`` (and ``x.__class__``) for restricted code: the one-argument form, and not for
     a class (its class is a metaclass, which builds classes from any namespace)."""
@@ -444,74 +420,6 @@ class _TypeNameMeta(type):
 
 
 RestrictedType = _TypeNameMeta("type", (), {"__module__": "builtins", "__doc__": type.__doc__})
-
-
-_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made at run time, whose attributes can change
-
-
-class _MatchStandIn(type):
-    """The class of a pattern's stand-in: ``isinstance`` is the real class's answer."""
-
-    def __instancecheck__(cls, obj: Any) -> bool:
-        return isinstance(obj, cls.__lmulator_real__)  # type: ignore[attr-defined]
-
-    def __subclasscheck__(cls, sub: Any) -> bool:
-        return issubclass(sub, cls.__lmulator_real__)  # type: ignore[attr-defined]
-
-
-def _read_only(value: Any) -> Any:
-    """A copy of a held container that writes cannot reach back through: a mapping as a
-    read-only view of a copy, a tuple of copies of its lists, sets and dicts."""
-    if isinstance(value, dict):
-        return types.MappingProxyType(dict(value))
-    if isinstance(value, tuple):
-        return tuple(
-            types.MappingProxyType(dict(v)) if isinstance(v, dict)
-            else tuple(v) if isinstance(v, list)
-            else frozenset(v) if isinstance(v, set)
-            else v
-            for v in value
-        )  # fmt: skip
-    return value
-
-
-def check_match_class(cls: Any, positional: int) -> Any:
-    """What a class pattern with ``positional`` sub-patterns matches against in place of
-    ``cls``: a built-in class as it is (it cannot change); any other, a stand-in holding a copy
-    of its ``__match_args__``, checked to name only attributes a program may read, that answers
-    ``isinstance`` as ``cls`` does. CPython reads ``__match_args__`` again each time a case is
-    tried, after program code (the subject, guards) has run: the copy cannot change."""
-    if not isinstance(cls, type) or not cls.__flags__ & _HEAPTYPE:
-        return cls  # a built-in class, or not a class (Python refuses it with its TypeError)
-    names = getattr(cls, "__match_args__", None)
-    if names is not None:
-        if type(names) is not tuple:
-            raise PolicyError(f"{cls.__name__}.__match_args__ must be a tuple")
-        names = tuple(str.__str__(n) if type(n) is str else n for n in names)
-        for name in names[:positional]:
-            if type(name) is not str or not pattern_attribute_allowed(name):
-                raise PolicyError(
-                    f"a class pattern may not read {name!r} ({cls.__name__}.__match_args__)"
-                )
-    # A class that matches itself (a subclass of int, str, ...) keeps that through its base.
-    base = next((b for b in cls.__mro__ if not b.__flags__ & _HEAPTYPE), object)
-    body: dict[str, Any] = {"__lmulator_real__": cls, "__module__": __name__}
-    if names is not None:
-        body["__match_args__"] = names
-    try:
-        return _MatchStandIn(cls.__name__, (base,), body)
-    except TypeError:  # a base that cannot be subclassed: no stand-in, so no match
-        raise PolicyError(f"a class pattern cannot match {cls.__name__} here") from None
-
-
-def pattern_attribute_allowed(name: str) -> bool:
-    """Whether a class pattern may read this attribute (it reads past every guard)."""
-    return not (
-        name.startswith("_")
-        or name in REFUSED_ATTRIBUTES
-        or name in INSPECT_ATTRIBUTES
-        or name in RUNTIME_GUARDED_ATTRIBUTES
-    )
 
 
 def _checked_init(obj: Any) -> Any:

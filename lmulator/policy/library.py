@@ -15,16 +15,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import writes
-from .guards import (
-    FUNCTION_TYPE,
-    SafeFormatter,
-    attribute_name_allowed,
-    check_attribute_name,
-    guarded_getattr,
-    pattern_attribute_allowed,
-)
+from .guards import SafeFormatter, attribute_name_allowed, check_attribute_name, guarded_getattr
 from .names import REFUSED_CLASS_NAMES, is_dunder, name_refusal
 from .refusals import PolicyError
+from .stand_ins import FUNCTION_TYPE, pattern_attribute_allowed
 
 
 def guarded_attrgetter(*names: str) -> Callable[[Any], Any]:

@@ -106,6 +106,14 @@ REFUSED_CLASS_NAMES: dict[str, str] = {
     "__class__": "what isinstance and library code take an object's class to be",
 }
 
+#: Attribute names whose static reads still go through the runtime guard, because what they
+#: return depends on the object (``str.format`` walks attributes; an AttributeError's ``obj``
+#: hands out the object whose access failed); a host adds its own (``register_host``).
+RUNTIME_GUARDED_ATTRIBUTES: set[str] = {
+    "format", "format_map", "obj", "__dict__", "__class__", "register", "__init__",
+    "__defaults__", "__kwdefaults__", "__annotations__", "__dataclass_fields__",
+}  # fmt: skip
+
 #: Special attributes a program may write (on objects it may write at all).
 WRITABLE_DUNDER_ATTRIBUTES = frozenset({"__doc__", "__name__", "__qualname__"})
 

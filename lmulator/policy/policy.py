@@ -18,8 +18,6 @@ from .guards import (
     RUNTIME_GUARDED_ATTRIBUTES,
     PrivateGuard,
     WriteGuard,
-    check_match_class,
-    pattern_attribute_allowed,
     static_getattr,
 )
 from .modules import ModuleGate
@@ -43,6 +41,7 @@ from .names import (
     name_refusal,
 )
 from .restricted_builtins import restricted_builtins, sys_module
+from .stand_ins import check_match_class, pattern_attribute_allowed
 
 # The tables live in `names`; they are re-exported here, where the policy is.
 __all__ = [
