@@ -14,6 +14,27 @@ TASKS = ("navigate", "date_understanding", "logical_deduction_five_objects")
 QUESTION = "Question: is the sum of the digits of 2026 even? Options: (A) Yes (B) No"
 
 
+#: Threads the embedded server uses, and so these benches.
+EMBEDDED_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def embedded_llama() -> Any:
+    """The embedded model loaded in this process as its server loads it."""
+    from llama_cpp import Llama
+
+    from ..lm.local.model import model_path
+
+    threads = EMBEDDED_THREADS
+    return Llama(
+        str(model_path()),
+        n_ctx=4096,
+        n_threads=threads,
+        n_threads_batch=threads,
+        logits_all=True,
+        verbose=False,
+    )
+
+
 def _ask(model: Any, messages: list[dict[str, str]]) -> tuple[float, int]:
     """Seconds to evaluate ``messages`` from scratch and give one token; the prompt's tokens."""
     model.reset()
@@ -27,22 +48,12 @@ def run(
 ) -> float:
     """Print prompt tokens a second both ways for each task's program prompt; returns the
     ratio of the medians (last row over all rows)."""
-    from llama_cpp import Llama
-
     from ..lm.local.last_row import install
     from ..lm.local.model import model_path
     from ..reason import program_messages
     from .bbh import task_exemplars
 
-    threads = max(1, min(4, os.cpu_count() or 1))  # as the embedded server
-    model = Llama(
-        str(model_path()),
-        n_ctx=4096,
-        n_threads=threads,
-        n_threads_batch=threads,
-        logits_all=True,
-        verbose=False,
-    )
+    model, threads = embedded_llama(), EMBEDDED_THREADS
     evaluator = install(model)
     if evaluator is None:
         raise RuntimeError("this llama-cpp-python is not the shape last-row evaluation expects")

@@ -4,7 +4,6 @@ files an earlier one wrote (:mod:`lmulator.lm.local.state_files`), side by side 
 
 from __future__ import annotations
 
-import os
 import statistics
 import tempfile
 import time
@@ -23,20 +22,10 @@ QUESTIONS = (
 
 def _model(folder: Path) -> tuple[Any, Any]:
     """The embedded model in this process, with kept prompt states written to ``folder``."""
-    from llama_cpp import Llama
-
-    from ..lm.local.model import model_path
     from ..lm.local.serve import install_states
+    from .prompt_eval import embedded_llama
 
-    threads = max(1, min(4, os.cpu_count() or 1))  # as the embedded server
-    model = Llama(
-        str(model_path()),
-        n_ctx=4096,
-        n_threads=threads,
-        n_threads_batch=threads,
-        logits_all=True,
-        verbose=False,
-    )
+    model = embedded_llama()
     return model, install_states(model, folder, "ctx4096")
 
 

@@ -11,6 +11,16 @@ from tests.policy.helpers import ok, run
 
 from .attack import attack
 
+
+def cell_frames_only(tb, namespace):
+    """Whether ``tb`` has entries, and all of them run the cell's own code."""
+    frames = []
+    while tb is not None:
+        frames.append(tb.tb_frame.f_globals is namespace)
+        tb = tb.tb_next
+    return bool(frames) and all(frames)
+
+
 TRACEBACK = "try:\n    raise E()\nexcept E as e:\n    ex = e\n"
 
 PAYLOADS = {
@@ -262,11 +272,7 @@ def test_every_kind_of_exit_gets_the_cells_frames_only(exit_source):
     result = session.run(source)
     assert result.error is None, result.error
     (tb,) = session.namespace["held"]
-    frames = []
-    while tb is not None:
-        frames.append(tb.tb_frame.f_globals is session.namespace)
-        tb = tb.tb_next
-    assert frames and all(frames)  # json's and the engine's frames were cut away
+    assert cell_frames_only(tb, session.namespace)  # json's and the engine's frames were cut away
 
 
 MODULE_STATE = [
@@ -354,11 +360,7 @@ def test_exit_stack_callbacks_get_the_cells_frames_only():
     assert result.error is None, result.error
     tb, closed = session.namespace["got"][1], session.namespace["got"][0]
     assert closed == "closed"
-    frames = []
-    while tb is not None:
-        frames.append(tb.tb_frame.f_globals is session.namespace)
-        tb = tb.tb_next
-    assert frames and all(frames)
+    assert cell_frames_only(tb, session.namespace)
 
 
 def test_a_special_attribute_never_gives_code_frames_or_real_modules():
