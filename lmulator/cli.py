@@ -18,6 +18,7 @@ from .engine.masking import masked_summary, value_note
 from .engine.session import Session
 from .engine.trace import TraceRecord, listing
 from .errors import ConfigError, EmulationError
+from .exemplars import example_tasks
 from .isolation.session import IsolatedSession, IsolationError, fork_worker_zygote
 from .lm.progress import ProgressLine
 from .lm.replay import replay_path_for
@@ -94,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_budget_arguments(run)
     add_reason_parser(sub)
+    prime = sub.add_parser(
+        "prime",
+        help="evaluate the embedded model's prompt prefixes once (the emulator's and each "
+        "task's exemplars) and keep them on disk, so first questions start warm",
+    )
+    prime.add_argument("--tasks", help="comma-separated shipped tasks (default: all)")
     return parser
 
 
@@ -155,11 +162,46 @@ def prime_embedded_model() -> None:
         raise EmulationError(f"the embedded model did not answer: {result.error}")
 
 
+def prime_main(args: argparse.Namespace) -> int:
+    """``prime``: the emulator's prompt, then each task's exemplars, evaluated and kept."""
+    from .lm.local.model import local_client, prompt_cache_dir, server_stats
+    from .prime import Primed, prime_tasks
+
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    unknown = sorted(set(tasks or ()) - set(example_tasks()))
+    if unknown:
+        print(
+            f"lmulator: error: no shipped exemplars for {', '.join(unknown)} "
+            f"(the tasks: {', '.join(example_tasks())})",
+            file=sys.stderr,
+        )
+        return 2
+
+    def say(primed: Primed) -> None:
+        print(
+            f"primed {primed.task}: {primed.evaluated} prompt tokens evaluated, "
+            f"{primed.written} state files written, {primed.seconds:.1f} s",
+            flush=True,
+        )
+
+    try:
+        prime_embedded_model()
+        print("primed the emulator's prompt", flush=True)
+        prime_tasks(local_client(timeout=600.0), tasks, server_stats, say)
+    except (ValueError, EmulationError, ConfigError) as exc:
+        print(f"lmulator: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"prompt states in {prompt_cache_dir()}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    if args.command == "prime":
+        return prime_main(args)
     in_runner = FDS_ENV in os.environ
     if in_runner:
         try:
