@@ -41,7 +41,7 @@ step "joining and checking the embedded model's file"
 # task does not spend 10-60 s reading them. LMULATOR_PRIME=no skips this.
 if [ "${LMULATOR_PRIME:-yes}" != "no" ]; then
     step "warming the embedded model's prompt states: the emulator's and the 27 tasks' exemplars" \
-         "(~6 minutes the first time, ~1 minute after)"
+         "(~5 minutes the first time, ~20 s after)"
     env -u OPENAI_BASE_URL .venv/bin/python -m lmulator prime | sed 's/^/setup:   /'
 fi
 # The kernelspec goes into the virtual environment, where jupyter finds it.
