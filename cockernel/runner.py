@@ -40,7 +40,7 @@ def main() -> int:
             """Read the connection file, bind the sockets, then install the seccomp filter."""
             super().initialize(argv)
             if confinement.confined:
-                confinement.syscalls = restrict_syscalls()
+                confinement.syscalls = restrict_syscalls(processes=False)
 
     ConfinedKernelApp.launch_instance(kernel_class=CocKernel)
     return 0

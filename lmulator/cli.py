@@ -136,7 +136,7 @@ def reason_sandbox(args: argparse.Namespace) -> SandboxSpec:
 def run_brokered(argv: Sequence[str], config: object, spec: SandboxSpec, args: object) -> int:
     """Be the broker: run this command again as a confined runner and answer its LM requests."""
     try:
-        broker = Broker(config, spec)  # type: ignore[arg-type]
+        broker = Broker(config, spec, one_cell=True)  # type: ignore[arg-type]
     except ConfigError as exc:  # a malformed list of allowed endpoints or models
         print(f"lmulator: error: {exc}", file=sys.stderr)
         return 2

@@ -113,16 +113,18 @@ class Broker(CellClock):
         spec: SandboxSpec,
         client_factory: Callable[[Config], ChatClient] | None = None,
         env: Mapping[str, str] | None = None,
+        one_cell: bool = False,
     ) -> None:
         """``env`` (default: this process's environment) names the endpoints and models the
         user allows besides the configured ones, and holds the secrets replies are scrubbed of;
-        ConfigError if a list in it is malformed."""
+        ``one_cell``: the runner runs one program, whose time limit counts from its first start
+        whatever it says after; ConfigError if a list in it is malformed."""
         env = os.environ if env is None else env
         self.config = config.validate()
         self.spec = spec.validate()
         self.allowance = Allowance.from_env(self.config, env)
         self.scrub = Scrubber(secret_values(env, self.config.api_key))
-        self._init_clock(self.config.cell_timeout)  # the user's limit, read now
+        self._init_clock(self.config.cell_timeout, one_cell)  # the user's limit, read now
         self._make_client = client_factory or make_client
         self._clients: dict[tuple[Any, ...], ChatClient] = {}
         self.proc: subprocess.Popen[bytes] | None = None

@@ -178,10 +178,13 @@ def confine(spec: SandboxSpec, *, syscalls: bool = True) -> Confinement:
     return result
 
 
-def restrict_syscalls() -> bool:
-    """Install the seccomp filter on every thread; False where this machine has no table."""
+def restrict_syscalls(processes: bool = True) -> bool:
+    """Install the seccomp filter on every thread, and without ``processes`` (a runner) the one
+    that refuses new processes; False where this machine has no table."""
     if not seccomp.available():
         return False
     landlock.set_no_new_privs()
     seccomp.install()
+    if not processes:
+        seccomp.install(seccomp.build_no_new_processes())
     return True

@@ -30,7 +30,7 @@ import stat
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib.machinery import all_suffixes
+from importlib.machinery import PathFinder, all_suffixes
 
 from .importpath import inside, installed_spec, real
 
@@ -161,8 +161,16 @@ def shadows(entry: Entry, path: Sequence[str]) -> str:
         theirs = code_children(portions)
         ours = code_children([entry.path]) if entry.kind != "module" else theirs
         return f"it would shadow the installed namespace package {name}" if theirs & ours else ""
-    if entry.kind == "namespace":  # a regular module of the name is found after it anyway
-        return ""
+    if entry.kind == "namespace":
+        # the path-based finder takes a regular module of the name from a later path entry over
+        # a folder without __init__.py; a module it does not find there (one a finder after it
+        # provides: an editable install) is hidden by the folder
+        if spec is None or spec.origin in ("built-in", "frozen"):
+            return ""  # nothing of the name, or found before the path is searched
+        regular = PathFinder.find_spec(name, list(path))
+        if regular is not None and regular.loader is not None:
+            return ""
+        return f"it would hide the installed {name}, which no directory of the import path holds"
     if spec is not None:
         location = spec.origin if spec.origin and os.path.isabs(spec.origin) else None
         if location is not None:

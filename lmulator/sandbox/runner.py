@@ -247,7 +247,7 @@ def enter_sandbox(
     if workers is not None and _confinement.confined:
         workers()  # forks while this process is single-threaded
     if syscalls and _confinement.confined:
-        _confinement.syscalls = restrict_syscalls()
+        _confinement.syscalls = restrict_syscalls(processes=False)  # threads, no processes
     if not _confinement.confined and spec.enabled:
         print(f"lmulator: {_confinement.describe()}", file=sys.stderr)
     return _confinement

@@ -351,15 +351,51 @@ def build_filter(machine: str | None = None) -> list[Instruction]:
     return prog
 
 
+#: clone(2)'s flag for a thread of the caller's process (which dies with it).
+CLONE_THREAD = 0x00010000
+
+
+def build_no_new_processes(machine: str | None = None) -> list[Instruction]:
+    """A second filter, stacked on the first in the runner (the kernel, the CLI's program): it
+    may start threads, never processes (``fork``, ``vfork``, ``clone`` without
+    ``CLONE_THREAD``), so a program run there cannot start processes that outrun the broker's
+    end of the box by forking anew (a pid that changes faster than ``/proc`` is scanned). The
+    zygote and its isolated workers keep ``fork`` (workers fork their snapshots)."""
+    arch, table, foreign = _ARCHES[machine or platform.machine()]
+    prog: list[Instruction] = [
+        _stmt(_LD_W_ABS, _OFF_ARCH),
+        _jump(_JEQ_K, arch, 1, 0),
+        _stmt(_RET_K, DENY),
+        _stmt(_LD_W_ABS, _OFF_NR),
+    ]
+    if foreign is not None:
+        prog += [_jump(_JGE_K, foreign, 0, 1), _stmt(_RET_K, DENY)]
+    for name in ("fork", "vfork"):
+        if name in table:
+            prog += [_jump(_JEQ_K, table[name], 0, 1), _stmt(_RET_K, DENY)]
+    if "clone3" in table:  # its flags are behind a pointer: ENOSYS, the C library uses clone
+        prog += [_jump(_JEQ_K, table["clone3"], 0, 1), _stmt(_RET_K, TOO_NEW)]
+    prog += [
+        _jump(_JEQ_K, table["clone"], 0, 4),  # any other call: the last ALLOW
+        _stmt(_LD_W_ABS, _arg_lo(0)),
+        _jump(_JSET_K, CLONE_THREAD, 0, 1),
+        _stmt(_RET_K, RET_ALLOW),  # a thread
+        _stmt(_RET_K, DENY),  # a process
+        _stmt(_RET_K, RET_ALLOW),  # the first filter decides every other call
+    ]
+    return prog
+
+
 class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def install() -> None:
-    """Install the filter on every thread of this process; needs ``no_new_privs`` first."""
+def install(prog: list[Instruction] | None = None) -> None:
+    """Install a filter (default: the allow-list) on every thread of this process; needs
+    ``no_new_privs`` first."""
     if not available():
         raise SeccompError(errno.EOPNOTSUPP, f"no syscall table for {platform.machine()}")
-    prog = build_filter()
+    prog = build_filter() if prog is None else prog
     raw = b"".join(struct.pack("=HBBI", *ins) for ins in prog)
     buf = ctypes.create_string_buffer(raw, len(raw))
     fprog = _SockFprog(len(prog), ctypes.cast(buf, ctypes.c_void_p))

@@ -27,6 +27,12 @@ SAMPLE_EVERY_S = 0.5
 MAX_SAMPLES = 500
 #: Until the runner first says a cell starts or ends, it may compute this long (its imports).
 STARTUP_S = 30.0
+#: However the runner splits its work into cells, its processes may not compute without a pause
+#: (SUSTAINED_SHARE of a core or more) for longer than this many cell limits with their grace,
+#: and SUSTAINED_MIN_S: a notebook run from top to bottom has pauses between its cells.
+SUSTAINED_LIMITS = 10
+SUSTAINED_MIN_S = 300.0
+SUSTAINED_SHARE = 0.9
 
 
 def _ticks_per_second() -> int:
@@ -143,8 +149,11 @@ class CellClock:
 
     proc: subprocess.Popen[bytes] | None
 
-    def _init_clock(self, user_limit: float) -> None:
+    def _init_clock(self, user_limit: float, one_cell: bool = False) -> None:
         self.user_limit = user_limit  # the user's; a runner's limit is only a wish
+        self.one_cell = one_cell  # a program's run: its clock never starts again
+        self._first_start: float | None = None
+        self._sustained: CpuWatch | None = None
         self.lm_seconds = 0.0  # time the current cell waited for the LM (finished requests)
         self.cell_started: float | None = None  # set while the runner says a cell runs
         self.cell_limit = 0.0
@@ -184,8 +193,20 @@ class CellClock:
         span = self.user_limit + grace_s
         if self._cpu is None:
             self._cpu = CpuWatch(self.proc.pid, span)
+            self._sustained = CpuWatch(
+                self.proc.pid,
+                max(SUSTAINED_LIMITS * span, SUSTAINED_MIN_S),
+                busy_share=SUSTAINED_SHARE,
+            )
             self._startup_ends = now + STARTUP_S
         self._cpu.sample(now)
+        assert self._sustained is not None
+        self._sustained.sample(now)
+        if self._sustained.computing(-math.inf):  # whatever cells the runner said it ran
+            return (
+                f"kept computing for {self._sustained.span:g} s without a pause "
+                f"(the limit is {self.user_limit:g} s a cell)"
+            )
         since, claim = self._quiet_since()
         if since is None or not self._cpu.computing(since):
             return ""
@@ -199,14 +220,22 @@ class CellClock:
             return
         now = time.monotonic()  # the same clock in both processes
         self.cell_limit = effective_limit(self.user_limit, limit)
+        if self.one_cell and self._first_start is not None:
+            self.cell_started = self._first_start  # one program, one clock: "idle" pauses nothing
+            self.idle_since = None
+            return
         with self._lm_lock:
             self.lm_seconds = 0.0
         valid = isinstance(at, (int, float)) and not isinstance(at, bool) and math.isfinite(at)
         self.cell_started = min(float(at), now) if valid else now
+        self._first_start = self.cell_started
         self.idle_since = None
 
     def _cell_ends(self) -> None:
-        """The runner says the cell has finished."""
+        """The runner says the cell has finished (said again while idle, it changes nothing:
+        idle since the first time)."""
+        if self.cell_started is None and self.idle_since is not None:
+            return
         self.idle_since = time.monotonic()
         self.cell_started = None
         self.interrupted_at = None

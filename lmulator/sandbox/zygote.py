@@ -74,7 +74,9 @@ class Zygote:
             code = 0
             try:
                 _die_with(parent)
-                restrict_syscalls()  # the runner's filter, installed later, is not inherited
+                # the runner's filters, installed later, are not inherited: the zygote starts
+                # workers, and they fork their snapshots
+                restrict_syscalls(processes=True)
                 _serve(theirs, entry)
             except BaseException:
                 code = 1

@@ -243,3 +243,58 @@ def test_when_the_broker_ends_the_runner(broker):
     assert broker.overdue(2.0) == "ran past its 1 s limit"
     broker.lm_seconds = 4.0  # time spent waiting for the LM is not the cell's
     assert broker.overdue(2.0) == ""
+
+
+def test_idle_said_again_keeps_the_first_idle_time_and_one_program_keeps_its_first_start(lm):
+    broker = make_broker(lm, cell_timeout=10.0)
+    broker._cell_ends()
+    first_idle = broker.idle_since
+    broker._cell_ends()  # "idle" again: still idle since the first time
+    assert broker.idle_since == first_idle
+    one = Broker(Config(base_url=lm.base_url, model="m", cache="off"), SandboxSpec(), env={},
+                 one_cell=True)  # fmt: skip
+    one._cell_starts(0, time.monotonic() - 5)
+    start = one.cell_started
+    one._cell_ends()
+    one._cell_starts(0, time.monotonic())  # a program's run: its clock does not start again
+    assert one.cell_started == start
+
+
+class FakeProc:
+    pid = 4242
+
+
+def test_computing_without_a_pause_across_cells_ends_the_runner(lm):
+    """However it splits its work into cells, a runner may not compute past the sustained bound."""
+    from lmulator.sandbox import watchdog
+
+    broker = make_broker(lm, cell_timeout=1.0)
+    broker.proc = FakeProc()
+    now = [1000.0]
+    cpu = [0.0]
+    broker._computing_unseen(now[0], 1.0)  # the watches are made on the first look
+    broker._cpu.read = broker._sustained.read = lambda pid: cpu[0]
+    span = broker._sustained.span
+    assert span == watchdog.SUSTAINED_MIN_S
+    why = ""
+    for _ in range(int(span / 2) + 4):  # a new cell every 2 s, each within its limit
+        broker.cell_started = now[0]
+        broker.cell_limit = 1.0
+        why = broker._computing_unseen(now[0], 1.0)
+        if why:
+            break
+        now[0] += 2.0
+        cpu[0] += 2.0  # a whole core all along
+    assert why.startswith(f"kept computing for {span:g} s without a pause")
+    quiet = make_broker(lm, cell_timeout=1.0)  # cells with pauses between them
+    quiet.proc = FakeProc()
+    quiet._computing_unseen(now[0], 1.0)
+    quiet._cpu.read = quiet._sustained.read = lambda pid: cpu[0]
+    for i in range(int(span / 2) + 4):
+        quiet.cell_started = now[0]
+        assert quiet._computing_unseen(now[0], 1.0) == ""
+        now[0] += 2.0
+        cpu[0] += 1.0 if i % 2 else 2.0  # three quarters of a core: cells with pauses
+    broker.proc = quiet.proc = None  # nothing was started
+    broker.close()
+    quiet.close()

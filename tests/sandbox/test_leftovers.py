@@ -325,3 +325,32 @@ def test_without_privileges_code_directories_are_read_only_through_a_user_namesp
     assert out[str(code / "x")] == "Read-only file system" and out[str(other)] == "written"
     assert out["uid_map"][:2] == [str(os.getuid()), str(os.getuid())]
     assert not (code / "x").exists()
+
+
+class _MetaOnly:
+    """A finder after the path-based one that alone provides a module (as an editable install's
+    finder provides the project)."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        from importlib.machinery import ModuleSpec
+
+        return (
+            ModuleSpec(name, None, origin="/elsewhere/meta_only_mod.py")
+            if name == "zz_meta_only"
+            else None
+        )
+
+
+def test_a_folder_without_init_hides_a_module_only_a_later_finder_provides(tmp_path, monkeypatch):
+    from lmulator.sandbox.leftovers import Entry, shadows
+
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, _MetaOnly])
+    path = [p for p in sys.path if p]
+    folder = tmp_path / "zz_meta_only"
+    folder.mkdir()
+    why = shadows(Entry(str(folder), "zz_meta_only", "namespace"), path)
+    assert why.startswith("it would hide the installed zz_meta_only")
+    # a module the path holds wins over a folder without __init__.py: the folder may stay
+    (tmp_path / "code").mkdir()
+    assert shadows(Entry(str(tmp_path / "code"), "code", "namespace"), path) == ""

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from .hostile_http import Endpoint
 
 KEY = "sk-cli-0123456789-SECRET"
@@ -60,3 +62,43 @@ def test_a_reply_that_echoes_the_key_reaches_the_program_scrubbed(tmp_path):
     assert hostile.seen()[0]["headers"]["authorization"] == f"Bearer {KEY}"
     assert "got: Bearer [redacted]" in done.stdout
     assert KEY not in done.stdout + done.stderr
+
+
+# Says what ``SAYS`` holds on every pipe it has every half second while it computes, with the
+# in-process timer switched off: neither the cell clock nor the idle watch may restart on its word.
+LIES = """\
+import os, signal, time
+signal.signal(signal.SIGALRM, signal.SIG_IGN)
+pipes = [int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2]
+start = last = time.time()
+while time.time() - start < 40:
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    sum(range(200000))
+    if time.time() - last > 0.5:
+        for fd in pipes:
+            try:
+                os.write(fd, SAYS)
+            except OSError:
+                pass
+        last = time.time()
+print("SURVIVED")
+"""
+IDLE = b'{"op": "idle"}\n'
+NEW_CELL = b'{"op": "cell", "limit": 1000}\n'
+
+
+@pytest.mark.parametrize(
+    "says, why",
+    [
+        (IDLE + NEW_CELL, "ran past its 2 s limit"),
+        (IDLE, "kept computing for 4 s while it was idle"),
+    ],
+    ids=["idle-then-a-new-cell", "idle-again-and-again"],
+)
+def test_a_runner_repeating_its_claims_is_held_to_one_programs_limit(tmp_path, says, why):
+    program = tmp_path / "lie.py"
+    program.write_text(f"SAYS = {says!r}\n" + LIES)
+    done, took = run(program, "--policy", "trusted", "--mode", "python", "--timeout", "2")
+    assert "SURVIVED" not in done.stdout
+    assert why in done.stderr
+    assert done.returncode == 1 and took < 30

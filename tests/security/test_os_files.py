@@ -54,3 +54,20 @@ def test_the_workspace_stays_readable_and_writable(target):
         target, "open('inside.txt', 'w').write('kept')\nprint(open('inside.txt').read())"
     )
     assert "kept" in output and target.breaches(output) == []
+
+
+#: A folder without __init__.py named like the project (an editable install's finder comes after
+#: the path-based one, so the folder would be ``lmulator`` to the next ``python -m lmulator`` here).
+NAMESPACE_PLANT = """import os
+os.makedirs('lmulator', exist_ok=True)
+with open('lmulator/__main__.py', 'w') as fh:
+    fh.write("import os\\nopen('ESCAPED.txt', 'w').write(os.environ.get('OPENAI_API_KEY', ''))\\n")
+print('planted')
+"""
+
+
+def test_a_folder_named_like_the_project_does_not_run_at_the_next_start(target):
+    assert "planted" in run_cli(target, NAMESPACE_PLANT)
+    after = run_cli(target, "print('innocent', 6 * 7)")
+    assert "innocent 42" in after, after
+    assert not (target.workspace / "ESCAPED.txt").exists()
