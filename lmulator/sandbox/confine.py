@@ -188,3 +188,9 @@ def restrict_syscalls(processes: bool = True) -> bool:
     if not processes:
         seccomp.install(seccomp.build_no_new_processes())
     return True
+
+
+def keep_process_group() -> None:
+    """Stack the filter that keeps this process and its children in their process group."""
+    if seccomp.available():
+        seccomp.install(seccomp.build_no_new_groups())

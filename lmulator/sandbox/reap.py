@@ -2,7 +2,10 @@
 
 The broker starts the runner as the leader of a new session, and the seccomp filter refuses
 ``setsid``, so every process the box starts (a double-forked daemon too) stays in that session
-whatever its parent becomes. When the box ends, :func:`end_session` kills them all.
+whatever its parent becomes. When the box ends, :func:`end_session` kills them all: each process
+group of the session at once (the runner starts no process; an isolated worker leads a group
+that it and all it forks may not leave, so a process that forks and exits in a loop, changing its
+pid faster than ``/proc`` is scanned, dies with its group), then every process left.
 """
 
 from __future__ import annotations
@@ -23,6 +26,19 @@ def session_of(pid: int) -> int | None:
     fields = stat[stat.rfind(b")") + 2 :].split()
     try:
         return int(fields[3])
+    except (IndexError, ValueError):
+        return None
+
+
+def group_of(pid: int) -> int | None:
+    """The process group of a process, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    try:
+        return int(stat[stat.rfind(b")") + 2 :].split()[2])
     except (IndexError, ValueError):
         return None
 
@@ -52,6 +68,14 @@ def end_session(sid: int, timeout: float = 5.0) -> int:
         fresh = [pid for pid in members(sid) if pid != os.getpid() and _has_live_thread(pid)]
         if not fresh:
             break
+        # a whole group at once first: a signal to a group reaches a child being forked too,
+        # and an isolated worker's group holds all it forks (it may not leave it)
+        mine = os.getpgrp()
+        for group in {group_of(pid) for pid in fresh} - {None, 0, 1, mine}:
+            try:
+                os.killpg(group, signal.SIGKILL)  # type: ignore[arg-type]
+            except (ProcessLookupError, PermissionError):
+                pass
         for pid in fresh:
             try:
                 os.kill(pid, signal.SIGKILL)

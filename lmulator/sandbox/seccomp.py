@@ -386,6 +386,26 @@ def build_no_new_processes(machine: str | None = None) -> list[Instruction]:
     return prog
 
 
+def build_no_new_groups(machine: str | None = None) -> list[Instruction]:
+    """A filter stacked on an isolated worker once it leads its own process group: no
+    ``setpgid`` (nor ``setsid``), so it and every process it forks (its snapshots, and whatever
+    a program forks there) stay in that group, which the broker kills at once at the box's end
+    (a signal to a group reaches a child being forked too)."""
+    arch, table, foreign = _ARCHES[machine or platform.machine()]
+    prog: list[Instruction] = [
+        _stmt(_LD_W_ABS, _OFF_ARCH),
+        _jump(_JEQ_K, arch, 1, 0),
+        _stmt(_RET_K, DENY),
+        _stmt(_LD_W_ABS, _OFF_NR),
+    ]
+    if foreign is not None:
+        prog += [_jump(_JGE_K, foreign, 0, 1), _stmt(_RET_K, DENY)]
+    for name in ("setpgid", "setsid"):  # setsid: refused by the allow-list too
+        if name in table:
+            prog += [_jump(_JEQ_K, table[name], 0, 1), _stmt(_RET_K, DENY)]
+    return [*prog, _stmt(_RET_K, RET_ALLOW)]
+
+
 class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 

@@ -21,7 +21,7 @@ import subprocess
 from collections.abc import Callable
 from typing import Any
 
-from .confine import restrict_syscalls
+from .confine import keep_process_group, restrict_syscalls
 
 MAX_REQUEST = 4096
 #: A worker's entry point: its arguments (read and write descriptors, the runner's pid) to its
@@ -139,6 +139,7 @@ def _fork_worker(sock: socket.socket, workdir: str, env: dict[str, str], entry: 
             os.close(to_child_w)
             os.close(from_child_r)
             os.setpgid(0, 0)  # its own group, in the box's session (setsid is refused)
+            keep_process_group()  # which it and all it forks keep: the broker kills it at once
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             os.chdir(workdir)

@@ -199,3 +199,27 @@ def test_every_call_not_on_the_list_is_refused(target):
     output = run_cli(target, payload)
     assert target.breaches(output) == [], output
     assert "held 0" in output, output
+
+
+#: In an isolated worker (which forks its snapshots) a forked process may not leave the worker's
+#: process group, which the broker kills at once at the box's end, a child being forked included.
+WORKER_GROUP = """import os
+group = os.getpgrp()
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.setpgid(0, 0)
+        os.write(w, b'BREACH: left the group')
+    except OSError as exc:
+        os.write(w, f'setpgid refused {exc.errno}, same group {os.getpgrp() == group}'.encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+print(os.read(r, 200).decode())
+"""
+
+
+def test_an_isolated_workers_processes_stay_in_its_group(target):
+    output = run_cli(target, WORKER_GROUP, "--isolate")
+    assert "BREACH" not in output, output
+    assert "setpgid refused 1, same group True" in output, output
