@@ -24,12 +24,15 @@ start; deeper directories are not swept.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import stat
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib.machinery import PathFinder, all_suffixes
 
 from .importpath import inside, installed_spec, real
@@ -200,7 +203,96 @@ IMPORTS = re.compile(
 )  # fmt: skip
 
 
-def imported_names(candidates: set[str], sources: Sequence[str]) -> set[str]:
+@lru_cache(maxsize=1)
+def installed_sources() -> tuple[str, ...]:
+    """Every Python source file of this installation (its standard library, site directories
+    and our packages): any of them may run outside the box at a later start (``python -m
+    cockernel install`` imports ``jupyter_client``, which tries ``orjson``)."""
+    from .importpath import module_dirs
+
+    found: dict[str, None] = {}
+    for top in module_dirs():
+        for folder, subdirs, files in os.walk(top):
+            subdirs[:] = [d for d in subdirs if d != "__pycache__"]
+            found.update((os.path.join(folder, f), None) for f in files if f.endswith(".py"))
+    return tuple(found)
+
+
+def _names_in(text: bytes) -> set[str]:
+    """The top-level module names a source imports by name."""
+    names: set[str] = set()
+    for match in IMPORTS.finditer(text):
+        first, listed, called = match.groups()
+        if listed:  # import a.b, c as d
+            names.update(
+                p.split()[0].split(b".")[0].decode("ascii", "replace")
+                for p in listed.split(b",")
+                if p.split()
+            )
+        else:
+            names.add((first or called).decode("ascii", "replace"))
+    return names
+
+
+def _installation_fingerprint() -> str:
+    """What changes when packages are installed or removed: the installation's module
+    directories and their entries, with their modification times."""
+    from .importpath import module_dirs
+
+    digest = hashlib.sha256(sys.version.encode())
+    for top in module_dirs():
+        try:
+            children = sorted(os.scandir(top), key=lambda e: e.name)
+            digest.update(f"{top}:{os.stat(top).st_mtime_ns}".encode())
+            for child in children:
+                digest.update(
+                    f"{child.name}:{child.stat(follow_symlinks=False).st_mtime_ns}".encode()
+                )
+        except OSError:
+            continue
+    return digest.hexdigest()[:32]
+
+
+@lru_cache(maxsize=1)
+def installed_imports() -> frozenset[str]:
+    """The top-level names any code of this installation imports, kept in the user's lmulator
+    cache (outside every box's reach) until the installation changes."""
+    from .importpath import data_dirs
+
+    folder = data_dirs()[0] if data_dirs() else None
+    cache = (
+        os.path.join(folder, f"installed-imports-{_installation_fingerprint()}.json")
+        if folder
+        else None
+    )
+    if cache is not None:
+        try:
+            with open(cache, encoding="utf-8") as fh:
+                names = json.load(fh)
+            if isinstance(names, list) and all(isinstance(n, str) for n in names):
+                return frozenset(names)
+        except (OSError, ValueError):
+            pass
+    found: set[str] = set()
+    for file in installed_sources():
+        try:
+            with open(file, "rb") as fh:
+                found |= _names_in(fh.read())
+        except OSError:
+            continue
+    if cache is not None:
+        try:
+            os.makedirs(folder, exist_ok=True)  # type: ignore[arg-type]
+            partial = f"{cache}.{os.getpid()}"
+            with open(partial, "w", encoding="utf-8") as fh:
+                json.dump(sorted(found), fh)
+            os.replace(partial, cache)
+        except OSError:
+            pass
+    return frozenset(found)
+
+
+def imported_names(candidates: set[str], sources: Iterable[str]) -> set[str]:
     """Which of ``candidates`` the code in ``sources`` imports by name (an optional dependency
     is imported at the next start too, from the working directory if it is there)."""
     if not candidates:
@@ -209,17 +301,9 @@ def imported_names(candidates: set[str], sources: Sequence[str]) -> set[str]:
     for file in sources:
         try:
             with open(file, "rb") as fh:
-                text = fh.read()
+                names |= _names_in(fh.read())
         except OSError:
             continue
-        for match in IMPORTS.finditer(text):
-            first, listed, called = match.groups()
-            if listed:  # import a.b, c as d
-                names.update(
-                    p.split()[0].split(b".")[0].decode() for p in listed.split(b",") if p.split()
-                )
-            else:
-                names.add((first or called).decode())
     return candidates & names
 
 
@@ -277,7 +361,10 @@ def sweep_directory(
     reasons = {e.path: shadows(e, path) for e in found}
     if sources is not None:  # a namespace directory too: `from org.python.core import ...`
         quiet = {e.name for e in found if not reasons[e.path]}  # (copy.py) runs org/python/core.py
-        for name in imported_names(quiet, sources):
+        imported = imported_names(quiet, sources) | (
+            quiet & installed_imports() if quiet else set()
+        )
+        for name in imported:
             for e in found:
                 if e.name == name and not reasons[e.path]:
                     reasons[e.path] = f"code outside the box imports {name} if it is there"

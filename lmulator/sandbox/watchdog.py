@@ -236,6 +236,8 @@ class CellClock:
         idle since the first time)."""
         if self.cell_started is None and self.idle_since is not None:
             return
+        if self.one_cell and self._first_start is not None:
+            return  # one program: its clock runs until the runner exits, whatever it says
         self.idle_since = time.monotonic()
         self.cell_started = None
         self.interrupted_at = None

@@ -354,3 +354,25 @@ def test_a_folder_without_init_hides_a_module_only_a_later_finder_provides(tmp_p
     # a module the path holds wins over a folder without __init__.py: the folder may stay
     (tmp_path / "code").mkdir()
     assert shadows(Entry(str(tmp_path / "code"), "code", "namespace"), path) == ""
+
+
+def test_optional_imports_of_any_installed_code_count_not_only_the_running_codes(tmp_path):
+    """``python -m cockernel install`` imports jupyter_client, which tries orjson: a module the
+    box leaves under a name any installed code imports is set aside, loaded or not."""
+    import importlib.util
+
+    from lmulator.sandbox.leftovers import installed_imports
+
+    imported = installed_imports()
+    assert {"json", "os"} <= imported and "zz_nobody_imports_this" not in imported
+    missing = sorted(
+        n for n in imported if n.isidentifier() and importlib.util.find_spec(n) is None
+    )
+    assert missing, "some installed code tries an optional dependency that is not installed"
+    optional = missing[0]
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / f"{optional}.py").write_text("")
+    (ws / "my_helpers.py").write_text("")  # a helper nothing installed imports stays
+    lines = sweep_directory(str(ws), PATH, before={}, sources=[])
+    assert set(os.listdir(ws)) == {"my_helpers.py", f"{optional}.py.boxed"}, lines
