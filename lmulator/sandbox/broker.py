@@ -47,7 +47,7 @@ from .endpoints import Allowance, settings_config
 from .reap import end_session
 from .spec import SandboxSpec
 from .streams import Streams
-from .watchdog import CellClock
+from .watchdog import CellClock, lm_wait_credit
 
 FDS_ENV = "LMULATOR_BROKER_FDS"
 SPEC_ENV = "LMULATOR_SANDBOX_SPEC"
@@ -214,7 +214,10 @@ class Broker(CellClock):
                 return f"did not stop within {grace_s:g} s of the interrupt"
             self.interrupted_at = None  # between cells: nothing to stop
         if started is not None and limit > 0 and now > started + limit + grace_s:
-            if now > started + limit + self.lm_waited(now) + grace_s:
+            credit = min(self.lm_waited(now), lm_wait_credit(limit))
+            if now > started + limit + credit + grace_s:
+                if credit < self.lm_waited(now):
+                    return f"ran past its {limit:g} s limit and {credit:g} s of waiting for the LM"
                 return f"ran past its {limit:g} s limit"
         return self._computing_unseen(now, grace_s)
 

@@ -133,6 +133,17 @@ class CpuWatch:
         return share is not None and share >= self.busy_share
 
 
+#: A cell's time waiting for the LM is not the cell's, up to this many times its limit and at
+#: least LM_CREDIT_MIN_S: a runner that keeps requests in flight all the time gains that long.
+LM_CREDIT_LIMITS = 30
+LM_CREDIT_MIN_S = 600.0
+
+
+def lm_wait_credit(limit: float) -> float:
+    """The most time waiting for the LM that a cell with this limit is not charged for."""
+    return max(LM_CREDIT_LIMITS * limit, LM_CREDIT_MIN_S)
+
+
 def effective_limit(user: float, asked: Any) -> float:
     """The cell time limit in force: the runner's only where it is stricter than the user's
     (0: none)."""

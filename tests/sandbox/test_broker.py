@@ -298,3 +298,17 @@ def test_computing_without_a_pause_across_cells_ends_the_runner(lm):
     broker.proc = quiet.proc = None  # nothing was started
     broker.close()
     quiet.close()
+
+
+def test_waiting_for_the_lm_is_not_the_cells_but_only_up_to_a_bound(broker):
+    """A runner that keeps LM requests in flight all the time does not run on for ever."""
+    from lmulator.sandbox.watchdog import lm_wait_credit
+
+    now = time.monotonic()
+    credit = lm_wait_credit(1.0)
+    broker.cell_started, broker.cell_limit = now - 5, 1.0
+    broker.lm_seconds = 4.0  # a little waiting: not the cell's
+    assert broker.overdue(2.0) == ""
+    broker.cell_started = now - credit - 10  # waited for the LM nearly all along, past the bound
+    broker.lm_seconds = credit + 9
+    assert broker.overdue(2.0) == f"ran past its 1 s limit and {credit:g} s of waiting for the LM"
