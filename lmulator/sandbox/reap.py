@@ -15,8 +15,9 @@ import signal
 import time
 
 
-def session_of(pid: int) -> int | None:
-    """The session id of a process, or None if it is gone (from ``/proc/<pid>/stat``)."""
+def _stat_field(pid: int, index: int) -> int | None:
+    """A number of ``/proc/<pid>/stat`` after the command name and state (1: ppid, 2: process
+    group, 3: session), or None if the process is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             stat = fh.read()
@@ -25,22 +26,19 @@ def session_of(pid: int) -> int | None:
     # pid (comm) state ppid pgrp session ...: comm may hold spaces and parentheses
     fields = stat[stat.rfind(b")") + 2 :].split()
     try:
-        return int(fields[3])
+        return int(fields[index])
     except (IndexError, ValueError):
         return None
+
+
+def session_of(pid: int) -> int | None:
+    """The session id of a process, or None if it is gone."""
+    return _stat_field(pid, 3)
 
 
 def group_of(pid: int) -> int | None:
     """The process group of a process, or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return None
-    try:
-        return int(stat[stat.rfind(b")") + 2 :].split()[2])
-    except (IndexError, ValueError):
-        return None
+    return _stat_field(pid, 2)
 
 
 def members(sid: int) -> list[int]:

@@ -355,12 +355,9 @@ def build_filter(machine: str | None = None) -> list[Instruction]:
 CLONE_THREAD = 0x00010000
 
 
-def build_no_new_processes(machine: str | None = None) -> list[Instruction]:
-    """A second filter, stacked on the first in the runner (the kernel, the CLI's program): it
-    may start threads, never processes (``fork``, ``vfork``, ``clone`` without
-    ``CLONE_THREAD``), so a program run there cannot start processes that outrun the broker's
-    end of the box by forking anew (a pid that changes faster than ``/proc`` is scanned). The
-    zygote and its isolated workers keep ``fork`` (workers fork their snapshots)."""
+def _stacked_start(machine: str | None) -> tuple[dict[str, int], list[Instruction]]:
+    """A stacked filter's syscall table and first instructions: another ABI refused, the call's
+    number loaded."""
     arch, table, foreign = _ARCHES[machine or platform.machine()]
     prog: list[Instruction] = [
         _stmt(_LD_W_ABS, _OFF_ARCH),
@@ -370,6 +367,16 @@ def build_no_new_processes(machine: str | None = None) -> list[Instruction]:
     ]
     if foreign is not None:
         prog += [_jump(_JGE_K, foreign, 0, 1), _stmt(_RET_K, DENY)]
+    return table, prog
+
+
+def build_no_new_processes(machine: str | None = None) -> list[Instruction]:
+    """A second filter, stacked on the first in the runner (the kernel, the CLI's program): it
+    may start threads, never processes (``fork``, ``vfork``, ``clone`` without
+    ``CLONE_THREAD``), so a program run there cannot start processes that outrun the broker's
+    end of the box by forking anew (a pid that changes faster than ``/proc`` is scanned). The
+    zygote and its isolated workers keep ``fork`` (workers fork their snapshots)."""
+    table, prog = _stacked_start(machine)
     for name in ("fork", "vfork"):
         if name in table:
             prog += [_jump(_JEQ_K, table[name], 0, 1), _stmt(_RET_K, DENY)]
@@ -391,15 +398,7 @@ def build_no_new_groups(machine: str | None = None) -> list[Instruction]:
     ``setpgid`` (nor ``setsid``), so it and every process it forks (its snapshots, and whatever
     a program forks there) stay in that group, which the broker kills at once at the box's end
     (a signal to a group reaches a child being forked too)."""
-    arch, table, foreign = _ARCHES[machine or platform.machine()]
-    prog: list[Instruction] = [
-        _stmt(_LD_W_ABS, _OFF_ARCH),
-        _jump(_JEQ_K, arch, 1, 0),
-        _stmt(_RET_K, DENY),
-        _stmt(_LD_W_ABS, _OFF_NR),
-    ]
-    if foreign is not None:
-        prog += [_jump(_JGE_K, foreign, 0, 1), _stmt(_RET_K, DENY)]
+    table, prog = _stacked_start(machine)
     for name in ("setpgid", "setsid"):  # setsid: refused by the allow-list too
         if name in table:
             prog += [_jump(_JEQ_K, table[name], 0, 1), _stmt(_RET_K, DENY)]
